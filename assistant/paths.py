@@ -1,0 +1,63 @@
+"""Every directory the app uses, in one place.
+
+`ASSISTANT_HOME` overrides all of them (tests and tools point it at a temp dir); otherwise
+the platform's conventions apply (XDG on Linux, ~/Library on macOS, %APPDATA% on Windows).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import PlatformDirs
+
+APP_NAME = "KnowledgeAssistant"
+
+
+def home() -> Path:
+    """The root of everything the app writes."""
+    override = os.environ.get("ASSISTANT_HOME")
+    if override:
+        root = Path(override).expanduser()
+    else:
+        root = Path(PlatformDirs(APP_NAME, appauthor=False).user_data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _sub(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    return _sub("data")
+
+
+def models_dir() -> Path:
+    return _sub("models")
+
+
+def adapters_dir() -> Path:
+    return _sub("adapters")
+
+
+def training_dir() -> Path:
+    return _sub("training")
+
+
+def logs_dir() -> Path:
+    return _sub("logs")
+
+
+def db_path() -> Path:
+    return data_dir() / "store.sqlite3"
+
+
+def settings_path() -> Path:
+    return home() / "settings.json"
+
+
+def conversations_path() -> Path:
+    return data_dir() / "conversations.sqlite3"

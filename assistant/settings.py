@@ -1,0 +1,141 @@
+"""Typed settings, declared once: type, default, bounds and a description for each.
+
+The settings dialog is built from `OPTIONS`, the command line reads the same values, and
+`validate` turns a bad value into a sentence the user can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant import paths
+from assistant.errors import UserError
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: type
+    default: Any
+    label: str
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    is_path: bool = False
+
+
+def _default_threads() -> int:
+    return max(1, min(8, os.cpu_count() or 2))
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model_path", str, "", "Model file",
+           "A GGUF model file. Empty means the embedded default (Gemma 3 270M).", is_path=True),
+    Option("lora_path", str, "", "LoRA adapter",
+           "A GGUF LoRA adapter applied to the model. Empty means none.", is_path=True),
+    Option("lora_scale", float, 1.0, "Adapter strength",
+           "How strongly the adapter shapes answers (0 turns it off).", 0.0, 2.0),
+    Option("threads", int, _default_threads(), "CPU threads",
+           "Threads the model uses to generate.", 1, 256),
+    Option("context_size", int, 2048, "Context size",
+           "Tokens the model sees at once: sources, conversation and answer.", 512, 131072),
+    Option("max_answer_tokens", int, 256, "Answer length",
+           "The most tokens one answer may have.", 16, 4096),
+    Option("top_k", int, 5, "Passages per question",
+           "How many passages are given to the model.", 1, 20),
+    Option("temperature", float, 0.0, "Temperature",
+           "0 answers the same way every time; higher is more varied.", 0.0, 2.0),
+    Option("relevance_floor", float, 0.25, "Relevance floor",
+           "Passages less similar than this (cosine, 0-1) count as not relevant.", 0.0, 1.0),
+    Option("collection", str, "default", "Collection",
+           "The collection questions are asked against.", is_path=False),
+)
+
+BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def defaults() -> dict[str, Any]:
+    return {option.name: option.default for option in OPTIONS}
+
+
+def validate(name: str, value: Any) -> Any:
+    """Return `value` converted to the option's type, or raise UserError with a sentence."""
+    option = BY_NAME.get(name)
+    if option is None:
+        raise UserError(f"There is no setting called '{name}'.")
+    try:
+        if option.kind is bool:
+            converted: Any = value if isinstance(value, bool) else str(value).lower() in (
+                "1", "true", "yes", "on")
+        elif option.kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            converted = int(value)
+        elif option.kind is float:
+            converted = float(value)
+        else:
+            converted = str(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{option.label} must be a {option.kind.__name__}, not '{value}'.") from None
+    if option.minimum is not None and converted < option.minimum:
+        raise UserError(f"{option.label} must be at least {option.minimum:g} (got {converted}).")
+    if option.maximum is not None and converted > option.maximum:
+        raise UserError(f"{option.label} must be at most {option.maximum:g} (got {converted}).")
+    if option.is_path and converted:
+        path = Path(converted).expanduser()
+        if not path.is_file():
+            raise UserError(f"{option.label}: the file '{converted}' does not exist.")
+        converted = str(path)
+    if name == "collection" and not converted.strip():
+        raise UserError("The collection needs a name.")
+    return converted
+
+
+class Settings:
+    """Settings backed by a JSON file; unknown or invalid stored values fall back to defaults."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.settings_path()
+        self.values = defaults()
+        self.problems: list[str] = []
+        self.extra: dict[str, Any] = {}  # free-form state (window geometry, watched folders)
+        self.load()
+
+    def load(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            self.problems.append(f"The settings file could not be read ({exc}); using defaults.")
+            return
+        if not isinstance(raw, dict):
+            return
+        self.extra = raw.get("extra", {}) if isinstance(raw.get("extra"), dict) else {}
+        for name, value in raw.items():
+            if name == "extra" or name not in BY_NAME:
+                continue
+            try:
+                self.values[name] = validate(name, value)
+            except UserError as exc:
+                self.problems.append(f"{exc} The default is used instead.")
+
+    def save(self) -> None:
+        data = dict(self.values)
+        data["extra"] = self.extra
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def get(self, name: str) -> Any:
+        return self.values[name]
+
+    def set(self, name: str, value: Any) -> None:
+        self.values[name] = validate(name, value)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
