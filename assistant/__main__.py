@@ -2,4 +2,5 @@
 
 from assistant.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guarded: indexing workers re-import this module when spawned
+    raise SystemExit(main())

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from assistant.embedding import Embedder
+    from assistant.store.store import Store
 
 
 @dataclass
@@ -24,8 +32,84 @@ class Hit:
     collection: str = "default"
 
     def to_json(self) -> dict[str, Any]:
+        """The `--json` shape of a hit (fields after `score` are extensions)."""
         return {"path": self.path, "page": self.page, "start": self.start, "end": self.end,
-                "text": self.text, "score": round(self.score, 6)}
+                "text": self.text, "score": round(self.score, 6),
+                "similarity": round(self.similarity, 4), "collection": self.collection}
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+RRF_K = 60  # the usual constant of reciprocal rank fusion
+
+
+class Retriever:
+    """Hybrid search over a store: vector KNN and BM25, fused by reciprocal rank."""
+
+    def __init__(self, store: Store, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+
+    def _collection_ids(self, collections: Sequence[str] | None) -> list[int]:
+        if not collections:
+            ids = [self.store.collection_id(name, create=False)
+                   for name in self.store.collections()]
+            return [i for i in ids if i is not None]
+        return [self.store.require_collection(name) for name in collections]
+
+    def search(self, query: str, k: int = 5, *, collections: Sequence[str] | None = None,
+               path_prefix: str | None = None, kind: str | None = None) -> list[Hit]:
+        """The `k` best passages for `query`, best first, each with its cosine similarity."""
+        query = query.strip()
+        if not query or k <= 0:
+            return []
+        cids = self._collection_ids(collections)
+        if not cids:
+            return []
+        prefix = str(Path(path_prefix).expanduser().resolve()) if path_prefix else None
+        vector = self.embedder.embed(query)
+        fetch = max(4 * k, 20)
+        vec_hits = self.store.knn(vector, fetch * (10 if prefix else 1), cids, kind=kind)
+        kw_hits = self.store.keyword(query, fetch, cids, kind=kind, path_prefix=prefix)
+        rows = self.store.chunks_by_id(list({i for i, _ in vec_hits} | {i for i, _ in kw_hits}))
+        if prefix:
+            vec_hits = [(i, d) for i, d in vec_hits
+                        if i in rows and _under_prefix(rows[i]["path"], prefix)][:fetch]
+        fused: dict[int, float] = {}
+        vec_rank: dict[int, int] = {}
+        kw_rank: dict[int, int] = {}
+        similarity: dict[int, float] = {}
+        for rank, (chunk_id, distance) in enumerate(vec_hits, start=1):
+            vec_rank[chunk_id] = rank
+            similarity[chunk_id] = 1.0 - distance
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+        for rank, (chunk_id, _bm25) in enumerate(kw_hits, start=1):
+            kw_rank[chunk_id] = rank
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+        missing = [i for i in fused if i not in similarity]
+        for chunk_id, emb in self.store.embeddings(missing).items():
+            similarity[chunk_id] = float(np.dot(emb, vector))
+        best = sorted(fused, key=lambda i: (-fused[i], -similarity.get(i, 0.0)))[:k]
+        hits = []
+        for chunk_id in best:
+            row = rows.get(chunk_id)
+            if row is None:  # removed between the two queries
+                continue
+            hits.append(Hit(chunk_id=chunk_id, document_id=row["document_id"], path=row["path"],
+                            page=row["page"], start=row["start"], end=row["end"],
+                            text=row["text"], score=fused[chunk_id],
+                            similarity=max(0.0, similarity.get(chunk_id, 0.0)),
+                            keyword_rank=kw_rank.get(chunk_id),
+                            vector_rank=vec_rank.get(chunk_id), collection=row["collection"]))
+        return hits
+
+
+def relevant(hits: Sequence[Hit], floor: float) -> list[Hit]:
+    """The hits similar enough to the question to count as covering it."""
+    return [hit for hit in hits if hit.similarity >= floor]
+
+
+def _under_prefix(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/\\") + ("\\" if "\\" in prefix
+                                                                      else "/"))

@@ -1,0 +1,408 @@
+"""Command line: index, search, ask, chat, train, and the desktop app.
+
+With `--json`, the last line of stdout is one JSON object whose shape is an interface that
+tools and tests rely on: extend it, never change it. Human-readable progress goes to stderr.
+Exit codes: 0 when the run completed (even if some files failed), 1 when it could not be done
+(a sentence on stderr says why), 2 for wrong usage, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from assistant import __version__
+from assistant.errors import Cancelled, UserError
+
+
+def _emit_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent when stderr is not a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 28) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.width = width
+        self.last = 0.0
+
+    def update(self, done: int, total: int, text: str, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        frac = done / total if total else 1.0
+        filled = int(frac * self.width)
+        bar = "█" * filled + "░" * (self.width - filled)
+        cols = max(40, _terminal_width() - 1)
+        line = f"\r{bar} {done}/{total} {text}"
+        self.stream.write(line[:cols].ljust(cols))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        return 100
+
+
+# --- index / search / docs / remove ----------------------------------------------------------
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from assistant.embedding import Embedder
+    from assistant.ingest.indexer import Indexer, IndexProgress
+    from assistant.store.store import Store
+
+    bar = ProgressBar()
+
+    def progress(p: IndexProgress) -> None:
+        name = Path(p.current).name if p.current else "scanning"
+        bar.update(p.files_done, p.files_total,
+                   f"files · {p.chunks_done} chunks · {p.rate:.1f} chunks/s · "
+                   f"ETA {_fmt_seconds(p.eta)} · {name}")
+
+    cancel = threading.Event()
+    with Store() as store:
+        indexer = Indexer(store, Embedder())
+        try:
+            summary = indexer.index(args.paths, args.collection, progress=progress, cancel=cancel)
+        except KeyboardInterrupt:
+            cancel.set()
+            bar.close()
+            print("Interrupted; what was indexed so far is kept.", file=sys.stderr)
+            return 130
+        bar.close()
+    out = sys.stderr if args.json else sys.stdout
+    print(f"Indexed {len(summary.indexed)}, unchanged {len(summary.unchanged)}, "
+          f"removed {len(summary.removed)}, failed {len(summary.failed)} "
+          f"({summary.chunks} chunks in {summary.seconds:.1f} s) into '{args.collection}'.",
+          file=out)
+    for failure in summary.failed:
+        print(f"  failed: {failure.path}: {failure.reason}", file=out)
+    if args.json:
+        _emit_json(summary.to_json())
+    return 0
+
+
+def _retriever() -> Any:
+    from assistant.embedding import Embedder
+    from assistant.retrieval import Retriever
+    from assistant.store.store import Store
+
+    return Retriever(Store(), Embedder())
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from assistant.settings import Settings
+
+    retriever = _retriever()
+    floor = args.floor if args.floor is not None else Settings()["relevance_floor"]
+    collections = [args.collection] if args.collection else None
+
+    def run(query: str) -> dict[str, Any]:
+        hits = retriever.search(query, args.k, collections=collections, path_prefix=args.path,
+                                kind=args.type)
+        return {"hits": [dict(h.to_json(), relevant=h.similarity >= floor) for h in hits]}
+
+    if args.queries:
+        lines = Path(args.queries).read_text(encoding="utf-8").splitlines()
+        for query in (line.strip() for line in lines):
+            if query:
+                _emit_json(dict(run(query), query=query))
+        return 0
+    if not args.query:
+        raise UserError("Give a query, or --queries FILE with one query per line.")
+    result = run(" ".join(args.query))
+    if args.json:
+        _emit_json(result)
+        return 0
+    if not result["hits"]:
+        print("Nothing found.")
+    for i, hit in enumerate(result["hits"], 1):
+        where = f"{hit['path']}" + (f", page {hit['page']}" if hit["page"] else "")
+        flag = "" if hit["relevant"] else "  (weak match)"
+        print(f"[{i}] {where}  similarity {hit['similarity']:.2f}{flag}")
+        snippet = " ".join(hit["text"].split())
+        print(f"    {snippet[:240]}{'…' if len(snippet) > 240 else ''}")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from assistant.store.store import Store
+
+    with Store() as store:
+        if args.collection:
+            store.require_collection(args.collection)
+        docs = store.documents(args.collection)
+    if args.json:
+        _emit_json({"documents": [d.to_json() for d in docs]})
+        return 0
+    if not docs:
+        print("No documents yet. Add some with: assistant index PATH")
+    for d in docs:
+        detail = f"{d.chunks} chunks" if d.status == "indexed" else (d.error or "")
+        pages = f", {d.pages} pages" if d.pages else ""
+        print(f"{d.status:8} [{d.collection}] {d.path}{pages} — {detail}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from assistant.store.store import Store
+
+    with Store() as store:
+        if args.collection:
+            store.require_collection(args.collection)
+        removed = sum(store.remove_path(p, args.collection) for p in args.paths)
+    if args.json:
+        _emit_json({"removed": removed})
+    else:
+        print(f"Removed {removed} document{'s' if removed != 1 else ''}.")
+    return 0 if removed or args.json else 1
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    from assistant.store.store import Store
+
+    with Store() as store:
+        names = store.collections()
+        counts = {n: len(store.documents(n)) for n in names}
+    if args.json:
+        _emit_json({"collections": [{"name": n, "documents": counts[n]} for n in names]})
+    else:
+        for n in names:
+            print(f"{n}  ({counts[n]} documents)")
+    return 0
+
+
+# --- ask / chat --------------------------------------------------------------------------------
+
+def _make_generator(args: argparse.Namespace, settings: Any) -> Any:
+    from assistant.llm.generator import Generator
+    from assistant.llm.models import ensure_default_model
+
+    model = args.model or settings["model_path"]
+    if not model:
+        bar = ProgressBar()
+        model = ensure_default_model(
+            progress=lambda done, total: bar.update(done >> 20, total >> 20,
+                                                    "MB · preparing the default model"))
+        bar.close()
+    generator = Generator(Path(model), n_ctx=settings["context_size"],
+                          n_threads=settings["threads"])
+    lora = args.lora if args.lora is not None else settings["lora_path"]
+    if lora:
+        scale = args.lora_scale if args.lora_scale is not None else settings["lora_scale"]
+        generator.set_adapter(Path(lora), scale)
+    return generator
+
+
+def _ask_once(question: str, args: argparse.Namespace, settings: Any, generator: Any,
+              retriever: Any, history: list[Any], stream: Callable[[str], None]) -> Any:
+    from assistant.answer import answer_question
+
+    collections = [args.collection] if args.collection else None
+    k = args.k or settings["top_k"]
+    cancel = threading.Event()
+    try:
+        return answer_question(
+            question,
+            retriever=lambda q, n: retriever.search(q, n, collections=collections),
+            generator=generator, top_k=k, relevance_floor=settings["relevance_floor"],
+            history=history, no_docs=args.no_docs, on_token=stream, cancel=cancel,
+            max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"])
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+
+
+def _print_sources(answer: Any, out: TextIO) -> None:
+    if answer.citations:
+        print("\nSources:", file=out)
+        for c in answer.citations:
+            _print_passage(f"[{c.n}]", c.hit, out)
+    elif answer.consulted:
+        label = "Nearest passages found" if answer.not_found else "Passages consulted"
+        print(f"\n{label}:", file=out)
+        for i, hit in enumerate(answer.consulted, 1):
+            _print_passage(f"({i})", hit, out)
+
+
+def _print_passage(label: str, hit: Any, out: TextIO) -> None:
+    where = Path(hit.path).name + (f", page {hit.page}" if hit.page else "")
+    snippet = " ".join(hit.text.split())
+    print(f"  {label} {where}: {snippet[:160]}{'…' if len(snippet) > 160 else ''}", file=out)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from assistant.settings import Settings
+
+    settings = Settings()
+    retriever = None if args.no_docs else _retriever()
+    generator = _make_generator(args, settings)
+    out = sys.stderr if args.json else sys.stdout
+
+    def stream(piece: str) -> None:
+        out.write(piece)
+        out.flush()
+
+    answer = _ask_once(" ".join(args.question), args, settings, generator, retriever, [], stream)
+    if answer.not_found:
+        out.write(answer.text)
+    out.write("\n")
+    _print_sources(answer, out)
+    if args.json:
+        _emit_json(answer.to_json())
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from assistant.answer import Turn
+    from assistant.settings import Settings
+
+    settings = Settings()
+    retriever = None if args.no_docs else _retriever()
+    generator = _make_generator(args, settings)
+    history: list[Any] = []
+    print("Ask about your documents. Empty line or Ctrl-D to quit; Ctrl-C stops an answer.")
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question:
+            return 0
+        sys.stdout.write("assistant> ")
+        try:
+            answer = _ask_once(question, args, settings, generator, retriever, history,
+                               lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+        except (KeyboardInterrupt, Cancelled):
+            print("\n(stopped)")
+            continue
+        if answer.not_found:
+            sys.stdout.write(answer.text)
+        print()
+        _print_sources(answer, sys.stdout)
+        history.append(Turn(question=question, answer=answer.text))
+
+
+# --- app -------------------------------------------------------------------------------------
+
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        from assistant.gui.app import main as gui_main
+    except ImportError as exc:
+        raise UserError(f"The desktop app cannot start: {exc}. Run the set-up again.") from exc
+    return gui_main([])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="Chat, fully offline, with your own documents.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="index files and folders into a collection")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--collection", default="default")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="find passages (no model needed)")
+    p.add_argument("query", nargs="*")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--collection", help="search one collection (default: all)")
+    p.add_argument("--path", help="only files under this folder or this file")
+    p.add_argument("--type", help="only this kind: pdf, docx, markdown, html, text, code")
+    p.add_argument("--floor", type=float, help="relevance floor (default from settings)")
+    p.add_argument("--queries", metavar="FILE", help="one query per line, one JSON line out each")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("docs", help="list documents and their status")
+    p.add_argument("--collection")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("remove", help="remove a file (or a folder's files) from the index")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--collection")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("collections", help="list collections")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_collections)
+
+    for name, func, helptext in (("ask", cmd_ask, "answer one question from your documents"),
+                                 ("chat", cmd_chat, "an interactive conversation")):
+        p = sub.add_parser(name, help=helptext)
+        if name == "ask":
+            p.add_argument("question", nargs="+")
+        p.add_argument("--collection", help="ask one collection (default: all)")
+        p.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
+        p.add_argument("--lora", help="a GGUF LoRA adapter")
+        p.add_argument("--lora-scale", type=float, dest="lora_scale")
+        p.add_argument("-k", type=int, help="passages given to the model")
+        p.add_argument("--no-docs", action="store_true", help="ask the model without documents")
+        if name == "ask":
+            p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("app", help="open the desktop app (the default)")
+    p.set_defaults(func=cmd_app)
+
+    try:
+        from assistant.training.cli import add_training_commands
+    except ImportError:
+        pass
+    else:
+        add_training_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        args = parser.parse_args(["app"])
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: show it fully so it can be reported
+        traceback.print_exc()
+        print("assistant: this is a bug; please report it with the text above.", file=sys.stderr)
+        return 1

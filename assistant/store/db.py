@@ -1,0 +1,64 @@
+"""Opening the store: the SQLite binding, sqlite-vec, pragmas and error mapping.
+
+apsw is used rather than the standard `sqlite3` module because many Pythons (pyenv builds,
+macOS system Python) cannot load SQLite extensions, and sqlite-vec is an extension. apsw
+ships its own current SQLite with FTS5.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import apsw
+import sqlite_vec
+
+from assistant.errors import StoreError
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _known_error(exc: apsw.Error, path: Path | str) -> StoreError | None:
+    """Map SQLite failures the user can act on to a sentence; None means a bug."""
+    if isinstance(exc, apsw.FullError):
+        return StoreError(f"The disk holding {path} is full. Free some space and try again.")
+    if isinstance(exc, apsw.BusyError | apsw.LockedError):
+        return StoreError(f"The document store {path} is busy in another program. "
+                          "Close other copies of the app and try again.")
+    if isinstance(exc, apsw.CorruptError | apsw.NotADBError):
+        return StoreError(f"The document store {path} is damaged. Move it away and re-index.")
+    if isinstance(exc, apsw.CantOpenError | apsw.ReadOnlyError | apsw.PermissionsError):
+        return StoreError(f"The document store {path} cannot be written. Check its permissions.")
+    if isinstance(exc, apsw.IOError):
+        return StoreError(f"Reading or writing {path} failed (disk error).")
+    return None
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path | str) -> Iterator[None]:
+    """Re-raise known SQLite failures as StoreError; let bugs through unchanged."""
+    try:
+        yield
+    except apsw.Error as exc:
+        known = _known_error(exc, path)
+        if known is None:
+            raise
+        raise known from exc
+
+
+def connect(path: Path | str) -> apsw.Connection:
+    """Open (and create) a store file with sqlite-vec loaded and the pragmas we rely on."""
+    with translate_errors(path):
+        conn = apsw.Connection(str(path))
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        conn.enable_load_extension(True)
+        conn.load_extension(sqlite_vec.loadable_path())
+        conn.enable_load_extension(False)
+        if str(path) != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-32000")
+    return conn

