@@ -49,7 +49,6 @@ class Embedder:
     def _load(self) -> Any:
         import torch
         from sentence_transformers import SentenceTransformer
-
         from transformers.utils import logging as hf_logging
 
         if self.threads:

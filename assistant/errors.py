@@ -19,5 +19,5 @@ class ModelError(UserError):
     """A model or adapter file is missing, wrong or cannot be loaded."""
 
 
-class Cancelled(Exception):  # noqa: N818 - it is an outcome, not an error
+class Cancelled(Exception):
     """Raised inside long work when the user asked to stop."""

@@ -128,6 +128,8 @@ class _Workers:
         if self.pool is None:
             ctx = multiprocessing.get_context("spawn")
             self.pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            # Start the process now, so its start-up never counts against a file's time limit.
+            self.pool.submit(os.getpid).result(timeout=300)
         return self.pool
 
     def submit(self, path: str, known_hash: str | None) -> cf.Future[Prepared]:
@@ -250,7 +252,7 @@ class Indexer:
                     return
                 batch.append(prepared)
                 buffered += len(prepared.chunks)
-                if buffered >= EMBED_BUFFER_CHUNKS or not in_flight and not pending or \
+                if buffered >= EMBED_BUFFER_CHUNKS or (not in_flight and not pending) or \
                         (in_flight and not in_flight[0][1].done() and buffered > 0):
                     yield batch
                     batch, buffered = [], 0

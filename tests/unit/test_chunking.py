@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -11,8 +12,7 @@ from assistant.ingest.chunking import MODEL_WINDOW, SPECIAL_TOKENS, Chunker
 
 def _prose(seed: int, paragraphs: int = 8) -> str:
     rng = random.Random(seed)
-    words = ("the kettle warranty lasts months support hotline opens customers descaling "
-             "water filter replacement cartridge boils quietly stainless steel base").split()
+    words = ["the", "kettle", "warranty", "lasts", "months", "support", "hotline", "opens", "customers", "descaling", "water", "filter", "replacement", "cartridge", "boils", "quietly", "stainless", "steel", "base"]
     out = []
     for _ in range(paragraphs):
         sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(4, 30))).capitalize()
@@ -36,7 +36,7 @@ def test_chunks_fit_window_and_keep_offsets(seed: int) -> None:
     # the chunks cover the whole text, in order
     assert chunks[0].start == 0
     assert chunks[-1].end == len(text.rstrip())
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start <= a.end, "a gap between chunks would lose text"
         assert b.start > a.start
 
@@ -46,7 +46,7 @@ def test_overlap_between_10_and_20_percent() -> None:
     text = _prose(42, paragraphs=20)
     chunks = chunker.chunk_page(text)
     ratios = []
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         shared = chunker.count(text[b.start:a.end]) if b.start < a.end else 0
         ratios.append(shared / a.tokens)
     assert ratios

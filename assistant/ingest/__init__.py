@@ -1,0 +1,1 @@
+"""Turning files on disk into text: extraction, and later chunking and indexing."""

@@ -1,0 +1,74 @@
+"""Indexing throughput: our whole pipeline against raw SentenceTransformer.encode.
+
+Run: .venv/bin/python tests/bench/bench_indexing.py [--files N] [--repeats R]
+Both sides embed exactly the same chunk texts in the same run, so the ratio shows what
+extraction, chunking, scheduling and the SQLite writes cost on top of the embedding itself.
+Target: ratio >= 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, peak_rss_mb, prose, vocabulary
+
+
+def make_corpus(root: Path, files: int) -> None:
+    rng = random.Random(7)
+    words = vocabulary()
+    for i in range(files):
+        paragraphs = [prose(rng, words, rng.randint(3, 8)) for _ in range(rng.randint(4, 12))]
+        ext = ".md" if i % 2 else ".txt"
+        (root / f"doc{i:04d}{ext}").write_text("\n\n".join(paragraphs), encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=120)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from assistant.embedding import Embedder
+    from assistant.ingest.indexer import Indexer
+    from assistant.store.store import Store
+
+    embedder = Embedder()
+    embedder.embed("warm up")
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        make_corpus(corpus, args.files)
+        ours, raw = [], []
+        texts: list[str] = []
+        for r in range(args.repeats):
+            os.environ["ASSISTANT_HOME"] = str(Path(tmp) / f"home{r}")
+            store = Store()
+            start = time.perf_counter()
+            summary = Indexer(store, embedder).index([corpus], "bench")
+            elapsed = time.perf_counter() - start
+            assert not summary.failed, summary.failed
+            texts = [row[0] for row in store.conn.execute("SELECT text FROM chunks")]
+            store.close()
+            ours.append(len(texts) / elapsed)
+            start = time.perf_counter()
+            embedder.model.encode(texts, batch_size=embedder.batch_size,
+                                  normalize_embeddings=True, show_progress_bar=False)
+            raw.append(len(texts) / (time.perf_counter() - start))
+            print(f"run {r + 1}: pipeline {ours[-1]:.1f} chunks/s, raw encode {raw[-1]:.1f} "
+                  f"chunks/s ({len(texts)} chunks from {args.files} files)")
+    print(f"median pipeline: {median(ours):.1f} chunks/s")
+    print(f"median raw encode: {median(raw):.1f} chunks/s")
+    print(f"ratio (pipeline / raw): {median(ours) / median(raw):.3f}  (target >= 0.9)")
+    print(f"peak RSS: {peak_rss_mb():.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""Indexing real documents: incremental runs, changes, deletions, failures, time limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.ingest.indexer import Indexer
+from assistant.retrieval import Retriever
+from assistant.store.store import Store
+
+
+@pytest.fixture()
+def store(app_home: Path) -> Store:
+    s = Store()
+    yield s
+    s.close()
+
+
+def test_index_mixed_folder_then_search_finds_right_pages(store, embedder, data_dir, tmp_path):
+    folder = tmp_path / "mixed"
+    shutil.copytree(data_dir / "docs", folder / "docs")
+    shutil.copytree(data_dir / "bad", folder / "bad")
+    summary = Indexer(store, embedder).index([folder], "Work")
+    good = sorted(p.name for p in (data_dir / "docs").iterdir())
+    assert sorted(Path(p).name for p in summary.indexed) == good
+    reasons = {Path(f.path).name: f.reason for f in summary.failed}
+    assert "encrypted" in reasons["encrypted.pdf"]
+    assert "no extractable text" in reasons["scanned.pdf"]
+    assert "not a PDF" in reasons["mislabelled.pdf"]
+    assert "corrupt" in reasons["truncated.pdf"]
+    assert "empty" in reasons["empty.txt"]
+    assert store.check_consistency() == []
+    # every question's answer is found on its known page, in the top 3
+    retriever = Retriever(store, embedder)
+    questions = json.loads((data_dir / "questions.json").read_text())
+    for q in questions:
+        hits = retriever.search(q["question"], 3, collections=["Work"])
+        match = [h for h in hits if h.path.endswith(q["file"]) and h.page == q["page"]]
+        assert match, (q, [(Path(h.path).name, h.page) for h in hits])
+        assert any(q["answer_contains"].lower() in " ".join(h.text.lower().split())
+                   for h in match), q
+        top = match[0]
+        assert top.text == top.text.strip() and top.end > top.start
+
+
+def test_incremental_changes_and_deletions(store, embedder, docs_copy):
+    indexer = Indexer(store, embedder)
+    first = indexer.index([docs_copy], "default")
+    n = len(first.indexed)
+    assert n >= 6 and not first.failed
+
+    second = indexer.index([docs_copy], "default")
+    assert (len(second.indexed), len(second.unchanged), len(second.removed)) == (0, n, 0)
+
+    # touched but same content: recognised by hash, not re-embedded
+    md = docs_copy / "guide.md"
+    os.utime(md, (time.time() + 5, time.time() + 5))
+    # changed content: re-indexed
+    note = docs_copy / "latin1.txt"
+    note.write_text("Completely new text about the lighthouse keeper Orlando Vance.\n\n"
+                    "He lit the lamp at dusk every evening for forty-one years.", encoding="utf-8")
+    # deleted: removed
+    (docs_copy / "example.py").unlink()
+    third = indexer.index([docs_copy], "default")
+    assert [Path(p).name for p in third.indexed] == ["latin1.txt"]
+    assert [Path(p).name for p in third.removed] == ["example.py"]
+    assert "guide.md" in {Path(p).name for p in third.unchanged}
+    assert store.check_consistency() == []
+
+    hits = Retriever(store, embedder).search("who kept the lighthouse lamp", 1)
+    assert Path(hits[0].path).name == "latin1.txt" and "Orlando" in hits[0].text
+    # the old text of the changed file is gone from the keyword index too
+    assert all("latin1.txt" not in h.path or "Orlando" in h.text
+               for h in Retriever(store, embedder).search("café", 10))
+    fourth = indexer.index([docs_copy], "default")
+    assert not fourth.indexed and not fourth.removed
+
+
+def test_collections_side_by_side(store, embedder, docs_copy, tmp_path):
+    personal = tmp_path / "personal"
+    personal.mkdir()
+    (personal / "diary.md").write_text("# Diary\n\nMy sister's birthday is on the ninth of "
+                                       "October and she loves orchids.", encoding="utf-8")
+    indexer = Indexer(store, embedder)
+    indexer.index([docs_copy], "Work")
+    indexer.index([personal], "Personal")
+    retriever = Retriever(store, embedder)
+    hits = retriever.search("when is my sister's birthday", 3, collections=["Work"])
+    assert all("diary" not in h.path for h in hits)
+    hits = retriever.search("when is my sister's birthday", 3, collections=["Personal"])
+    assert Path(hits[0].path).name == "diary.md"
+    hits = retriever.search("sister birthday orchids", 3)  # all collections
+    assert Path(hits[0].path).name == "diary.md"
+
+
+def test_filters_by_type_and_path(store, embedder, docs_copy):
+    Indexer(store, embedder).index([docs_copy], "default")
+    retriever = Retriever(store, embedder)
+    hits = retriever.search("warranty period", 5, kind="pdf")
+    assert hits and all(h.path.endswith(".pdf") for h in hits)
+    hits = retriever.search("warranty period", 5, path_prefix=str(docs_copy / "guide.md"))
+    assert hits and all(h.path.endswith("guide.md") for h in hits)
+
+
+def test_relevance_floor_separates_unrelated_questions(store, embedder, docs_copy):
+    from assistant.settings import defaults
+
+    floor = defaults()["relevance_floor"]
+    Indexer(store, embedder).index([docs_copy], "default")
+    retriever = Retriever(store, embedder)
+    related = retriever.search("how long is the kettle warranty", 3)
+    unrelated = retriever.search("who won the 1966 football world cup final", 3)
+    assert related[0].similarity >= floor
+    assert all(h.similarity < floor for h in unrelated), [h.similarity for h in unrelated]
+
+
+def test_a_slow_file_is_skipped_and_the_rest_indexed(store, embedder, docs_copy, tmp_path):
+    big = docs_copy / "huge.txt"
+    line = "A long, dull line of text that goes on and on about nothing in particular.\n"
+    big.write_text(line * 400_000, encoding="utf-8")  # ~30 MB: far slower than the limit
+    summary = Indexer(store, embedder, file_time_limit=1.5).index([docs_copy], "default")
+    reasons = {Path(f.path).name: f.reason for f in summary.failed}
+    assert "took too long" in reasons["huge.txt"]
+    assert "handbook.pdf" in {Path(p).name for p in summary.indexed}
+    assert store.check_consistency() == []
+
+
+def test_size_limit_reported(store, embedder, docs_copy):
+    summary = Indexer(store, embedder, max_bytes=2_000).index([docs_copy], "default")
+    reasons = {Path(f.path).name: f.reason for f in summary.failed}
+    assert "too large" in reasons["handbook.pdf"]
+    doc = next(d for d in store.documents("default") if d.path.endswith("handbook.pdf"))
+    assert doc.status == "failed" and "too large" in (doc.error or "")
+
+
+def test_cancel_keeps_store_consistent(store, embedder, docs_copy):
+    import threading
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(p):
+        seen.append(p.files_done)
+        if p.files_done >= 2:
+            cancel.set()
+
+    summary = Indexer(store, embedder).index([docs_copy], "default", progress=progress,
+                                             cancel=cancel)
+    assert summary.cancelled
+    assert 2 <= len(summary.indexed) < len(list(docs_copy.iterdir()))
+    assert store.check_consistency() == []
+    rest = Indexer(store, embedder).index([docs_copy], "default")
+    assert len(rest.indexed) + len(summary.indexed) == len(list(docs_copy.iterdir()))
