@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assistant.vector_index import VectorIndex
+
 if TYPE_CHECKING:
     from assistant.embedding import Embedder
     from assistant.store.store import Store
@@ -47,9 +49,10 @@ RRF_K = 60  # the usual constant of reciprocal rank fusion
 class Retriever:
     """Hybrid search over a store: vector KNN and BM25, fused by reciprocal rank."""
 
-    def __init__(self, store: Store, embedder: Embedder) -> None:
+    def __init__(self, store: Store, embedder: Embedder, *, in_memory: bool = True) -> None:
         self.store = store
         self.embedder = embedder
+        self.vectors = VectorIndex(store) if in_memory else None
 
     def _collection_ids(self, collections: Sequence[str] | None) -> list[int]:
         if not collections:
@@ -70,7 +73,8 @@ class Retriever:
         prefix = str(Path(path_prefix).expanduser().resolve()) if path_prefix else None
         vector = self.embedder.embed(query)
         fetch = max(4 * k, 20)
-        vec_hits = self.store.knn(vector, fetch * (10 if prefix else 1), cids, kind=kind)
+        knn = self.vectors.search if self.vectors is not None else self.store.knn
+        vec_hits = knn(vector, fetch * (10 if prefix else 1), cids, kind=kind)
         kw_hits = self.store.keyword(query, fetch, cids, kind=kind, path_prefix=prefix)
         rows = self.store.chunks_by_id(list({i for i, _ in vec_hits} | {i for i, _ in kw_hits}))
         if prefix:

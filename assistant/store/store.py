@@ -96,8 +96,16 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def transaction(self) -> Any:
-        return self.conn
+    def generation(self) -> int:
+        """A number that changes with every write of chunks (for caches of the store)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        """Call inside a write transaction that adds or removes chunks."""
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('generation', 1) "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
     # --- collections -------------------------------------------------------------------
     def collection_id(self, name: str, create: bool = True) -> int | None:
@@ -136,6 +144,7 @@ class Store:
             self.conn.execute("DELETE FROM chunks WHERE document_id IN "
                               "(SELECT id FROM documents WHERE collection_id = ?)", (cid,))
             self.conn.execute("DELETE FROM collections WHERE id = ?", (cid,))
+            self._bump()
 
     # --- documents ---------------------------------------------------------------------
     def documents(self, collection: str | None = None) -> list[Document]:
@@ -181,6 +190,7 @@ class Store:
                 self.conn.execute(
                     "INSERT INTO chunks_vec(chunk_id, collection_id, embedding, kind) "
                     "VALUES (?, ?, ?, ?)", (chunk_id, collection_id, vec.tobytes(), kind))
+            self._bump()
         return doc_id
 
     def mark_failed(self, collection_id: int, path: str, *, size: int, mtime: float,
@@ -191,6 +201,7 @@ class Store:
                 collection_id, path, size=size, mtime=mtime, hash=hash, kind=kind, title=None,
                 pages=0, chunks=0, status="failed", error=error, warnings=[])
             self.conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+            self._bump()
         return doc_id
 
     def mark_pending_many(self, collection_id: int, paths: Sequence[str]) -> None:
@@ -229,6 +240,7 @@ class Store:
         with db.translate_errors(self.path), self.conn:
             self.conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
             self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            self._bump()
 
     def remove_path(self, path: str, collection: str | None = None) -> int:
         """Remove a file, or every file under a folder; return how many documents went."""
