@@ -301,9 +301,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not question:
             return 0
         sys.stdout.write("assistant> ")
+
+        def stream(piece: str) -> None:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
         try:
-            answer = _ask_once(question, args, settings, generator, retriever, history,
-                               lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+            answer = _ask_once(question, args, settings, generator, retriever, history, stream)
         except (KeyboardInterrupt, Cancelled):
             print("\n(stopped)")
             continue

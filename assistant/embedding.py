@@ -53,8 +53,8 @@ class Embedder:
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
         try:
             model = SentenceTransformer(str(self.model_path), device="cpu",
@@ -74,4 +74,5 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed(self, text: str) -> np.ndarray:
-        return self.embed_batch([text])[0]
+        vector: np.ndarray = self.embed_batch([text])[0]
+        return vector

@@ -53,7 +53,9 @@ class VectorIndex:
         self.ids = combined_ids[order]
         self.matrix = np.ascontiguousarray(combined[order]) if len(combined) else \
             np.zeros((0, 0), dtype=np.float32)
-        meta = {int(r[0]): (int(r[1]), r[2]) for r in rows}
+        meta: dict[int, tuple[int, str | None]] = {
+            int(r[0]): (int(r[1]), str(r[2]) if r[2] is not None else None)  # type: ignore[arg-type]
+            for r in rows}
         self.collections = np.fromiter((meta[int(i)][0] for i in self.ids), dtype=np.int64,
                                        count=len(self.ids))
         for _, kind in meta.values():

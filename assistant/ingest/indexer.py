@@ -188,20 +188,20 @@ class Indexer:
         todo: list[tuple[str, str | None]] = []
         for path in files:
             key = str(path)
-            doc = known.get(key)
+            existing = known.get(key)
             try:
                 st = path.stat()
             except OSError as exc:
                 summary.failed.append(Failure(key, f"cannot be read ({exc.strerror})"))
                 continue
-            if doc is not None and doc.status in ("indexed", "failed") and \
-                    doc.size == st.st_size and doc.mtime == st.st_mtime:
-                if doc.status == "indexed":
+            if existing is not None and existing.status in ("indexed", "failed") and \
+                    existing.size == st.st_size and existing.mtime == st.st_mtime:
+                if existing.status == "indexed":
                     summary.unchanged.append(key)
                 else:
-                    summary.failed.append(Failure(key, doc.error or "failed earlier"))
+                    summary.failed.append(Failure(key, existing.error or "failed earlier"))
                 continue
-            todo.append((key, doc.hash if doc is not None and doc.status == "indexed" else None))
+            todo.append((key, existing.hash if existing is not None and existing.status == "indexed" else None))
         total = len(todo)
         self.store.mark_pending_many(cid, [p for p, _ in todo if p not in known])
 

@@ -340,7 +340,12 @@ class Store:
             "SELECT (SELECT count(*) FROM documents WHERE status = 'indexed'), "
             "(SELECT count(*) FROM documents WHERE status = 'failed'), "
             "(SELECT count(*) FROM chunks)").fetchone()
+        assert row is not None
         return {"documents": int(row[0]), "failed": int(row[1]), "chunks": int(row[2])}
+
+    def _scalar(self, sql: str) -> int:
+        row = self.conn.execute(sql).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0  # type: ignore[arg-type]
 
     def check_consistency(self) -> list[str]:
         """Problems that should never exist (used by tests and `assistant doctor`)."""
@@ -356,11 +361,11 @@ class Store:
                 "d.chunks != (SELECT count(*) FROM chunks WHERE document_id = d.id)",
         }
         for label, sql in q.items():
-            n = self.conn.execute(sql).fetchone()[0]
+            n = self._scalar(sql)
             if n:
                 problems.append(f"{n} {label}")
-        fts = self.conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
-        chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        fts = self._scalar("SELECT count(*) FROM chunks_fts")
+        chunks = self._scalar("SELECT count(*) FROM chunks")
         try:
             self.conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
         except apsw.Error as exc:
