@@ -90,21 +90,36 @@ MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_m001_initial, _m002_watc
 
 
 def current_version(conn: apsw.Connection) -> int:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied REAL)"
-    )
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                          "AND name = 'schema_migrations'").fetchone()
+    if not exists:
+        return 0
     row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    return int(row[0]) if row and row[0] is not None else 0  # type: ignore[arg-type]
 
 
 def migrate(conn: apsw.Connection) -> int:
-    """Apply every migration not yet recorded; return the resulting version."""
-    version = current_version(conn)
-    for number, step in enumerate(MIGRATIONS, start=1):
-        if number <= version:
-            continue
-        with conn:
+    """Apply every migration not yet recorded; return the resulting version.
+
+    The whole upgrade runs under one write lock (BEGIN IMMEDIATE) and re-reads the version
+    inside it, so two threads or processes opening a new store at once cannot both apply
+    the same step.
+    """
+    if current_version(conn) >= len(MIGRATIONS):
+        return len(MIGRATIONS)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                     "(version INTEGER PRIMARY KEY, applied REAL)")
+        version = current_version(conn)
+        for number, step in enumerate(MIGRATIONS, start=1):
+            if number <= version:
+                continue
             step(conn)
             conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, time.time()))
-        version = number
+            version = number
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return version

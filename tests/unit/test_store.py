@@ -99,3 +99,26 @@ def test_fts_query_is_safe() -> None:
     assert fts_query('what is "the" warranty?') == '"warranty"'
     assert fts_query("AND OR NOT ( * :") in ('"and" OR "not"', '"not"', '"and" OR "or" OR "not"')
     assert fts_query("???") == ""
+
+
+def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def open_store() -> None:
+        try:
+            barrier.wait()
+            Store(tmp_path / "new.db").close()
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Store(tmp_path / "new.db") as store:
+        assert migrations.current_version(store.conn) == len(migrations.MIGRATIONS)
