@@ -1,0 +1,429 @@
+"""The app's background side: three long-lived workers and what runs on them.
+
+* **model** worker: owns the `Generator` (loaded once, reloaded only when the model file,
+  context size or threads change; the LoRA adapter is swapped on the live model) and a `Store`
+  + `Retriever` for the questions it answers. Generation streams tokens back as progress and
+  checks a cancel flag between them.
+* **index** worker: owns the writing `Store` and the `Indexer`; every change to the library
+  (index, re-index, remove, collections, watched folders) runs here, one at a time.
+* **reader** worker: owns a read-only use of the store for library listings, so the library
+  stays current while the index worker is busy (WAL lets it read beside the writer).
+
+The embedder is shared by the index and model workers through `SharedEmbedder`, which encodes
+in small slices under a lock: the fast tokenizer is not safe to call from two threads, and
+slicing lets a question's one query vector slip in between an indexing run's batches.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from assistant.errors import Cancelled, ModelError, UserError
+from assistant.gui.tasks import Failure, Job, TaskContext, Worker
+from assistant.settings import Settings
+
+MODEL_KEYS = ("model_path", "context_size", "threads")
+# Opening a Store runs the schema migrations; two threads doing that at once on a new file
+# race (both try to create the tables), so the workers open their stores one at a time.
+_open_lock = threading.Lock()
+
+
+def open_store() -> Any:
+    from assistant.store.store import Store
+
+    with _open_lock:
+        return Store()
+
+
+class SharedEmbedder:
+    """An `Embedder` usable from several worker threads (encodes in locked slices)."""
+
+    def __init__(self, embedder: Any = None, slice_size: int = 32) -> None:
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self.slice_size = slice_size
+
+    @property
+    def inner(self) -> Any:
+        with self._lock:
+            if self._embedder is None:
+                from assistant.embedding import Embedder
+
+                self._embedder = Embedder()
+            return self._embedder
+
+    @property
+    def loaded(self) -> bool:
+        return self._embedder is not None and getattr(self._embedder, "_model", None) is not None
+
+    def warm_up(self) -> None:
+        self.embed("warm up")
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        inner = self.inner
+        if len(texts) <= self.slice_size:
+            with self._lock:
+                return np.asarray(inner.embed_batch(texts))
+        # Sort by length so each slice pads little (the encoder would do this for one call).
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        parts = []
+        for start in range(0, len(order), self.slice_size):
+            idx = order[start:start + self.slice_size]
+            with self._lock:
+                parts.append(np.asarray(inner.embed_batch([texts[i] for i in idx])))
+        stacked = np.concatenate(parts)
+        out = np.empty_like(stacked)
+        out[np.asarray(order)] = stacked
+        return out
+
+    def embed(self, text: str) -> np.ndarray:
+        return self.embed_batch([text])[0]
+
+
+@dataclass
+class ModelState:
+    """What the model worker reports about the model, for the status bar."""
+
+    phase: str  # "preparing", "loading", "ready", "failed", "unloaded"
+    message: str
+    done: int = 0
+    total: int = 0
+
+
+class Backend(QObject):
+    """Owns the workers; the main window calls these methods and gets callbacks back."""
+
+    model_state = Signal(object)  # ModelState
+    library_changed = Signal()  # documents or collections changed (refresh listings)
+
+    def __init__(self, settings: Settings, *, embedder: Any = None,
+                 model_path: Path | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.embedder = embedder if isinstance(embedder, SharedEmbedder) else \
+            SharedEmbedder(embedder)
+        self.default_model_path = model_path  # injected (tests) instead of ensure_default_model
+        self.model = Worker("model", setup=self._setup_reader, teardown=_teardown)
+        self.indexing = Worker("index", setup=self._setup_writer, teardown=_teardown)
+        self.reader = Worker("reader", setup=self._setup_reader_only, teardown=_teardown)
+        self.state = ModelState("unloaded", "The model loads with the first question.")
+        self._model_job: Job | None = None
+        for worker in (self.model, self.indexing, self.reader):
+            worker.relay.default_failure = self._default_failure
+        self.on_failure: Callable[[Failure], None] | None = None
+
+    def _default_failure(self, failure: Failure) -> None:
+        if self.on_failure is not None:
+            self.on_failure(failure)
+
+    # --- worker state (runs on each worker's own thread) --------------------------------
+    def _setup_reader(self, state: dict[str, Any]) -> None:
+        from assistant.retrieval import Retriever
+
+        state["store"] = open_store()
+        state["retriever"] = Retriever(state["store"], self.embedder)  # type: ignore[arg-type]
+
+    def _setup_writer(self, state: dict[str, Any]) -> None:
+        from assistant.ingest.indexer import Indexer
+
+        state["store"] = open_store()
+        state["indexer"] = Indexer(state["store"], self.embedder)  # type: ignore[arg-type]
+
+    def _setup_reader_only(self, state: dict[str, Any]) -> None:
+        state["store"] = open_store()
+
+    # --- model ----------------------------------------------------------------------------
+    def _set_state(self, state: ModelState) -> None:
+        self.state = state
+        self.model_state.emit(state)
+
+    def load_model(self, *, force: bool = False) -> Job:
+        """Prepare (the default model, with progress) and load the model on the model worker."""
+        wanted = {k: self.settings[k] for k in (*MODEL_KEYS, "lora_path", "lora_scale")}
+        injected = self.default_model_path
+
+        def work(ctx: TaskContext) -> str:
+            return _ensure_generator(ctx, wanted, injected, force)
+
+        def progress(payload: ModelState) -> None:
+            self._set_state(payload)
+
+        def success(name: str) -> None:
+            self._set_state(ModelState("ready", f"Model ready: {name}"))
+
+        def failure(fail: Failure) -> None:
+            if fail.is_cancelled:
+                self._set_state(ModelState("unloaded", "Model loading was cancelled."))
+                return
+            self._set_state(ModelState("failed", str(fail.exception)))
+            if not isinstance(fail.exception, ModelError):
+                self._default_failure(fail)
+
+        self._model_job = self.model.submit(work, name="load-model", success=success,
+                                            failure=failure, progress=progress)
+        return self._model_job
+
+    def apply_settings(self, changed: set[str]) -> None:
+        """React to saved settings: reload the model, or swap the adapter on the live one."""
+        if changed & set(MODEL_KEYS):
+            self.load_model(force=True)
+        elif changed & {"lora_path", "lora_scale"}:
+            self.load_model()  # the worker sees the adapter differs and applies it in place
+
+    def ask(self, question: str, *, history: Sequence[Any], collection: str | None,
+            on_token: Callable[[str], None], on_status: Callable[[str], None],
+            success: Callable[[Any], None], failure: Callable[[Failure], None],
+            no_docs: bool = False) -> Job:
+        """Answer on the model worker; tokens arrive through `on_token` on the GUI thread."""
+        s = self.settings
+        wanted = {k: s[k] for k in (*MODEL_KEYS, "lora_path", "lora_scale")}
+        params = dict(top_k=s["top_k"], relevance_floor=s["relevance_floor"],
+                      max_tokens=s["max_answer_tokens"], temperature=s["temperature"])
+        injected = self.default_model_path
+        history = list(history)
+
+        def work(ctx: TaskContext) -> Any:
+            from assistant.answer import answer_question
+
+            if ctx.state.get("generator") is None or ctx.state.get("config") != wanted:
+                ctx.progress(("status", "Loading the model…"))
+                name = _ensure_generator(ctx, wanted, injected, False)
+                ctx.progress(("model", ModelState("ready", f"Model ready: {name}")))
+            ctx.check()
+            retriever = ctx.state["retriever"]
+            collections = [collection] if collection else None
+            ctx.progress(("status", "Searching your documents…"))
+            searched = False
+
+            def retrieve(query: str, k: int) -> list[Any]:
+                nonlocal searched
+                try:
+                    hits = retriever.search(query, k, collections=collections)
+                except UserError:  # a collection that does not exist yet is simply empty
+                    hits = []
+                if not searched:
+                    searched = True
+                    ctx.progress(("status", "Writing the answer…"))
+                return hits
+
+            return answer_question(
+                question, retriever=retrieve, generator=ctx.state["generator"],
+                history=history, no_docs=no_docs,
+                on_token=lambda piece: ctx.progress(("token", piece)), cancel=ctx.cancel,
+                **params)
+
+        def progress(payload: Any) -> None:
+            if isinstance(payload, ModelState):
+                self._set_state(payload)
+                return
+            kind, value = payload
+            if kind == "token":
+                on_token(value)
+            elif kind == "status":
+                on_status(value)
+            elif kind == "model":
+                self._set_state(value)
+
+        return self.model.submit(work, name="answer", success=success, failure=failure,
+                                 progress=progress)
+
+    # --- library (index worker writes, reader reads) ---------------------------------------
+    def index(self, paths: Sequence[str | Path], collection: str, *,
+              progress: Callable[[Any], None], success: Callable[[Any], None],
+              failure: Callable[[Failure], None] | None = None, watch: bool = False,
+              name: str = "index", force: bool = False) -> Job:
+        """Index files/folders into `collection`; `watch=True` also watches the folders.
+
+        `force` re-reads files even if unchanged (re-index).
+        """
+        targets = [str(Path(p).expanduser().absolute()) for p in paths]
+
+        def work(ctx: TaskContext) -> Any:
+            store = ctx.state["store"]
+            if watch:
+                for folder in targets:
+                    if Path(folder).is_dir():
+                        store.watch(folder, collection)
+            if force:
+                for path in targets:
+                    store.remove_path(path, collection)
+            ctx.progress(None)
+            summary = ctx.state["indexer"].index(targets, collection, progress=ctx.progress,
+                                                 cancel=ctx.cancel)
+            summary.collection = collection  # type: ignore[attr-defined]
+            summary.paths = targets  # type: ignore[attr-defined]
+            return summary
+
+        def done(summary: Any) -> None:
+            self.library_changed.emit()
+            success(summary)
+
+        def failed(fail: Failure) -> None:
+            self.library_changed.emit()
+            if failure is not None:
+                failure(fail)
+            elif not fail.is_cancelled:
+                self._default_failure(fail)
+
+        return self.indexing.submit(work, name=name, success=done, failure=failed,
+                                    progress=progress)
+
+    def check_library(self, *, progress: Callable[[Any], None],
+                      success: Callable[[Any], None],
+                      failure: Callable[[Failure], None] | None = None) -> Job:
+        """At start-up: re-index watched folders (changes made while the app was closed) and
+        finish files left waiting by an interrupted run. Runs first on the index worker, so
+        it sees the library as it was when the app started."""
+
+        def work(ctx: TaskContext) -> Any:
+            from assistant.ingest.indexer import IndexSummary
+
+            store = ctx.state["store"]
+            groups: dict[str, list[str]] = {}
+            for collection, folder in store.watched():
+                if Path(folder).is_dir():
+                    groups.setdefault(collection, []).append(folder)
+            for doc in store.documents():
+                if doc.status == "pending" and not any(
+                        _under(doc.path, f) for f in groups.get(doc.collection, [])):
+                    groups.setdefault(doc.collection, []).append(doc.path)
+            total = IndexSummary()
+            for collection, targets in groups.items():
+                if ctx.cancelled():
+                    break
+                summary = ctx.state["indexer"].index(targets, collection, progress=ctx.progress,
+                                                     cancel=ctx.cancel)
+                total.indexed += summary.indexed
+                total.unchanged += summary.unchanged
+                total.removed += summary.removed
+                total.failed += summary.failed
+                total.chunks += summary.chunks
+                total.seconds += summary.seconds
+                total.cancelled = total.cancelled or summary.cancelled
+            return total
+
+        def done(summary: Any) -> None:
+            self.library_changed.emit()
+            success(summary)
+
+        return self.indexing.submit(work, name="index", success=done, failure=failure,
+                                    progress=progress)
+
+    def write(self, fn: Callable[[Any], Any], *, success: Callable[[Any], None] | None = None,
+              failure: Callable[[Failure], None] | None = None, name: str = "write") -> Job:
+        """Run `fn(store)` on the index worker (the only writer), then refresh listings."""
+        def done(result: Any) -> None:
+            self.library_changed.emit()
+            if success is not None:
+                success(result)
+
+        return self.indexing.submit(lambda ctx: fn(ctx.state["store"]), name=name,
+                                    success=done, failure=failure)
+
+    def read(self, fn: Callable[[Any], Any], *, success: Callable[[Any], None],
+             failure: Callable[[Failure], None] | None = None, owner: QObject | None = None,
+             name: str = "read") -> Job:
+        """Run `fn(store)` on the reader worker and hand its result to `success`."""
+        return self.reader.submit(lambda ctx: fn(ctx.state["store"]), name=name,
+                                  success=success, failure=failure, owner=owner)
+
+    def warm_up_embedder(self) -> Job:
+        def work(ctx: TaskContext) -> None:
+            self.embedder.warm_up()
+
+        return self.model.submit(work, name="warm-up")
+
+    # --- lifetime ----------------------------------------------------------------------
+    def cancel_indexing(self) -> None:
+        self.indexing.cancel_all()
+
+    def shutdown(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        for worker in (self.model, self.indexing, self.reader):
+            worker.cancel_all()
+        for worker in (self.reader, self.model, self.indexing):
+            worker.stop(max(1.0, deadline - time.monotonic()))
+
+
+def _ensure_generator(ctx: TaskContext, wanted: dict[str, Any], injected: Path | None,
+                      force: bool) -> str:
+    """On the model worker: (re)load the generator if its settings changed; apply the adapter."""
+    from assistant.llm.generator import Generator
+
+    state = ctx.state
+    config = state.get("config")
+    generator = state.get("generator")
+    same_model = config is not None and all(config[k] == wanted[k] for k in MODEL_KEYS)
+    if generator is None or force or not same_model:
+        if generator is not None:
+            state["generator"] = None
+            state["config"] = None
+            generator.close()
+        path = _model_file(ctx, wanted["model_path"], injected)
+        ctx.progress(ModelState("loading", f"Loading {path.name}…"))
+        ctx.check()
+        generator = Generator(path, n_ctx=int(wanted["context_size"]),
+                              n_threads=int(wanted["threads"]))
+        state["generator"] = generator
+        state["config"] = {k: wanted[k] for k in MODEL_KEYS} | {"lora_path": "",
+                                                                  "lora_scale": 1.0}
+    config = state["config"]
+    if config.get("lora_path") != wanted["lora_path"] or \
+            config.get("lora_scale") != wanted["lora_scale"]:
+        lora = wanted["lora_path"] or None
+        generator.set_adapter(lora, float(wanted["lora_scale"]))
+        config["lora_path"] = wanted["lora_path"]
+        config["lora_scale"] = wanted["lora_scale"]
+    name = generator.model_path.name
+    if wanted["lora_path"] and float(wanted["lora_scale"]) > 0:
+        name += f" + {Path(wanted['lora_path']).name} ×{float(wanted['lora_scale']):.2g}"
+    return name
+
+
+def _model_file(ctx: TaskContext, setting: str, injected: Path | None) -> Path:
+    from assistant.llm.gguf_check import check_model_file
+    from assistant.llm.models import ensure_default_model
+
+    if setting:
+        path = Path(setting).expanduser()
+        if not path.is_file():
+            raise ModelError(f"The model file '{setting}' does not exist. Choose another one "
+                             "in the settings, or clear the field to use the built-in model.")
+        check_model_file(path)
+        return path
+    if injected is not None:
+        return Path(injected)
+
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.1 or done >= total:
+            last[0] = now
+            ctx.progress(ModelState("preparing", "Preparing the built-in model…", done, total))
+        if ctx.cancelled():
+            raise Cancelled()
+
+    return ensure_default_model(progress=progress)
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/\\") + ("\\" if "\\" in folder
+                                                                    else "/"))
+
+
+def _teardown(state: dict[str, Any]) -> None:
+    generator = state.pop("generator", None)
+    if generator is not None:
+        generator.close()
+    store = state.pop("store", None)
+    if store is not None:
+        store.close()

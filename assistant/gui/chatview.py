@@ -1,0 +1,632 @@
+"""The conversation pane: questions, streamed Markdown answers with clickable [n], the composer.
+
+The pane only shows state and emits what the user asked for; the main window does the work.
+Each answer has its actions (copy, regenerate, good answer, correct…) beneath it; selecting an
+answer shows its sources in the sources pane beside it.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QEvent, QMimeData, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeyEvent, QTextDocument
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.gui import theme
+from assistant.gui.passages import link_citations
+
+RENDER_INTERVAL_MS = 50  # streamed text is re-rendered at most this often
+COLUMN_WIDTH = 860  # the conversation column's greatest width, for readable lines
+
+
+@dataclass
+class TurnView:
+    """What the pane shows for one question and its answer (hits are plain dicts)."""
+
+    id: int
+    question: str
+    answer: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)  # [{"n": 1, "hit": {...}}]
+    consulted: list[dict[str, Any]] = field(default_factory=list)
+    not_found: bool = False
+    streaming: bool = False
+    stopped: bool = False
+    status: str = ""
+    rating: str | None = None
+    correction: str | None = None
+    error: str | None = None
+    citation_source: str | None = None
+
+    @property
+    def cited_numbers(self) -> set[int]:
+        return {int(c["n"]) for c in self.citations if c.get("n") is not None}
+
+
+class AnswerBrowser(QTextBrowser):
+    """A read-only rich-text view that is exactly as tall as its text (no scroll bar)."""
+
+    citation_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("AnswerText")
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self.anchorClicked.connect(self._anchor)
+        self.viewport().setCursor(Qt.CursorShape.IBeamCursor)
+        self._fit()
+
+    def _fit(self, *_: Any) -> None:
+        height = int(self.document().size().height() + 0.999)
+        margins = self.contentsMargins()
+        self.setFixedHeight(max(8, height + margins.top() + margins.bottom()))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.document().setTextWidth(self.viewport().width())
+        self._fit()
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, self.height())
+
+    def wheelEvent(self, event: Any) -> None:
+        event.ignore()
+
+    def _anchor(self, url: QUrl) -> None:
+        if url.scheme() == "cite":
+            try:
+                self.citation_clicked.emit(int(url.path()))
+            except ValueError:
+                pass
+        elif url.scheme() in ("http", "https", "mailto", "file"):
+            QDesktopServices.openUrl(url)
+
+
+_emoji: bool | None = None
+
+
+def has_emoji_font() -> bool:
+    """Whether an emoji font is installed (bare systems draw boxes for 👍)."""
+    global _emoji
+    if _emoji is None:
+        from PySide6.QtGui import QFontDatabase
+
+        _emoji = any("emoji" in family.lower() for family in QFontDatabase.families())
+    return _emoji
+
+
+def _action(text: str, tip: str, checkable: bool = False) -> QToolButton:
+    button = QToolButton()
+    button.setObjectName("Action")
+    button.setText(text)
+    button.setToolTip(tip)
+    button.setCheckable(checkable)
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    button.setAutoRaise(True)
+    return button
+
+
+class TurnWidget(QFrame):
+    """One question (in a bubble) and its answer with actions beneath."""
+
+    selected = Signal(int)
+    citation_clicked = Signal(int, int)
+    regenerate = Signal(int)
+    rate = Signal(int, object)  # turn id, "good" | "bad" | None
+    correct = Signal(int)
+    show_sources = Signal(int)
+
+    def __init__(self, turn: TurnView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.turn = turn
+        self.setObjectName("TurnCard")
+        self.setProperty("selected", False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.setSpacing(6)
+
+        bubble_row = QHBoxLayout()
+        bubble_row.addStretch(1)
+        self.bubble = QFrame()
+        self.bubble.setObjectName("QuestionBubble")
+        bubble_layout = QVBoxLayout(self.bubble)
+        bubble_layout.setContentsMargins(14, 9, 14, 9)
+        self.question = QLabel()
+        self.question.setWordWrap(True)
+        self.question.setTextFormat(Qt.TextFormat.PlainText)
+        self.question.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bubble_layout.addWidget(self.question)
+        self.bubble.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+        bubble_row.addWidget(self.bubble, 0)
+        layout.addLayout(bubble_row)
+
+        self.status = QLabel()
+        self.status.setObjectName("Muted")
+        layout.addWidget(self.status)
+
+        self.browser = AnswerBrowser()
+        reading = self.browser.font()
+        reading.setPointSizeF(reading.pointSizeF() * 1.1)
+        self.browser.setFont(reading)
+        self.question.setFont(reading)
+        self.browser.citation_clicked.connect(lambda n: self.citation_clicked.emit(self.turn.id, n))
+        layout.addWidget(self.browser)
+
+        self.footer = QWidget()
+        row = QHBoxLayout(self.footer)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        emoji = has_emoji_font()
+        self.sources_button = _action("Sources", "Show the passages this answer is based on")
+        self.copy_button = _action("Copy", "Copy the answer (with its sources) to the clipboard")
+        self.regen_button = _action("Regenerate", "Answer this question again")
+        self.good_button = _action("👍 Good" if emoji else "✓ Good",
+                                   "👍 Good answer: keep it as an example for fine-tuning",
+                                   checkable=True)
+        self.bad_button = _action("👎" if emoji else "✗", "Mark as a bad answer",
+                                  checkable=True)
+        self.correct_button = _action("Correct…", "Correct this answer: write the answer it "
+                                      "should have given (kept for fine-tuning)")
+        self.badge = QLabel()
+        self.badge.setObjectName("Badge")
+        self.badge.hide()
+        for w in (self.sources_button, self.copy_button, self.regen_button, self.good_button,
+                  self.bad_button, self.correct_button):
+            row.addWidget(w)
+        row.addStretch(1)
+        badge_row = QHBoxLayout()
+        badge_row.setContentsMargins(0, 0, 0, 0)
+        badge_row.addWidget(self.badge)
+        badge_row.addStretch(1)
+        layout.addLayout(badge_row)
+        layout.addWidget(self.footer)
+
+        self.sources_button.clicked.connect(lambda: self.show_sources.emit(self.turn.id))
+        self.copy_button.clicked.connect(self.copy)
+        self.regen_button.clicked.connect(lambda: self.regenerate.emit(self.turn.id))
+        self.good_button.clicked.connect(
+            lambda on: self.rate.emit(self.turn.id, "good" if on else None))
+        self.bad_button.clicked.connect(
+            lambda on: self.rate.emit(self.turn.id, "bad" if on else None))
+        self.correct_button.clicked.connect(lambda: self.correct.emit(self.turn.id))
+
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self._render_answer)
+        self._rendered: str | None = None
+        self.refresh()
+
+    def mousePressEvent(self, event: Any) -> None:
+        self.selected.emit(self.turn.id)
+        super().mousePressEvent(event)
+
+    def set_selected(self, on: bool) -> None:
+        if self.property("selected") != on:
+            self.setProperty("selected", on)
+            self.style().unpolish(self)
+            self.style().polish(self)
+
+    # --- rendering --------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Show the turn's current state (cheap parts now, the answer text throttled)."""
+        t = self.turn
+        self.question.setText(t.question)
+        status = t.status if t.streaming else ""
+        if t.error:
+            status = t.error
+        self.status.setText(status)
+        self.status.setVisible(bool(status))
+        self.footer.setVisible(not t.streaming)
+        n = len(t.citations) or len(t.consulted)
+        self.sources_button.setText(f"Sources ({len(t.citations)})" if t.citations else
+                                    (f"Nearest passages ({n})" if n else "Sources"))
+        self.sources_button.setEnabled(bool(n))
+        self.good_button.setChecked(t.rating == "good")
+        self.bad_button.setChecked(t.rating == "bad" and not t.correction)
+        has_answer = bool(t.answer.strip())
+        for b in (self.copy_button, self.good_button, self.bad_button, self.correct_button):
+            b.setEnabled(has_answer)
+        if t.correction:
+            self.badge.setText("Corrected")
+            self.badge.setToolTip("You corrected this answer")
+            self.badge.show()
+        elif t.stopped:
+            self.badge.setText("Stopped")
+            self.badge.setToolTip("Generation was stopped before the answer was complete")
+            self.badge.show()
+        elif t.citation_source == "inferred" and t.citations:
+            self.badge.setText("Citations matched")
+            self.badge.setToolTip("The model did not cite its sources itself; each sentence was "
+                                  "matched to the passage it most closely repeats")
+            self.badge.show()
+        else:
+            self.badge.hide()
+        self.schedule_render(immediate=not t.streaming)
+
+    def schedule_render(self, immediate: bool = False) -> None:
+        if immediate:
+            self._render_timer.stop()
+            self._render_answer()
+        elif not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _markdown(self) -> str:
+        t = self.turn
+        text = t.correction or t.answer
+        body = link_citations(text, t.cited_numbers)
+        if t.correction:
+            body += "\n\n*Corrected by you. The original answer is kept in the history.*"
+        if t.streaming and not text:
+            return ""
+        if not text and t.stopped:
+            return "*Stopped before the model wrote anything.*"
+        if t.streaming:
+            body += " ▍"
+        return body
+
+    def _render_answer(self) -> None:
+        markdown = self._markdown()
+        if markdown == self._rendered:
+            return
+        self._rendered = markdown
+        doc = self.browser.document()
+        doc.setMarkdown(markdown, QTextDocument.MarkdownFeature.MarkdownDialectGitHub |
+                        QTextDocument.MarkdownFeature.MarkdownNoHTML)
+        if self.turn.not_found and not self.turn.correction:
+            self.browser.setStyleSheet(f"color: {theme.css(theme.muted())};")
+        else:
+            self.browser.setStyleSheet("")
+        self.browser.setVisible(bool(markdown))
+
+    def copy(self) -> None:
+        t = self.turn
+        text = t.correction or t.answer
+        if t.citations:
+            lines = [text.rstrip(), "", "Sources:"]
+            for c in t.citations:
+                hit = c.get("hit") or {}
+                where = str(hit.get("path", ""))
+                if hit.get("page"):
+                    where += f", page {hit['page']}"
+                lines.append(f"[{c.get('n')}] {where}")
+            text = "\n".join(lines)
+        mime = QMimeData()
+        mime.setText(text)
+        QGuiApplication.clipboard().setMimeData(mime)
+
+
+class QuestionBox(QPlainTextEdit):
+    """Enter sends, Shift+Enter starts a new line; grows with its text up to a few lines."""
+
+    submit = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("QuestionBox")
+        self.setPlaceholderText("Ask about your documents…   (Enter to send, Shift+Enter for a "
+                                "new line)")
+        self.setTabChangesFocus(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._fit()
+
+    def _fit(self, *_: Any) -> None:
+        line = self.fontMetrics().lineSpacing()
+        lines = max(1, min(6, int(self.document().size().height())))
+        margins = self.contentsMargins()
+        doc_margin = int(self.document().documentMargin() * 2)
+        self.setFixedHeight(lines * line + doc_margin + margins.top() + margins.bottom() + 2)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            mods = event.modifiers()
+            if mods & Qt.KeyboardModifier.ShiftModifier:
+                self.insertPlainText("\n")
+                return
+            if not mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
+                self.submit.emit()
+                return
+        super().keyPressEvent(event)
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        # Files dropped here are for indexing (the window handles them), not to paste paths.
+        if source.hasUrls() and any(u.isLocalFile() for u in source.urls()):
+            return False
+        return super().canInsertFromMimeData(source)
+
+
+class EmptyState(QWidget):
+    """What a new conversation shows: how to start (drop documents, or ask)."""
+
+    add_files = Signal()
+    add_folder = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ChatContents")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        self.icon = QLabel()
+        self.icon.setPixmap(theme.app_icon().pixmap(QSize(88, 88)))
+        self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title = QLabel()
+        self.title.setObjectName("EmptyTitle")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text = QLabel()
+        self.text.setObjectName("EmptyText")
+        self.text.setWordWrap(True)
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text.setMaximumWidth(560)
+        self.text.setMinimumWidth(360)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.files_button = QPushButton("Add files…")
+        self.files_button.setObjectName("Primary")
+        self.folder_button = QPushButton("Add folder…")
+        self.files_button.clicked.connect(self.add_files)
+        self.folder_button.clicked.connect(self.add_folder)
+        buttons.addWidget(self.files_button)
+        buttons.addWidget(self.folder_button)
+        buttons.addStretch(1)
+        layout.addWidget(self.icon)
+        layout.addSpacing(8)
+        layout.addWidget(self.title)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.text)
+        row.addStretch(1)
+        layout.addLayout(row)
+        layout.addSpacing(12)
+        layout.addLayout(buttons)
+        layout.addStretch(3)
+        self.set_library(0, "default")
+
+    def set_library(self, documents: int, collection: str, indexing: bool = False) -> None:
+        if documents == 0 and indexing:
+            self.title.setText("Reading your documents…")
+            self.text.setText(
+                "Indexing runs in the background: the progress is at the bottom of the window. "
+                "You can ask questions as soon as the first documents are in.")
+            self.files_button.hide()
+            self.folder_button.hide()
+        elif documents == 0:
+            self.title.setText("Drop your documents here")
+            self.text.setText(
+                "Drag files or folders anywhere onto this window — PDF, Word, Markdown, HTML, "
+                "text and source code. They are read on this computer and never leave it. "
+                "Folders you add are kept in sync as their files change.")
+            self.files_button.show()
+            self.folder_button.show()
+        else:
+            self.title.setText("Ask about your documents")
+            self.text.setText(
+                f"{documents} document{'s' if documents != 1 else ''} in “{html.escape(collection)}”"
+                " are ready. Answers cite the passages they come from; click a [1] marker to "
+                "see it in the document. Drop more files here at any time.")
+            self.files_button.hide()
+            self.folder_button.hide()
+
+
+class Composer(QFrame):
+    """The question box with its Send / Stop button."""
+
+    ask = Signal(str)
+    stop = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Composer")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self.box = QuestionBox()
+        self.box.installEventFilter(self)
+        self.send = QPushButton("Send")
+        self.send.setObjectName("Primary")
+        self.send.setToolTip("Send the question (Enter)")
+        self.send.setCursor(Qt.CursorShape.PointingHandCursor)
+        layout.addWidget(self.box, 1)
+        layout.addWidget(self.send, 0, Qt.AlignmentFlag.AlignBottom)
+        self.busy = False
+        self.box.submit.connect(self._submit)
+        self.send.clicked.connect(self._clicked)
+        self.box.textChanged.connect(self._update)
+        self._update()
+
+    def eventFilter(self, obj: Any, event: QEvent) -> bool:
+        if obj is self.box and event.type() in (QEvent.Type.FocusIn, QEvent.Type.FocusOut):
+            self.setProperty("focused", event.type() == QEvent.Type.FocusIn)
+            self.style().unpolish(self)
+            self.style().polish(self)
+        return super().eventFilter(obj, event)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.send.setText("Stop" if busy else "Send")
+        self.send.setToolTip("Stop generating (Esc)" if busy else "Send the question (Enter)")
+        self._update()
+
+    def _update(self) -> None:
+        self.send.setEnabled(self.busy or bool(self.box.toPlainText().strip()))
+
+    def _clicked(self) -> None:
+        if self.busy:
+            self.stop.emit()
+        else:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self.busy:
+            return
+        text = self.box.toPlainText().strip()
+        if not text:
+            return
+        self.box.clear()
+        self.ask.emit(text)
+
+
+class ChatView(QWidget):
+    """The conversation: an empty state or the turns, and the composer beneath."""
+
+    ask = Signal(str)
+    stop = Signal()
+    citation_clicked = Signal(int, int)
+    turn_selected = Signal(int)
+    regenerate = Signal(int)
+    rate = Signal(int, object)
+    correct = Signal(int)
+    add_files = Signal()
+    add_folder = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.turns: dict[int, TurnWidget] = {}
+        self.selected_id: int | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+
+        self.stack = QStackedWidget()
+        self.empty = EmptyState()
+        self.empty.add_files.connect(self.add_files)
+        self.empty.add_folder.connect(self.add_folder)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setObjectName("ChatScroll")
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        contents = QWidget()
+        contents.setObjectName("ChatContents")
+        outer = QHBoxLayout(contents)
+        outer.setContentsMargins(16, 12, 16, 12)
+        self.column = QWidget()
+        self.column.setMaximumWidth(COLUMN_WIDTH)
+        self.column_layout = QVBoxLayout(self.column)
+        self.column_layout.setContentsMargins(0, 0, 0, 0)
+        self.column_layout.setSpacing(14)
+        self.column_layout.addStretch(1)
+        outer.addStretch(0)
+        outer.addWidget(self.column, 1)
+        outer.addStretch(0)
+        self.scroll_area.setWidget(contents)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.scroll_area)
+        layout.addWidget(self.stack, 1)
+
+        bottom = QWidget()
+        bottom.setObjectName("ChatContents")
+        bottom.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        b = QHBoxLayout(bottom)
+        b.setContentsMargins(16, 8, 16, 12)
+        self.composer = Composer()
+        self.composer.setMaximumWidth(COLUMN_WIDTH)
+        b.addWidget(self.composer)
+        layout.addWidget(bottom)
+        self.composer.ask.connect(self.ask)
+        self.composer.stop.connect(self.stop)
+        self._stick_to_bottom = True
+        self.scroll_area.verticalScrollBar().rangeChanged.connect(self._range_changed)
+        self.scroll_area.verticalScrollBar().valueChanged.connect(self._value_changed)
+
+    # --- content ---------------------------------------------------------------------
+    def clear(self) -> None:
+        for widget in self.turns.values():
+            widget.setParent(None)
+            widget.deleteLater()
+        self.turns.clear()
+        self.selected_id = None
+        self.stack.setCurrentWidget(self.empty)
+
+    def set_turns(self, turns: list[TurnView]) -> None:
+        self.clear()
+        for turn in turns:
+            self.add_turn(turn, select=False)
+        if turns:
+            self.select(turns[-1].id)
+        self._stick_to_bottom = True
+        QTimer.singleShot(0, self.scroll_to_bottom)
+
+    def add_turn(self, turn: TurnView, select: bool = True) -> TurnWidget:
+        widget = TurnWidget(turn)
+        widget.selected.connect(self.select)
+        widget.selected.connect(self.turn_selected)
+        widget.citation_clicked.connect(self.citation_clicked)
+        widget.regenerate.connect(self.regenerate)
+        widget.rate.connect(self.rate)
+        widget.correct.connect(self.correct)
+        widget.show_sources.connect(self.select)
+        widget.show_sources.connect(self.turn_selected)
+        self.column_layout.insertWidget(self.column_layout.count() - 1, widget)
+        self.turns[turn.id] = widget
+        self.stack.setCurrentWidget(self.scroll_area)
+        if select:
+            self.select(turn.id)
+            self._stick_to_bottom = True
+            QTimer.singleShot(0, self.scroll_to_bottom)
+        return widget
+
+    def update_turn(self, turn: TurnView) -> None:
+        widget = self.turns.get(turn.id)
+        if widget is not None:
+            widget.turn = turn
+            widget.refresh()
+
+    def append_token(self, turn_id: int, piece: str) -> None:
+        widget = self.turns.get(turn_id)
+        if widget is not None:
+            widget.turn.answer += piece
+            widget.schedule_render()
+
+    def select(self, turn_id: int) -> None:
+        self.selected_id = turn_id
+        for tid, widget in self.turns.items():
+            widget.set_selected(tid == turn_id)
+
+    def turn(self, turn_id: int) -> TurnView | None:
+        widget = self.turns.get(turn_id)
+        return widget.turn if widget is not None else None
+
+    def set_busy(self, busy: bool) -> None:
+        self.composer.set_busy(busy)
+        for widget in self.turns.values():
+            widget.regen_button.setEnabled(not busy)
+
+    # --- scrolling: follow the stream while the user is at the bottom --------------------
+    def _value_changed(self, value: int) -> None:
+        bar = self.scroll_area.verticalScrollBar()
+        self._stick_to_bottom = value >= bar.maximum() - 24
+
+    def _range_changed(self, _low: int, high: int) -> None:
+        if self._stick_to_bottom:
+            self.scroll_area.verticalScrollBar().setValue(high)
+
+    def scroll_to_bottom(self) -> None:
+        bar = self.scroll_area.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def focus_question(self) -> None:
+        self.composer.box.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -1,0 +1,152 @@
+"""Text helpers for showing passages (no Qt here): the cited span, and finding a passage again.
+
+* `cited_span(passage, answer, n)` picks the sentence(s) of a passage that the answer's
+  sentences marked `[n]` lean on most, so the sources pane can highlight them.
+* `locate(passage, text)` finds a passage inside another rendering of the same document
+  (PDFium's page text differs from our extractor's in whitespace, hyphenation and ligatures),
+  comparing letters and digits only and mapping the match back to `text`'s offsets.
+* `link_citations(markdown, known)` turns `[n]` markers into `cite:n` links.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n{2,}|\n(?=\s*[-*•\d])")
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_STOP = frozenset(
+    ["a", "an", "the", "of", "to", "in", "on", "at", "for", "by", "with", "and", "or", "but", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "as", "from", "into", "than", "then", "there", "their", "they", "them", "you", "your", "we", "our", "not", "no", "yes", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would", "should", "may", "might", "must", "which", "who", "whom", "what", "when", "where", "why", "how", "if", "so", "such", "also", "any", "all", "each", "per"])
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())}
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each sentence (or list item / paragraph) of `text`, trimmed."""
+    spans = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def citing_text(answer: str, n: int) -> str:
+    """The sentences of `answer` that carry the marker [n] (all of it when none does)."""
+    picked = []
+    for s, e in sentences(answer):
+        sentence = answer[s:e]
+        for m in _MARKER.finditer(sentence):
+            numbers = {int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))}
+            if n in numbers:
+                picked.append(_MARKER.sub(" ", sentence))
+                break
+    return " ".join(picked) if picked else _MARKER.sub(" ", answer)
+
+
+def cited_span(passage: str, reference: str, *, max_sentences: int = 2) -> tuple[int, int] | None:
+    """The [start, end) of the passage sentences that best match `reference`, or None.
+
+    Up to `max_sentences` consecutive sentences are taken when the next one also matches.
+    """
+    ref = content_words(reference)
+    if not ref or not passage.strip():
+        return None
+    spans = sentences(passage)
+    if not spans:
+        return None
+    scores = []
+    for s, e in spans:
+        sent = content_words(passage[s:e])
+        overlap = ref & sent
+        # favour rare, specific tokens: digits and long words count double
+        score = sum(2.0 if (w.isdigit() or len(w) > 6) else 1.0 for w in overlap)
+        scores.append(score / (1.0 + 0.02 * len(sent)))
+    best = max(range(len(spans)), key=lambda i: scores[i])
+    if scores[best] <= 0:
+        return None
+    first = last = best
+    while last - first + 1 < max_sentences:
+        after = last + 1 if last + 1 < len(spans) and scores[last + 1] >= 0.6 * scores[best] \
+            else None
+        before = first - 1 if first > 0 and scores[first - 1] >= 0.6 * scores[best] else None
+        if after is None and before is None:
+            break
+        if after is not None and (before is None or scores[after] >= scores[before]):
+            last = after
+        else:
+            assert before is not None
+            first = before
+    return spans[first][0], spans[last][1]
+
+
+def _fold(text: str) -> tuple[str, list[int]]:
+    """Lower-cased letters and digits of `text`, and for each the index it came from."""
+    chars: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isalnum():
+            for c in unicodedata.normalize("NFKD", ch.lower()):
+                if c.isalnum():
+                    chars.append(c)
+                    index.append(i)
+    return "".join(chars), index
+
+
+def locate(passage: str, text: str, *, anchor: int = 48) -> tuple[int, int] | None:
+    """Where `passage` lies in `text` as [start, end) offsets of `text`, or None.
+
+    Exact on letters and digits; if the whole passage is not found (a different extractor
+    split a word or dropped a ligature), its head and tail are looked for separately.
+    """
+    needle, _ = _fold(passage)
+    hay, index = _fold(text)
+    if not needle or not hay:
+        return None
+    at = hay.find(needle)
+    if at >= 0:
+        return index[at], index[at + len(needle) - 1] + 1
+    head = needle[:anchor]
+    tail = needle[-anchor:]
+    start = hay.find(head)
+    if start < 0:
+        for size in (anchor // 2, anchor // 4):
+            start = hay.find(needle[:size]) if size >= 8 else -1
+            if start >= 0:
+                break
+    if start < 0:
+        return None
+    end = hay.find(tail, start)
+    if end >= 0:
+        end += len(tail)
+    else:
+        end = min(len(hay), start + len(needle))
+    return index[start], index[end - 1] + 1
+
+
+def link_citations(markdown: str, known: Collection[int]) -> str:
+    """Replace `[n]` (and `[n, m]`) markers whose numbers are known by `cite:n` links."""
+    def repl(m: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+        if not all(n in known for n in numbers):
+            return m.group(0)
+        return "".join(f"[\\[{n}\\]](cite:{n})" for n in numbers)
+
+    return _MARKER.sub(repl, markdown)

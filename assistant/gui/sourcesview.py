@@ -1,0 +1,269 @@
+"""The sources pane: the passages an answer cites, then the ones consulted but not cited.
+
+Each card shows the file, page and passage, with the span the answer leans on highlighted.
+Clicking a card opens the document at that passage. When the answer was not found in the
+documents, the pane shows the nearest passages instead, marked as such.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.gui import desktop, theme
+from assistant.gui.chatview import TurnView
+from assistant.gui.passages import cited_span, citing_text
+
+PASSAGE_CHARS = 700  # how much of a passage a card shows (around the highlighted span)
+
+
+def hit_key(hit: dict[str, Any]) -> tuple[Any, ...]:
+    return (hit.get("path"), hit.get("page"), hit.get("start"), hit.get("end"))
+
+
+def passage_html(text: str, span: tuple[int, int] | None, limit: int = PASSAGE_CHARS) -> str:
+    """The passage as HTML with `span` marked, trimmed to about `limit` characters around it."""
+    start, end = span if span else (0, 0)
+    lo, hi = 0, len(text)
+    if len(text) > limit:
+        if span:
+            room = max(0, limit - (end - start))
+            lo = max(0, start - room // 3)
+            hi = min(len(text), max(end, lo + limit))
+        else:
+            hi = limit
+        # move to word boundaries
+        while lo > 0 and not text[lo - 1].isspace() and lo < start:
+            lo -= 1
+        while hi < len(text) and not text[hi].isspace():
+            hi += 1
+    mark = theme.css(theme.mark_solid())
+
+    def esc(s: str) -> str:
+        # reflow: single line breaks (PDF lines) become spaces, blank lines stay paragraphs
+        paragraphs = [" ".join(p.split()) for p in s.replace("\r", "").split("\n\n")]
+        out = "<br><br>".join(html.escape(p) for p in paragraphs)
+        if s[:1].isspace() and out:
+            out = " " + out
+        if s[-1:].isspace() and out:
+            out += " "
+        return out
+
+    parts = ["…" if lo > 0 else ""]
+    if span and lo <= start < hi:
+        parts.append(esc(text[lo:start]))
+        parts.append(f'<span style="background-color:{mark};">{esc(text[start:min(end, hi)])}'
+                     "</span>")
+        parts.append(esc(text[min(end, hi):hi]))
+    else:
+        parts.append(esc(text[lo:hi]))
+    parts.append("…" if hi < len(text) else "")
+    return "".join(parts)
+
+
+class SourceCard(QFrame):
+    """One passage: where it is, its text with the cited span marked; click to open."""
+
+    open_requested = Signal(object, object)  # hit dict, span in the hit text (or None)
+
+    def __init__(self, hit: dict[str, Any], label: str, reference: str, *,
+                 dimmed: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.hit = hit
+        self.setObjectName("SourceCard")
+        self.setProperty("current", False)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._menu)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        text = str(hit.get("text") or "")
+        self.span = cited_span(text, reference) if reference and not dimmed else None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 9, 12, 10)
+        layout.setSpacing(4)
+        head = QHBoxLayout()
+        head.setSpacing(8)
+        self.label = QLabel(label)
+        self.label.setObjectName("Badge")
+        path = Path(str(hit.get("path", "")))
+        where = html.escape(path.name)
+        if hit.get("page"):
+            where += f" <span style='color:{theme.css(theme.muted())}'>· page {hit['page']}</span>"
+        self.title = QLabel(f"<b>{where}</b>")
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setToolTip(str(path))
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        sim = hit.get("similarity")
+        self.score = QLabel(f"{float(sim) * 100:.0f}% match" if sim is not None else "")
+        self.score.setObjectName("Muted")
+        self.score.setToolTip("How close the passage's meaning is to the question")
+        if label:
+            head.addWidget(self.label)
+        head.addWidget(self.title, 1)
+        head.addWidget(self.score)
+        layout.addLayout(head)
+        self.folder = QLabel(str(path.parent))
+        self.folder.setObjectName("Muted")
+        self.folder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        font = self.folder.font()
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        self.folder.setFont(font)
+        layout.addWidget(self.folder)
+        self.passage = QLabel(passage_html(text, self.span))
+        self.passage.setTextFormat(Qt.TextFormat.RichText)
+        self.passage.setWordWrap(True)
+        self.passage.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        if dimmed:
+            self.passage.setStyleSheet(f"color: {theme.css(theme.muted())};")
+        layout.addWidget(self.passage)
+        self.setToolTip("Click to open the document at this passage")
+
+    def mouseReleaseEvent(self, event: Any) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(
+                event.position().toPoint()):
+            self.open_requested.emit(self.hit, self.span)
+        super().mouseReleaseEvent(event)
+
+    def set_current(self, on: bool) -> None:
+        self.setProperty("current", on)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def _menu(self, pos: Any) -> None:
+        menu = QMenu(self)
+        path = str(self.hit.get("path", ""))
+        open_here = QAction("Open at this passage", menu)
+        open_here.triggered.connect(lambda: self.open_requested.emit(self.hit, self.span))
+        system = QAction("Open in the system's app", menu)
+        system.triggered.connect(lambda: desktop.open_with_system(path))
+        reveal = QAction("Show in folder", menu)
+        reveal.triggered.connect(lambda: desktop.show_in_folder(path))
+        copy = QAction("Copy passage", menu)
+        copy.triggered.connect(
+            lambda: QGuiApplication.clipboard().setText(str(self.hit.get("text", ""))))
+        for action in (open_here, system, reveal, copy):
+            menu.addAction(action)
+        menu.exec(self.mapToGlobal(pos))
+
+
+class SourcesView(QWidget):
+    """Sources of the selected answer."""
+
+    open_requested = Signal(object, object)  # hit dict, span within its text
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cards: list[SourceCard] = []
+        self.turn: TurnView | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setObjectName("SourcesScroll")
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.contents = QWidget()
+        self.contents.setObjectName("SourcesContents")
+        self.column = QVBoxLayout(self.contents)
+        self.column.setContentsMargins(12, 12, 12, 12)
+        self.column.setSpacing(8)
+        self.scroll_area.setWidget(self.contents)
+        layout.addWidget(self.scroll_area)
+        self.show_turn(None)
+
+    def _clear(self) -> None:
+        while self.column.count():
+            item = self.column.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.setParent(None)
+                widget.deleteLater()
+        self.cards = []
+
+    def _heading(self, text: str, note: str = "") -> None:
+        label = QLabel(text)
+        label.setObjectName("PaneTitle")
+        self.column.addWidget(label)
+        if note:
+            n = QLabel(note)
+            n.setObjectName("Muted")
+            n.setWordWrap(True)
+            self.column.addWidget(n)
+
+    def _card(self, hit: dict[str, Any], label: str, reference: str, dimmed: bool) -> None:
+        card = SourceCard(hit, label, reference, dimmed=dimmed)
+        card.open_requested.connect(self._open)
+        self.cards.append(card)
+        self.column.addWidget(card)
+
+    def show_turn(self, turn: TurnView | None) -> None:
+        self.turn = turn
+        self._clear()
+        if turn is None or (not turn.citations and not turn.consulted):
+            text = ("Sources appear here beside each answer: the passages it cites, then the "
+                    "ones it consulted.") if turn is None or not turn.streaming else \
+                "Looking for passages…"
+            label = QLabel(text)
+            label.setObjectName("Muted")
+            label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+            self.column.addWidget(label)
+            self.column.addStretch(1)
+            return
+        answer = turn.correction or turn.answer
+        cited_keys = set()
+        if turn.citations:
+            self._heading("Cited in the answer")
+            for c in turn.citations:
+                hit = c.get("hit") or {}
+                cited_keys.add(hit_key(hit))
+                self._card(hit, f"[{c.get('n')}]", citing_text(answer, int(c.get("n") or 0)),
+                           dimmed=False)
+        rest = [h for h in turn.consulted if hit_key(h) not in cited_keys]
+        if rest:
+            if turn.not_found or not turn.citations:
+                self._heading("Nearest passages" if turn.not_found else "Passages consulted",
+                              "None of these was close enough to answer the question."
+                              if turn.not_found else "")
+            else:
+                self.column.addSpacing(10)
+                self._heading("Consulted, not cited",
+                              "Given to the model, but the answer does not rely on them.")
+            for hit in rest:
+                self._card(hit, "", turn.question, dimmed=bool(turn.citations))
+        self.column.addStretch(1)
+        self.scroll_area.verticalScrollBar().setValue(0)
+
+    def highlight(self, n: int) -> SourceCard | None:
+        """Mark citation `n`'s card as current and scroll to it."""
+        found = None
+        label = f"[{n}]"
+        for card in self.cards:
+            on = card.label.text() == label
+            card.set_current(on)
+            if on:
+                found = card
+        if found is not None:
+            self.scroll_area.ensureWidgetVisible(found, 0, 12)
+        return found
+
+    def _open(self, hit: dict[str, Any], span: Any) -> None:
+        for card in self.cards:
+            card.set_current(card.hit is hit)
+        self.open_requested.emit(hit, span)

@@ -1,0 +1,556 @@
+"""Open a source inside the app, at the cited place.
+
+* A PDF is shown with QtPdf at the cited page, the passage's lines highlighted (found again in
+  PDFium's own text of that page: letters and digits compared, so whitespace and hyphenation
+  differences do not matter) and the cited span marked more strongly.
+* Any other file is shown as the text the indexer extracted from it (`extract()`), so a
+  chunk's [start, end) character offsets land exactly on the passage, which is highlighted and
+  scrolled into view. A PDF can be switched to this text view too.
+
+Both offer "Open in the system's app" and "Show in folder".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMargins, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFontDatabase,
+    QGuiApplication,
+    QPainter,
+    QPainterPath,
+    QPolygonF,
+    QTextCharFormat,
+    QTextCursor,
+)
+from PySide6.QtPdf import QPdfDocument
+from PySide6.QtPdfWidgets import QPdfView
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QStackedWidget,
+    QTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.errors import UserError
+from assistant.gui import desktop, theme
+from assistant.gui.passages import locate
+from assistant.gui.tasks import Failure, run_task
+
+
+@dataclass
+class Target:
+    """Where to go: the page (1-based, None for unpaged files), the passage and the cited span.
+
+    `start`/`end` are character offsets of the passage in the extracted page text; `span` is
+    the cited part, as offsets within the passage text.
+    """
+
+    page: int | None
+    start: int
+    end: int
+    text: str
+    span: tuple[int, int] | None = None
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that elides its start (a path) to fit, keeping a bold tail whole."""
+
+    def __init__(self, text: str, bold_tail: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full = text
+        self.tail = bold_tail
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setMinimumWidth(40)
+        from PySide6.QtWidgets import QSizePolicy
+
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._update()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._update()
+
+    def _update(self) -> None:
+        import html as _html
+
+        metrics = self.fontMetrics()
+        bold = self.font()
+        bold.setBold(True)
+        from PySide6.QtGui import QFontMetrics
+
+        tail_width = QFontMetrics(bold).horizontalAdvance(self.tail)
+        room = max(0, self.width() - tail_width - 4)
+        head = metrics.elidedText(self.full, Qt.TextElideMode.ElideLeft, room) if room > 20 \
+            else ""
+        color = theme.css(theme.muted())
+        self.setText(f"<span style='color:{color}'>{_html.escape(head)}</span>"
+                     f"<b>{_html.escape(self.tail)}</b>")
+
+
+class PassagePdfView(QPdfView):
+    """A QPdfView that draws the passage's highlight over the page.
+
+    The zoom is kept in Custom mode (fit-to-width is computed here), because QPdfView maps
+    page points to pixels by `screen resolution × zoomFactor`; page positions follow the same
+    layout QPdfView uses (centred pages, document margins, page spacing).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)  # type: ignore[arg-type]  # (the stub wants a parent)
+        self.setPageMode(QPdfView.PageMode.MultiPage)
+        self.setZoomMode(QPdfView.ZoomMode.Custom)
+        self.setDocumentMargins(QMargins(12, 12, 12, 12))
+        self.setPageSpacing(12)
+        self.fit_width = True
+        self.highlights: dict[int, list[tuple[list[QPolygonF], QColor]]] = {}
+        self._pending_scroll: tuple[int, float] | None = None
+
+    def _resolution(self) -> float:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.logicalDotsPerInch() / 72.0
+
+    def scale(self) -> float:
+        return self._resolution() * self.zoomFactor()
+
+    def _page_width_px(self, page: int) -> int:
+        doc = self.document()
+        return int(doc.pagePointSize(page).width() * self.scale())
+
+    def page_rect(self, page: int) -> QRectF:
+        """The page's rectangle in document (scrolled-area) pixels, as QPdfView lays it out."""
+        doc = self.document()
+        if doc is None or doc.status() != QPdfDocument.Status.Ready:
+            return QRectF()
+        m = self.documentMargins()
+        s = self.scale()
+        sizes = [(int(doc.pagePointSize(p).width() * s), int(doc.pagePointSize(p).height() * s))
+                 for p in range(doc.pageCount())]
+        total_width = max((w for w, _ in sizes), default=0) + m.left() + m.right()
+        y = m.top()
+        for p in range(page):
+            y += sizes[p][1] + self.pageSpacing()
+        w, h = sizes[page]
+        x = (max(total_width, self.viewport().width()) - w) // 2
+        return QRectF(x, y, w, h)
+
+    def fit(self) -> None:
+        doc = self.document()
+        if not self.fit_width or doc is None or doc.status() != QPdfDocument.Status.Ready \
+                or doc.pageCount() == 0:
+            return
+        widest = max(doc.pagePointSize(p).width() for p in range(doc.pageCount()))
+        m = self.documentMargins()
+        available = self.viewport().width() - m.left() - m.right()
+        if widest > 0 and available > 50:
+            zoom = available / (widest * self._resolution())
+            if abs(zoom - self.zoomFactor()) > 1e-3:
+                self.setZoomFactor(zoom)
+
+    def zoom_by(self, factor: float) -> None:
+        self.fit_width = False
+        self.setZoomFactor(max(0.2, min(6.0, self.zoomFactor() * factor)))
+
+    def scroll_to(self, page: int, y_points: float) -> None:
+        """Bring `y_points` of `page` to about a third of the way down the view."""
+        self._pending_scroll = (page, y_points)
+        self._apply_scroll()
+
+    def _apply_scroll(self) -> None:
+        if self._pending_scroll is None or not self.isVisible() or self.viewport().height() < 20:
+            return
+        page, y = self._pending_scroll
+        rect = self.page_rect(page)
+        passage = rect.top() + y * self.scale()
+        # show the passage a quarter of the way down, but never the previous page for nothing
+        target = max(rect.top() - self.documentMargins().top(),
+                     passage - self.viewport().height() / 4)
+        self.verticalScrollBar().setValue(max(0, int(target)))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.fit()
+        self._apply_scroll()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.fit()
+        QTimer.singleShot(0, self._apply_scroll)
+
+    def wheelEvent(self, event: Any) -> None:
+        self._pending_scroll = None
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(1.1 if event.angleDelta().y() > 0 else 1 / 1.1)
+            return
+        super().wheelEvent(event)
+
+    def paintEvent(self, event: Any) -> None:
+        super().paintEvent(event)
+        if not self.highlights:
+            return
+        painter = QPainter(self.viewport())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.translate(-self.horizontalScrollBar().value(), -self.verticalScrollBar().value())
+        s = self.scale()
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
+        for page, layers in self.highlights.items():
+            rect = self.page_rect(page)
+            for polygons, color in layers:
+                path = QPainterPath()
+                for poly in polygons:
+                    box = poly.boundingRect()
+                    path.addRect(QRectF(rect.left() + box.left() * s, rect.top() + box.top() * s,
+                                        box.width() * s, box.height() * s)
+                                 .adjusted(-1.5, -1.5, 1.5, 1.5))
+                painter.fillPath(path.simplified(), color)
+        painter.end()
+
+
+class TextPassageView(QPlainTextEdit):
+    """Extracted text with the passage highlighted."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.document().setDocumentMargin(16)
+        self.highlight_range: tuple[int, int] | None = None
+
+    def show_text(self, text: str, monospace: bool) -> None:
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont) if monospace \
+            else QGuiApplication.font()
+        if not monospace:
+            font.setPointSizeF(font.pointSizeF() * 1.05)
+        self.setFont(font)
+        self.setPlainText(text)
+
+    def highlight(self, start: int, end: int, span: tuple[int, int] | None) -> None:
+        length = self.document().characterCount()
+        start = max(0, min(start, length - 1))
+        end = max(start, min(end, length - 1))
+        self.highlight_range = (start, end)
+        selections = []
+        fmt = QTextCharFormat()
+        soft = theme.mark()
+        soft.setAlpha(max(40, soft.alpha() // 2))
+        fmt.setBackground(soft)
+        sel = QTextEdit.ExtraSelection()
+        sel.cursor = self.textCursor()
+        sel.cursor.setPosition(start)
+        sel.cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        sel.format = fmt
+        selections.append(sel)
+        if span:
+            strong = QTextCharFormat()
+            strong.setBackground(theme.mark_solid())
+            s2 = QTextEdit.ExtraSelection()
+            s2.cursor = self.textCursor()
+            s2.cursor.setPosition(min(end, start + span[0]))
+            s2.cursor.setPosition(min(end, start + span[1]), QTextCursor.MoveMode.KeepAnchor)
+            s2.format = strong
+            selections.append(s2)
+        self.setExtraSelections(selections)
+        cursor = self.textCursor()
+        cursor.setPosition(start)
+        self.setTextCursor(cursor)
+        QTimer.singleShot(0, lambda: self._scroll_to(start))
+
+    def _scroll_to(self, position: int) -> None:
+        cursor = self.textCursor()
+        cursor.setPosition(position)
+        self.setTextCursor(cursor)
+        self.centerCursor()
+
+
+class DocumentViewer(QWidget):
+    """One document in a tab: the PDF (or extracted text) at the passage, plus actions."""
+
+    page_changed = Signal(int)
+    loaded = Signal()
+
+    def __init__(self, path: str | Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = Path(path)
+        self.is_pdf = self.path.suffix.lower() == ".pdf"
+        self.target: Target | None = None
+        self.pages_text: list[tuple[int | None, str]] | None = None
+        self.pdf_located = False
+        self._text_job: Any = None
+        self.setObjectName("DocumentViewer")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        bar = QFrame()
+        bar.setObjectName("ViewerBar")
+        rows = QVBoxLayout(bar)
+        rows.setContentsMargins(10, 6, 8, 4)
+        rows.setSpacing(2)
+        top = QHBoxLayout()
+        top.setSpacing(8)
+        self.title = ElidedLabel(str(self.path.parent) + "/", bold_tail=self.path.name)
+        self.title.setToolTip(str(self.path))
+        self.page_label = QLabel()
+        self.page_label.setObjectName("Muted")
+        top.addWidget(self.title, 1)
+        top.addWidget(self.page_label)
+        rows.addLayout(top)
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        rows.addLayout(row)
+
+        def tool(text: str, tip: str) -> QToolButton:
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(tip)
+            b.setAutoRaise(True)
+            row.addWidget(b)
+            return b
+
+        self.mode_group = QButtonGroup(self)
+        self.pdf_button = tool("Page", "Show the PDF page")
+        self.text_button = tool("Text", "Show the text that was indexed, passage highlighted")
+        for b in (self.pdf_button, self.text_button):
+            b.setCheckable(True)
+            self.mode_group.addButton(b)
+        self.zoom_out = tool("−", "Zoom out (Ctrl+wheel)")
+        self.zoom_in = tool("+", "Zoom in (Ctrl+wheel)")
+        self.fit_button = tool("Fit", "Fit the page width")
+        row.addStretch(1)
+        self.open_button = tool("Open in the system's app", "Open with the app your system uses "
+                                "for this kind of file")
+        self.reveal_button = tool("Show in folder", "Show the file in the file manager")
+        layout.addWidget(bar)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout.addWidget(line)
+
+        self.notice = QLabel()
+        self.notice.setObjectName("Muted")
+        self.notice.setWordWrap(True)
+        self.notice.setContentsMargins(12, 6, 12, 6)
+        self.notice.hide()
+        layout.addWidget(self.notice)
+
+        self.stack = QStackedWidget()
+        self.text_view = TextPassageView()
+        self.message = QLabel()
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setObjectName("Muted")
+        self.stack.addWidget(self.text_view)
+        self.stack.addWidget(self.message)
+        self.pdf_view: PassagePdfView | None = None
+        self.pdf_doc: QPdfDocument | None = None
+        if self.is_pdf:
+            self.pdf_doc = QPdfDocument(self)
+            self.pdf_view = PassagePdfView()
+            self.pdf_view.setDocument(self.pdf_doc)
+            self.stack.addWidget(self.pdf_view)
+            self.pdf_view.pageNavigator().currentPageChanged.connect(self._page_shown)
+        layout.addWidget(self.stack, 1)
+
+        self.open_button.clicked.connect(lambda: self._desktop(desktop.open_with_system))
+        self.reveal_button.clicked.connect(lambda: self._desktop(desktop.show_in_folder))
+        self.pdf_button.clicked.connect(lambda: self.set_mode("pdf"))
+        self.text_button.clicked.connect(lambda: self.set_mode("text"))
+        self.zoom_in.clicked.connect(lambda: self._zoom(1.2))
+        self.zoom_out.clicked.connect(lambda: self._zoom(1 / 1.2))
+        self.fit_button.clicked.connect(self._fit)
+        for b in (self.pdf_button, self.text_button, self.zoom_in, self.zoom_out,
+                  self.fit_button):
+            b.setVisible(self.is_pdf)
+        self.mode = "pdf" if self.is_pdf else "text"
+        self.error: str | None = None
+        if self.is_pdf:
+            self._load_pdf()
+
+    # --- public ----------------------------------------------------------------------
+    def show_passage(self, target: Target) -> None:
+        self.target = target
+        if self.is_pdf and self.mode == "pdf" and self.error is None:
+            self._pdf_go()
+        else:
+            self._text_go()
+
+    def current_page(self) -> int | None:
+        """The page shown (1-based), or the passage's page in text mode."""
+        if self.mode == "pdf" and self.pdf_view is not None and self.error is None:
+            return self.pdf_view.pageNavigator().currentPage() + 1
+        return self.target.page if self.target else None
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.pdf_button.setChecked(mode == "pdf")
+        self.text_button.setChecked(mode == "text")
+        for b in (self.zoom_in, self.zoom_out, self.fit_button):
+            b.setEnabled(mode == "pdf")
+        if self.target is not None:
+            self.show_passage(self.target)
+        elif mode == "pdf" and self.pdf_view is not None:
+            self.stack.setCurrentWidget(self.pdf_view)
+
+    # --- PDF -------------------------------------------------------------------------
+    def _load_pdf(self) -> None:
+        assert self.pdf_doc is not None
+        error = self.pdf_doc.load(str(self.path))
+        if error != QPdfDocument.Error.None_ or self.pdf_doc.status() != \
+                QPdfDocument.Status.Ready:
+            reasons = {
+                QPdfDocument.Error.FileNotFound: "the file is no longer there",
+                QPdfDocument.Error.InvalidFileFormat: "it is not a valid PDF",
+                QPdfDocument.Error.IncorrectPassword: "it is protected by a password",
+                QPdfDocument.Error.UnsupportedSecurityScheme: "its protection is not supported",
+            }
+            self.error = reasons.get(error, "it could not be opened")
+            self.notice.setText(f"The PDF view is not available ({self.error}); showing the "
+                                "text that was indexed instead.")
+            self.notice.show()
+            self.pdf_button.setEnabled(False)
+            self.mode = "text"
+        self.pdf_button.setChecked(self.mode == "pdf")
+        self.text_button.setChecked(self.mode == "text")
+
+    def _page_shown(self, page: int) -> None:
+        if self.mode == "pdf" and self.pdf_doc is not None:
+            self.page_label.setText(f"page {page + 1} of {self.pdf_doc.pageCount()}")
+            self.page_changed.emit(page + 1)
+
+    def _zoom(self, factor: float) -> None:
+        if self.pdf_view is not None:
+            self.pdf_view.zoom_by(factor)
+
+    def _fit(self) -> None:
+        if self.pdf_view is not None:
+            self.pdf_view.fit_width = True
+            self.pdf_view.fit()
+
+    def _pdf_go(self) -> None:
+        assert self.pdf_view is not None and self.pdf_doc is not None and self.target is not None
+        view, doc, t = self.pdf_view, self.pdf_doc, self.target
+        self.stack.setCurrentWidget(view)
+        index = max(0, min((t.page or 1) - 1, doc.pageCount() - 1))
+        page_text = doc.getAllText(index).text()
+        found = locate(t.text, page_text)
+        view.highlights = {}
+        y = 0.0
+        self.pdf_located = found is not None
+        if found is not None:
+            start, end = found
+            layers = [(self._bounds(index, start, end), theme.mark())]
+            if t.span:
+                span_text = t.text[t.span[0]:t.span[1]]
+                sub = locate(span_text, page_text[start:end])
+                if sub is not None:
+                    strong = QColor(theme.mark())
+                    strong.setAlpha(min(255, strong.alpha() + 90))
+                    layers.append((self._bounds(index, start + sub[0], start + sub[1]), strong))
+            polygons = layers[0][0]
+            if polygons:
+                y = min(p.boundingRect().top() for p in polygons)
+            view.highlights = {index: layers}
+            self.notice.hide()
+        else:
+            self.notice.setText("The passage could not be pinpointed on this page (the PDF's "
+                                "text differs from what was indexed). Switch to Text to see it "
+                                "highlighted.")
+            self.notice.show()
+        view.pageNavigator().jump(index, QPointF(0, y), view.zoomFactor())
+        view.scroll_to(index, y)
+        view.viewport().update()
+        self.page_label.setText(f"page {index + 1} of {doc.pageCount()}")
+        self.loaded.emit()
+
+    def _bounds(self, page: int, start: int, end: int) -> list[QPolygonF]:
+        assert self.pdf_doc is not None
+        selection = self.pdf_doc.getSelectionAtIndex(page, start, max(1, end - start))
+        return list(selection.bounds())
+
+    # --- text ------------------------------------------------------------------------
+    def _text_go(self) -> None:
+        if self.pages_text is None:
+            self.stack.setCurrentWidget(self.message)
+            self.message.setText(f"Reading {self.path.name}…")
+            if self._text_job is None:
+                path = self.path
+
+                def work(ctx: Any) -> list[tuple[int | None, str]]:
+                    from assistant.ingest.extract import ExtractionError, extract
+
+                    try:
+                        extracted = extract(path)
+                    except ExtractionError as exc:
+                        raise UserError(f"{path.name} cannot be shown: {exc.reason}.") from exc
+                    except OSError as exc:
+                        raise UserError(f"{path.name} cannot be read: "
+                                        f"{exc.strerror or exc}.") from exc
+                    return [(p.number, p.text) for p in extracted.pages]
+
+                self._text_job = run_task(work, success=self._text_ready,
+                                          failure=self._text_failed, owner=self)
+            return
+        self._show_text()
+
+    def _text_ready(self, pages: list[tuple[int | None, str]]) -> None:
+        self.pages_text = pages
+        if self.mode == "text" or not self.is_pdf or self.error is not None:
+            self._show_text()
+
+    def _text_failed(self, failure: Failure) -> None:
+        self._text_job = None
+        self.stack.setCurrentWidget(self.message)
+        exc = failure.exception
+        self.message.setText(str(exc) if isinstance(exc, UserError) else
+                             f"{self.path.name} cannot be shown ({type(exc).__name__}: {exc}).")
+
+    def _show_text(self) -> None:
+        assert self.pages_text is not None
+        t = self.target
+        paged = any(number is not None for number, _ in self.pages_text)
+        parts: list[str] = []
+        offset_of: dict[int | None, int] = {}
+        pos = 0
+        for number, text in self.pages_text:
+            if paged:
+                header = f"— Page {number} —\n\n" if number is not None else ""
+                parts.append(header)
+                pos += len(header)
+            offset_of.setdefault(number, pos)
+            parts.append(text)
+            pos += len(text)
+            if paged:
+                parts.append("\n\n")
+                pos += 2
+        kind_code = self.path.suffix.lower() in _CODE_SUFFIXES
+        self.text_view.show_text("".join(parts), monospace=kind_code)
+        self.stack.setCurrentWidget(self.text_view)
+        if t is not None:
+            base = offset_of.get(t.page, 0)
+            self.text_view.highlight(base + t.start, base + t.end, t.span)
+            self.page_label.setText(f"page {t.page}" if t.page else "")
+        self.loaded.emit()
+
+    def _desktop(self, fn: Any) -> None:
+        try:
+            fn(self.path)
+        except UserError as exc:
+            from assistant.gui.dialogs import show_message
+
+            show_message(self, str(exc))
+
+
+_CODE_SUFFIXES = {".py", ".js", ".ts", ".c", ".h", ".cpp", ".java", ".go", ".rs", ".rb", ".sh",
+                  ".json", ".yaml", ".yml", ".toml", ".xml", ".sql", ".css", ".csv", ".tsv",
+                  ".ini", ".cfg", ".log"}

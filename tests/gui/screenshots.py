@@ -1,0 +1,221 @@
+"""Drive a real window through the main states and save screenshots to resources/screenshots/.
+
+Not a test (no `test_` prefix): run it by hand, ideally under a real X server:
+
+    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python tests/gui/screenshots.py
+
+It uses a throw-away ASSISTANT_HOME, the real embedder and the real default model, and the
+documents in tests/data. States: the empty first run, indexing in progress, an answer beside
+its sources, the PDF viewer at a cited passage, the library, the settings dialog, and the
+answer again in a dark palette. It also prints the responsiveness probe's figures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "resources" / "screenshots"
+DATA = ROOT / "tests" / "data"
+QUESTION = "How long is the guarantee on the Zephyr X200 kettle?"
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    home = Path(tempfile.mkdtemp(prefix="ka-shots-"))
+    os.environ["ASSISTANT_HOME"] = str(home)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    OUT.mkdir(parents=True, exist_ok=True)
+    docs = home / "Documents" / "Brightwater"
+    shutil.copytree(DATA / "docs", docs)
+    for name in ("encrypted.pdf", "scanned.pdf"):
+        shutil.copy(DATA / "bad" / name, docs / name)
+
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from assistant.embedding import Embedder
+    from assistant.gui.app import create_application
+    from assistant.gui.mainwindow import MainWindow
+    from assistant.gui.viewer import DocumentViewer
+    from assistant.settings import Settings
+
+    app = create_application()
+    assert isinstance(app, QApplication)
+
+    def pump(ms: int) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
+    def wait_until(predicate, timeout_s: float = 240.0) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the window did not reach the expected state")
+            pump(30)
+
+    def shot(widget, name: str) -> None:  # type: ignore[no-untyped-def]
+        pump(150)
+        path = OUT / f"{name}.png"
+        widget.grab().save(str(path))
+        print(f"saved {path.relative_to(ROOT)}")
+
+    embedder = Embedder()
+    embedder.embed("warm up")  # so the indexing shot shows steady-state rates
+    settings = Settings()
+    settings.set("max_answer_tokens", 64)
+    settings.save()
+    # first run: the window prepares the built-in model itself, with visible progress
+    window = MainWindow(settings, embedder=embedder)
+    window.resize(1360, 860)
+    window.show()
+    wait_until(lambda: window.backend.state.phase != "unloaded")
+    wait_until(lambda: window.backend.state.phase != "preparing" or
+               window.backend.state.done > window.backend.state.total // 3)
+    shot(window, "01-empty-first-run")
+    wait_until(lambda: window.backend.state.phase in ("ready", "failed"))
+    print(f"model: {window.backend.state.message}")
+
+    # indexing: catch the progress area mid-way
+    window.probe.start()
+    seen: dict[str, bool] = {}
+
+    def on_progress() -> None:
+        text = window.progress.detail.text()
+        if window.progress.running and " of " in text and not text.startswith("0 of") and \
+                "seen" not in seen:
+            seen["seen"] = True
+            shot(window, "02-indexing")
+
+    timer = QTimer()
+    timer.timeout.connect(on_progress)
+    timer.start(40)
+    window.add_paths([str(docs)])
+    wait_until(lambda: any(s is not None and s.indexed for s in window.index_summaries))
+    timer.stop()
+    window.probe.stop()
+    print(window.probe.report("GUI thread while indexing"))
+    if "seen" not in seen:
+        shot(window, "02-indexing")
+    pump(600)
+    shot(window, "03-indexed")
+
+    # an answer beside its sources (the first question also loads the model)
+    window.probe.start()
+    turn_id = window.ask(QUESTION)
+    wait_until(lambda: window.answer_job is None)
+    window.probe.stop()
+    print(window.probe.report("GUI thread while loading the model and answering"))
+    first_conversation = window.conversation_id
+    window.new_conversation()
+    window.probe.start()
+    other = window.ask("How many bunks does the summit shelter at Marten Ridge have?")
+    wait_until(lambda: window.answer_job is None)
+    window.probe.stop()
+    print(window.probe.report("GUI thread while answering (model loaded)"))
+    other_turn = window.chat.turn(other)
+    window.open_conversation(first_conversation)
+    window.chat.select(turn_id)
+    window._turn_selected(turn_id)
+    pump(300)
+    window.chat.scroll_area.verticalScrollBar().setValue(0)
+    shot(window, "04-answer-with-sources")
+
+    # the PDF viewer at the cited passage: click the [n] link in the first answer
+    turn = window.chat.turn(turn_id)
+    if turn is not None and turn.citations:
+        n = int(turn.citations[0]["n"])
+        browser = window.chat.turns[turn_id].browser
+        pos = _link_position(browser, n)
+        if pos is not None:
+            QTest.mouseClick(browser.viewport(), Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier, pos)
+        else:
+            window.open_citation(turn_id, n)
+        pump(900)
+        viewer = window.right_tabs.currentWidget()
+        if isinstance(viewer, DocumentViewer):
+            print(f"viewer: {viewer.path.name}, page {viewer.current_page()}, "
+                  f"passage found: {viewer.pdf_located}")
+        shot(window, "05-pdf-viewer")
+        # a text document at its passage (from the other conversation's answer)
+        hits = [c["hit"] for c in other_turn.citations] + other_turn.consulted \
+            if other_turn else []
+        hit = next((h for h in hits if str(h["path"]).endswith(".md")), None)
+        if hit is not None:
+            window.open_source(hit)
+            pump(1500)
+            shot(window, "06-text-viewer")
+        window.right_tabs.setCurrentWidget(window.sources)
+    else:
+        print("the answer cited nothing; no viewer screenshot")
+
+    # the library
+    window.show_page("library")
+    pump(800)
+    shot(window, "07-library")
+    window.show_page("chat")
+
+    # settings
+    dialog = window.open_settings()
+    pump(400)
+    shot(dialog, "08-settings")
+    dialog.reject()
+
+    # dark palette (what a dark system theme gives)
+    dark = QPalette()
+    for role, color in (
+            (QPalette.ColorRole.Window, "#202124"), (QPalette.ColorRole.WindowText, "#e8eaed"),
+            (QPalette.ColorRole.Base, "#17181a"), (QPalette.ColorRole.AlternateBase, "#26272a"),
+            (QPalette.ColorRole.Text, "#e8eaed"), (QPalette.ColorRole.Button, "#2b2c2f"),
+            (QPalette.ColorRole.ButtonText, "#e8eaed"), (QPalette.ColorRole.Highlight, "#5b8def"),
+            (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.Link, "#8ab4f8"),
+            (QPalette.ColorRole.ToolTipBase, "#2b2c2f"), (QPalette.ColorRole.ToolTipText, "#e8eaed"),
+            (QPalette.ColorRole.PlaceholderText, "#9aa0a6"), (QPalette.ColorRole.Mid, "#3c4043"),
+            (QPalette.ColorRole.Dark, "#101113")):
+        dark.setColor(role, QColor(color))
+    app.setPalette(dark)
+    pump(500)
+    window._retheme()
+    window.sources.show_turn(window.chat.turn(turn_id))
+    for widget in window.chat.turns.values():
+        widget._rendered = None
+        widget.refresh()
+    pump(500)
+    shot(window, "09-answer-dark")
+
+    window.close()
+    pump(200)
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def _link_position(browser, n):  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QTextCursor
+
+    doc = browser.document()
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            frag = it.fragment()
+            if frag.isValid() and frag.charFormat().anchorHref() == f"cite:{n}":
+                cursor = QTextCursor(doc)
+                cursor.setPosition(frag.position() + max(0, frag.length() // 2))
+                return browser.cursorRect(cursor).center()
+            it += 1
+        block = block.next()
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
