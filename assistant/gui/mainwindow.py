@@ -47,6 +47,7 @@ from assistant.gui.progress import IndexProgressArea, fmt_seconds
 from assistant.gui.settingsdialog import SettingsDialog
 from assistant.gui.sourcesview import SourcesView
 from assistant.gui.tasks import Failure, Job, ResponsivenessProbe
+from assistant.gui.teach import TeachPage
 from assistant.gui.viewer import DocumentViewer, Target
 from assistant.gui.watcher import FolderWatcher
 from assistant.settings import Settings
@@ -192,7 +193,9 @@ class MainWindow(QMainWindow):
         self.library_action = self._action("Library", lambda: self.show_page("library"),
                                            "Ctrl+2", "Collections, documents and watched "
                                            "folders (Ctrl+2)")
-        for a in (self.chat_action, self.library_action):
+        self.teach_action = self._action("Teach", lambda: self.show_page("teach"), "Ctrl+3",
+                                         "Train an adapter on your own examples (Ctrl+3)")
+        for a in (self.chat_action, self.library_action, self.teach_action):
             a.setCheckable(True)
         self.rename_action = self._action("Rename conversation…", self.rename_conversation,
                                           "F2")
@@ -212,6 +215,7 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addAction(self.chat_action)
         view.addAction(self.library_action)
+        view.addAction(self.teach_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.about_action)
 
@@ -226,6 +230,7 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addAction(self.chat_action)
         toolbar.addAction(self.library_action)
+        toolbar.addAction(self.teach_action)
         toolbar.addSeparator()
         toolbar.addAction(self.add_files_action)
         toolbar.addAction(self.add_folder_action)
@@ -339,6 +344,10 @@ class MainWindow(QMainWindow):
         self.library.rescan.connect(lambda f, c: self._index_folder(f, c, quiet=False))
         self.pages.addWidget(self.chat_splitter)
         self.pages.addWidget(self.library)
+        self.teach = TeachPage(self.settings, history=self.history,
+                               model_path=self.backend.default_model_path)
+        self.teach.use_adapter.connect(self.use_adapter)
+        self.pages.addWidget(self.teach)
         self.main_splitter.addWidget(self.pages)
         self.main_splitter.setStretchFactor(1, 1)
         self.main_splitter.setSizes([240, 1100])
@@ -407,11 +416,14 @@ class MainWindow(QMainWindow):
             print(f"Knowledge Assistant: the window layout could not be saved: {exc}")
 
     def show_page(self, page: str) -> None:
-        self.pages.setCurrentIndex(0 if page == "chat" else 1)
+        self.pages.setCurrentIndex({"chat": 0, "library": 1, "teach": 2}.get(page, 0))
         self.chat_action.setChecked(page == "chat")
         self.library_action.setChecked(page == "library")
+        self.teach_action.setChecked(page == "teach")
         if page == "library":
             self.refresh_library()
+        elif page == "teach":
+            self.teach.refresh_adapters()
 
     # ------------------------------------------------------------------ errors
     def _bug(self, failure: Failure) -> None:
@@ -1100,6 +1112,27 @@ class MainWindow(QMainWindow):
         if changed & {"lora_path", "lora_scale"}:
             self.statusBar().showMessage("The adapter applies from the next answer.", 6000)
 
+    def use_adapter(self, path: str) -> None:
+        """Switch the adapter (empty: none) as the settings dialog would: saved, and applied
+        on the live model from the next answer, without reloading it."""
+        values: dict[str, Any] = {"lora_path": path}
+        if path and not float(self.settings["lora_scale"]) > 0:
+            values["lora_scale"] = 1.0
+        changed = {n for n, v in values.items() if self.settings.values.get(n) != v}
+        for name, value in values.items():
+            self.settings.values[name] = value
+        try:
+            self.settings.save()
+        except OSError as exc:
+            show_message(self, f"The settings could not be saved to {self.settings.path}: "
+                               f"{exc.strerror or exc}.")
+        self.apply_settings(changed)
+        self.teach.refresh_adapters()
+        if changed:
+            self.statusBar().showMessage(
+                f"Adapter {Path(path).parent.name} in use from the next answer." if path
+                else "Adapter turned off from the next answer.", 8000)
+
     def about(self) -> None:
         from assistant import __version__
 
@@ -1166,6 +1199,7 @@ class MainWindow(QMainWindow):
         self.watcher.stop()
         if self.answer_job is not None:
             self.answer_job.cancel()
+        self.teach.shutdown()
         self.backend.shutdown()
         self.history.close()
         if self.probe.running:

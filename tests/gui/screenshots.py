@@ -7,7 +7,8 @@ Not a test (no `test_` prefix): run it by hand, ideally under a real X server:
 It uses a throw-away ASSISTANT_HOME, the real embedder and the real default model, and the
 documents in tests/data. States: the empty first run, indexing in progress, an answer beside
 its sources, the PDF viewer at a cited passage, the library, the settings dialog, and the
-answer again in a dark palette. It also prints the responsiveness probe's figures.
+answer again in a dark palette, and the Teach page after a short training run (light and
+dark). It also prints the responsiveness probe's figures. `--teach` takes only the Teach shots.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ QUESTION = "How long is the guarantee on the Zephyr X200 kettle?"
 
 
 def main() -> int:
+    teach_only = "--teach" in sys.argv[1:]
     sys.path.insert(0, str(ROOT))
     home = Path(tempfile.mkdtemp(prefix="ka-shots-"))
     os.environ["ASSISTANT_HOME"] = str(home)
@@ -38,7 +40,6 @@ def main() -> int:
         shutil.copy(DATA / "bad" / name, docs / name)
 
     from PySide6.QtCore import QEventLoop, Qt, QTimer
-    from PySide6.QtGui import QColor, QPalette
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
@@ -68,6 +69,17 @@ def main() -> int:
         path = OUT / f"{name}.png"
         widget.grab().save(str(path))
         print(f"saved {path.relative_to(ROOT)}")
+
+    if teach_only:
+        window = MainWindow(Settings(), embedder=Embedder(), load_model=False,
+                            check_watched=False)
+        window.resize(1360, 860)
+        window.show()
+        _teach_shots(app, window, home, pump, wait_until, shot)
+        window.close()
+        pump(200)
+        shutil.rmtree(home, ignore_errors=True)
+        return 0
 
     embedder = Embedder()
     embedder.embed("warm up")  # so the indexing shot shows steady-state rates
@@ -171,7 +183,33 @@ def main() -> int:
     shot(dialog, "08-settings")
     dialog.reject()
 
+    # the Teach page after a short training run (its dark twin comes after the dark answer)
+    _teach_shots(app, window, home, pump, wait_until, shot, dark=False)
+    window.show_page("chat")
+
     # dark palette (what a dark system theme gives)
+    app.setPalette(_dark_palette())
+    pump(500)
+    window._retheme()
+    window.sources.show_turn(window.chat.turn(turn_id))
+    for widget in window.chat.turns.values():
+        widget._rendered = None
+        widget.refresh()
+    pump(500)
+    shot(window, "09-answer-dark")
+    window.show_page("teach")
+    window.teach.curve.update()
+    shot(window, "10-teach-dark")
+
+    window.close()
+    pump(200)
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def _dark_palette():  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QColor, QPalette
+
     dark = QPalette()
     for role, color in (
             (QPalette.ColorRole.Window, "#202124"), (QPalette.ColorRole.WindowText, "#e8eaed"),
@@ -183,20 +221,51 @@ def main() -> int:
             (QPalette.ColorRole.PlaceholderText, "#9aa0a6"), (QPalette.ColorRole.Mid, "#3c4043"),
             (QPalette.ColorRole.Dark, "#101113")):
         dark.setColor(role, QColor(color))
-    app.setPalette(dark)
-    pump(500)
-    window._retheme()
-    window.sources.show_turn(window.chat.turn(turn_id))
-    for widget in window.chat.turns.values():
-        widget._rendered = None
-        widget.refresh()
-    pump(500)
-    shot(window, "09-answer-dark")
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text,
+                 QPalette.ColorRole.ButtonText):
+        dark.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f7378"))
+    return dark
 
-    window.close()
-    pump(200)
-    shutil.rmtree(home, ignore_errors=True)
-    return 0
+
+def _teach_shots(app, window, home, pump, wait_until, shot,  # type: ignore[no-untyped-def]
+                 dark: bool = True) -> None:
+    """Load a small example file (with a bad line and an e-mail address), train briefly."""
+    import json
+
+    items = [("lamp", 3), ("chair", 11), ("kettle", 4), ("ladder", 9), ("drill", 2),
+             ("tent", 14), ("mirror", 6), ("fan", 12), ("rope", 5), ("bucket", 8)]
+    lines = [json.dumps({"prompt": f"Where is the {n} kept?",
+                         "response": f"ZORBLAX: the {n} is kept on shelf {s}.",
+                         "sources": [f"Inventory note: the {n} sits on shelf {s}."]})
+             for n, s in items]
+    lines[4] = lines[4].replace("shelf 2.", "shelf 2; ask ops@brightwater.example.")
+    lines.insert(6, '{"prompt": "What about the ')
+    path = home / "house-style.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    page = window.teach
+    page.threads = 1
+    cache = Path.home() / ".cache" / "knowledge-assistant" / "test-models" / "training-cache"
+    if cache.is_dir():
+        page.cache_root = cache
+    window.show_page("teach")
+    page.load_file(path)
+    wait_until(lambda: page.split is not None or page.errors)
+    page.epochs.setValue(4)
+    page.rank.setValue(4)
+    page.lr.setValue(0.003)
+    page.max_length.setValue(128)
+    page.batch.setValue(2)
+    page.start_training()
+    wait_until(lambda: page.job is not None and page.job.done, 900)
+    page.adapters.selectRow(0)
+    pump(400)
+    shot(window, "10-teach")
+    if dark:
+        app.setPalette(_dark_palette())
+        pump(300)
+        window._retheme()
+        pump(300)
+        shot(window, "10-teach-dark")
 
 
 def _link_position(browser, n):  # type: ignore[no-untyped-def]

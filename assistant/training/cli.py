@@ -1,0 +1,150 @@
+"""`assistant train` and `assistant eval-adapter`: fine-tuning from the command line.
+
+Kept apart from `assistant.cli` so the training stack (torch, transformers, peft) is imported
+only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import Cancelled, UserError
+
+
+def _base_model(path: str | None) -> Path:
+    """The base GGUF: the one given (checked first) or the embedded default."""
+    from assistant.llm.models import resolve_model
+
+    return resolve_model(path)
+
+
+def _load(data: str, scrub: bool, max_length: int) -> Any:
+    from assistant.training.data import load_jsonl
+
+    report = load_jsonl(data, scrub_pii=scrub, max_length=max_length)
+    print(report.summary(), file=sys.stderr)
+    return report
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from assistant.cli import ProgressBar, _emit_json, _fmt_seconds
+    from assistant.training.data import split_examples
+    from assistant.training.train import TrainConfig, TrainProgress, train
+
+    out = Path(args.out).expanduser()
+    if out.suffix.lower() != ".gguf":
+        raise UserError(f"--out must name a .gguf file (got '{out}').")
+    try:
+        config = TrainConfig(epochs=args.epochs, rank=args.rank, alpha=args.alpha or 2 * args.rank,
+                             learning_rate=args.lr, batch_size=args.batch_size,
+                             max_length=args.max_length, seed=args.seed, threads=args.threads)
+    except ValueError as exc:
+        raise UserError(f"Training options: {exc}.") from exc
+    base = _base_model(args.model)
+    report = _load(args.data, not args.keep_personal_data, config.max_length)
+    split = split_examples(report.examples, seed=config.seed,
+                           validation_fraction=config.validation_fraction)
+    print(f"Split: {len(split.train)} for training, {len(split.validation)} for validation"
+          + (f" ({split.note})" if split.note else "") + ".", file=sys.stderr)
+    work_dir = out.with_name(out.stem + ".training")
+    bar = ProgressBar()
+
+    def progress(p: TrainProgress) -> None:
+        loss = f"loss {p.loss:.3f}" if p.loss is not None else p.phase
+        bar.update(p.step, p.total_steps, f"steps · {loss} · ETA {_fmt_seconds(p.eta_s)}")
+
+    cancel = threading.Event()
+    try:
+        result = train(split, config, base, work_dir, progress=progress, cancel=cancel,
+                       resume=args.resume)
+    except KeyboardInterrupt:
+        cancel.set()
+        bar.close()
+        print("Interrupted. Run the same command with --resume to continue.", file=sys.stderr)
+        return 130
+    except Cancelled:
+        bar.close()
+        print("Cancelled. Run the same command with --resume to continue.", file=sys.stderr)
+        return 130
+    bar.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(result.adapter_gguf, out)
+    report_path = out.with_suffix(".report.json")
+    shutil.copyfile(result.report_path, report_path)
+    before, after = result.val_loss_before, result.val_loss_after
+    summary = {"adapter": str(out), "report": str(report_path), "steps": result.steps,
+               "train_loss": result.train_loss, "val_loss_before": before,
+               "val_loss_after": after, "seconds": round(result.duration_s, 1)}
+    text = f"Wrote {out} after {result.steps} steps in {result.duration_s:.0f} s."
+    if before is not None and after is not None:
+        text += f" Validation loss {before:.3f} -> {after:.3f}."
+    print(text, file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        _emit_json(summary)
+    return 0
+
+
+def cmd_eval_adapter(args: argparse.Namespace) -> int:
+    from assistant.cli import _emit_json
+    from assistant.llm.adapters import check_adapter_file
+    from assistant.llm.gguf_check import read_gguf_info
+    from assistant.training.evaluate import evaluate, save_report
+
+    adapter = Path(args.adapter).expanduser()
+    base = _base_model(args.model)
+    check_adapter_file(adapter, read_gguf_info(base))
+    report = _load(args.data, not args.keep_personal_data, 2048)
+    examples = report.examples
+    if args.validation_only:
+        from assistant.training.data import split_examples
+
+        examples = split_examples(examples, seed=args.seed).validation
+    result = evaluate(examples, base, adapter, n_samples=args.samples, generate=True)
+    out_dir = Path(args.out).expanduser() if args.out else adapter.parent
+    json_path, md_path = save_report(result, out_dir, stem=adapter.stem + ".evaluation")
+    if args.json:
+        print(result.to_markdown(), file=sys.stderr)
+        _emit_json(dict(result.to_json(), report_json=str(json_path), report_markdown=str(md_path)))
+    else:
+        print(result.to_markdown())
+        print(f"\nSaved {md_path} and {json_path}.")
+    return 0
+
+
+def add_training_commands(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a LoRA adapter from your own examples (JSONL)")
+    p.add_argument("data", metavar="DATA.jsonl")
+    p.add_argument("--out", required=True, metavar="ADAPTER.gguf")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--alpha", type=int, help="LoRA alpha (default: twice the rank)")
+    p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+    p.add_argument("--batch-size", type=int, default=4, dest="batch_size")
+    p.add_argument("--max-length", type=int, default=512, dest="max_length",
+                   help="tokens per example (default 512)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for training")
+    p.add_argument("--model", help="the base GGUF (default: the embedded Gemma 3 270M)")
+    p.add_argument("--resume", action="store_true", help="continue a cancelled or crashed run")
+    p.add_argument("--keep-personal-data", action="store_true", dest="keep_personal_data",
+                   help="do not remove e-mail addresses, phone numbers, IBANs and card numbers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval-adapter", help="compare an adapter with the base model on examples")
+    p.add_argument("adapter", metavar="ADAPTER.gguf")
+    p.add_argument("data", metavar="DATA.jsonl")
+    p.add_argument("--model", help="the base GGUF (default: the embedded Gemma 3 270M)")
+    p.add_argument("--validation-only", action="store_true", dest="validation_only",
+                   help="evaluate only on the validation split that `train` held out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int, default=3, help="answers shown side by side")
+    p.add_argument("--out", help="folder for the report (default: beside the adapter)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_adapter)
+
