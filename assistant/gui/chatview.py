@@ -312,9 +312,9 @@ class TurnWidget(QFrame):
                     where += f", page {hit['page']}"
                 lines.append(f"[{c.get('n')}] {where}")
             text = "\n".join(lines)
-        mime = QMimeData()
-        mime.setText(text)
-        QGuiApplication.clipboard().setMimeData(mime)
+        # setText, not setMimeData(QMimeData()): a Python-made QMimeData owned by the clipboard
+        # is destroyed by Qt after Python has shut down, which crashed the process at exit.
+        QGuiApplication.clipboard().setText(text)
 
 
 class QuestionBox(QPlainTextEdit):
