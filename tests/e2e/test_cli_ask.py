@@ -1,0 +1,70 @@
+"""`assistant ask` end to end: the real default model answers from indexed real documents."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args: str, home: Path, model: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ASSISTANT_HOME=str(home))
+    # the default model is already assembled in the test cache: point settings at it
+    (home / "settings.json").write_text(json.dumps({"model_path": str(model)}))
+    proc = subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def indexed_home(tmp_path_factory, data_dir, default_gguf):
+    home = tmp_path_factory.mktemp("askhome")
+    docs = tmp_path_factory.mktemp("askdocs") / "docs"
+    shutil.copytree(data_dir / "docs", docs)
+    run_cli("index", str(docs), home=home, model=default_gguf)
+    return home
+
+
+def test_ask_answers_with_a_citation_of_the_right_page(indexed_home, default_gguf):
+    proc = run_cli("ask", "How long is the guarantee on the Zephyr X200 kettle?", "--json",
+                   home=indexed_home, model=default_gguf)
+    out = last_json(proc.stdout)
+    assert set(out) >= {"answer", "citations", "consulted", "not_found"}
+    assert out["not_found"] is False
+    assert "27" in out["answer"]
+    shape = {"n", "path", "page", "start", "end", "text"}
+    assert out["citations"] and all(shape <= set(c) for c in out["citations"])
+    assert all(shape <= set(c) for c in out["consulted"])
+    cited = out["citations"][0]
+    assert cited["path"].endswith("handbook.pdf") and cited["page"] == 2
+    assert "27 months" in " ".join(cited["text"].split())
+    # the human-readable stream went to stderr, the JSON alone is on stdout's last line
+    assert "Sources" in proc.stderr
+
+
+def test_ask_says_not_in_documents_instead_of_inventing(indexed_home, default_gguf):
+    out = last_json(run_cli("ask", "Who won the 1966 football world cup final?", "--json",
+                            home=indexed_home, model=default_gguf).stdout)
+    assert out["not_found"] is True
+    assert out["citations"] == []
+    assert out["consulted"], "the nearest passages are still shown"
+    assert "documents" in out["answer"].lower()
+
+
+def test_ask_without_documents(indexed_home, default_gguf):
+    out = last_json(run_cli("ask", "What is the capital of France?", "--no-docs", "--json",
+                            home=indexed_home, model=default_gguf).stdout)
+    assert out["not_found"] is False and out["citations"] == [] and out["consulted"] == []
+    assert out["answer"].strip()
