@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SEED = 1234
 # Prompt tokens evaluated per llama.cpp call: small enough that cancel is quick, large enough
 # to keep batched matrix multiplication efficient.
-PREFILL_CHUNK = 64
+PREFILL_CHUNK = 128
 _LOG_LEVELS = {2: logging.WARNING, 3: logging.ERROR}
 
 
