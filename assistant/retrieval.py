@@ -92,8 +92,11 @@ class Retriever:
             kw_rank[chunk_id] = rank
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
         missing = [i for i in fused if i not in similarity]
-        for chunk_id, emb in self.store.embeddings(missing).items():
-            similarity[chunk_id] = float(np.dot(emb, vector))
+        if self.vectors is not None:
+            similarity.update(self.vectors.similarities(missing, vector))
+        else:
+            for chunk_id, emb in self.store.embeddings(missing).items():
+                similarity[chunk_id] = float(np.dot(emb, vector))
         best = sorted(fused, key=lambda i: (-fused[i], -similarity.get(i, 0.0)))[:k]
         hits = []
         for chunk_id in best:

@@ -84,6 +84,17 @@ class VectorIndex:
                 out[row] = vec
         return out
 
+    def similarities(self, ids: Sequence[int], vector: np.ndarray) -> dict[int, float]:
+        """Cosine similarity of the given chunks to `vector` (chunks not held are left out)."""
+        self.refresh()
+        if not len(self.ids) or not ids:
+            return {}
+        wanted = np.asarray(list(ids), dtype=np.int64)
+        pos = np.clip(np.searchsorted(self.ids, wanted), 0, len(self.ids) - 1)
+        found = self.ids[pos] == wanted
+        scores = self.matrix[pos[found]] @ np.asarray(vector, dtype=np.float32)
+        return {int(i): float(s) for i, s in zip(wanted[found], scores, strict=True)}
+
     def search(self, vector: np.ndarray, k: int, collection_ids: Sequence[int],
                kind: str | None = None) -> list[tuple[int, float]]:
         """Nearest chunks: [(chunk_id, cosine distance)], nearest first (like `Store.knn`)."""

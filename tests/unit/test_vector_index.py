@@ -66,3 +66,18 @@ def test_another_connection_sees_new_writes(tmp_path: Path) -> None:
     _write(writer, cid, "x", vecs)
     hits = index.search(vecs[2], 1, [cid])
     assert hits and hits[0][1] < 1e-5
+
+
+def test_similarities_match_the_stored_vectors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    store = Store(tmp_path / "s.db")
+    cid = store.collection_id("A")
+    assert cid is not None
+    vecs = _unit(rng, 4)
+    doc = _write(store, cid, "x", vecs)
+    ids = [row[0] for row in store.chunk_texts(doc)]
+    q = _unit(rng, 1)[0]
+    sims = VectorIndex(store).similarities([*ids, 999_999], q)
+    assert set(sims) == set(ids)
+    for i, chunk_id in enumerate(ids):
+        assert abs(sims[chunk_id] - float(vecs[i] @ q)) < 1e-5
