@@ -111,7 +111,7 @@ def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
         try:
             barrier.wait()
             Store(tmp_path / "new.db").close()
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=open_store) for _ in range(6)]
