@@ -61,3 +61,9 @@ def settings_path() -> Path:
 
 def conversations_path() -> Path:
     return data_dir() / "conversations.sqlite3"
+
+
+def is_under(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
+    """True when `path` is `root` itself or lies inside the folder `root` (no file access)."""
+    p, r = os.fspath(path), os.fspath(root).rstrip("/\\")
+    return p == r or p.startswith(r + os.sep) or p.startswith(r + "/")

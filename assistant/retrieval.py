@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assistant.paths import is_under
 from assistant.vector_index import VectorIndex
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Retriever:
         rows = self.store.chunks_by_id(list({i for i, _ in vec_hits} | {i for i, _ in kw_hits}))
         if prefix:
             vec_hits = [(i, d) for i, d in vec_hits
-                        if i in rows and _under_prefix(rows[i]["path"], prefix)][:fetch]
+                        if i in rows and is_under(rows[i]["path"], prefix)][:fetch]
         fused: dict[int, float] = {}
         vec_rank: dict[int, int] = {}
         kw_rank: dict[int, int] = {}
@@ -115,8 +116,3 @@ class Retriever:
 def relevant(hits: Sequence[Hit], floor: float) -> list[Hit]:
     """The hits similar enough to the question to count as covering it."""
     return [hit for hit in hits if hit.similarity >= floor]
-
-
-def _under_prefix(path: str, prefix: str) -> bool:
-    return path == prefix or path.startswith(prefix.rstrip("/\\") + ("\\" if "\\" in prefix
-                                                                      else "/"))

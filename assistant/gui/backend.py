@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, Signal
 
 from assistant.errors import Cancelled, ModelError, UserError
 from assistant.gui.tasks import Failure, Job, TaskContext, Worker
+from assistant.paths import is_under
 from assistant.settings import Settings
 
 MODEL_KEYS = ("model_path", "context_size", "threads")
@@ -293,7 +294,7 @@ class Backend(QObject):
                     groups.setdefault(collection, []).append(folder)
             for doc in store.documents():
                 if doc.status == "pending" and not any(
-                        _under(doc.path, f) for f in groups.get(doc.collection, [])):
+                        is_under(doc.path, f) for f in groups.get(doc.collection, [])):
                     groups.setdefault(doc.collection, []).append(doc.path)
             total = IndexSummary()
             for collection, targets in groups.items():
@@ -413,11 +414,6 @@ def _model_file(ctx: TaskContext, setting: str, injected: Path | None) -> Path:
             raise Cancelled()
 
     return ensure_default_model(progress=progress)
-
-
-def _under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/\\") + ("\\" if "\\" in folder
-                                                                    else "/"))
 
 
 def _teardown(state: dict[str, Any]) -> None:

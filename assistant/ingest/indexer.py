@@ -31,6 +31,7 @@ from assistant.errors import UserError
 from assistant.ingest.chunking import DEFAULT_MAX_TOKENS
 from assistant.ingest.extract import MAX_FILE_BYTES, is_supported
 from assistant.ingest.worker import Prepared, prepare
+from assistant.paths import is_under
 from assistant.store.store import ChunkRow, Store
 
 FILE_TIME_LIMIT_S = 120.0
@@ -111,11 +112,6 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[Failure]]:
     return list(files.values()), roots, missing
 
 
-def _under(path: str, root: Path) -> bool:
-    r = str(root)
-    return path == r or path.startswith(r.rstrip(os.sep) + os.sep)
-
-
 class _Workers:
     """One extraction process, replaced when a file hangs or crashes it."""
 
@@ -177,13 +173,13 @@ class Indexer:
         if remove_missing:
             present = {str(f) for f in files}
             for doc_path, doc in known.items():
-                if doc_path not in present and any(_under(doc_path, r) for r in roots) \
+                if doc_path not in present and any(is_under(doc_path, r) for r in roots) \
                         and not Path(doc_path).exists():
                     self.store.remove_document(doc.id)
                     summary.removed.append(doc_path)
         # A path that is gone is only a failure if nothing was indexed under it.
         summary.failed.extend(m for m in missing
-                              if not any(_under(r, Path(m.path)) for r in summary.removed))
+                              if not any(is_under(r, m.path) for r in summary.removed))
 
         todo: list[tuple[str, str | None]] = []
         for path in files:

@@ -247,8 +247,7 @@ class Store:
         target = str(Path(path).expanduser().resolve()) if path else path
         removed = 0
         for doc in self.documents(collection):
-            if doc.path == target or doc.path.startswith(target.rstrip("/\\") + "/") or \
-                    doc.path.startswith(target.rstrip("/\\") + "\\"):
+            if paths.is_under(doc.path, target):
                 self.remove_document(doc.id)
                 removed += 1
         return removed
