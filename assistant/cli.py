@@ -150,8 +150,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         where = f"{hit['path']}" + (f", page {hit['page']}" if hit["page"] else "")
         flag = "" if hit["relevant"] else "  (weak match)"
         print(f"[{i}] {where}  similarity {hit['similarity']:.2f}{flag}")
-        snippet = " ".join(hit["text"].split())
-        print(f"    {snippet[:240]}{'…' if len(snippet) > 240 else ''}")
+        print(f"    {_snippet(hit['text'], 240)}")
     return 0
 
 
@@ -257,8 +256,13 @@ def _print_sources(answer: Any, out: TextIO) -> None:
 
 def _print_passage(label: str, hit: Any, out: TextIO) -> None:
     where = Path(hit.path).name + (f", page {hit.page}" if hit.page else "")
-    snippet = " ".join(hit.text.split())
-    print(f"  {label} {where}: {snippet[:160]}{'…' if len(snippet) > 160 else ''}", file=out)
+    print(f"  {label} {where}: {_snippet(hit.text, 160)}", file=out)
+
+
+def _snippet(text: str, limit: int) -> str:
+    """A passage on one line, cut at `limit` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat[:limit] + ("…" if len(flat) > limit else "")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from assistant.embedding import Embedder
-from assistant.errors import UserError
 from assistant.ingest.chunking import DEFAULT_MAX_TOKENS
 from assistant.ingest.extract import MAX_FILE_BYTES, is_supported
 from assistant.ingest.worker import Prepared, prepare
@@ -326,8 +325,6 @@ def index_paths(paths: Iterable[Path | str], collection: str = "default", *,
     try:
         return Indexer(store, embedder or Embedder()).index(paths, collection, progress=progress,
                                                             cancel=cancel)
-    except UserError:
-        raise
     finally:
         if own_store:
             store.close()
