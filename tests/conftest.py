@@ -44,7 +44,7 @@ def docs_copy(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
-    from assistant.embedding import Embedder
+    from assistant.search import Embedder
 
     emb = Embedder()
     emb.embed("warm up")

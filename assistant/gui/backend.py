@@ -56,7 +56,7 @@ class SharedEmbedder:
     def inner(self) -> Any:
         with self._lock:
             if self._embedder is None:
-                from assistant.embedding import Embedder
+                from assistant.search import Embedder
 
                 self._embedder = Embedder()
             return self._embedder
@@ -127,7 +127,7 @@ class Backend(QObject):
 
     # --- worker state (runs on each worker's own thread) --------------------------------
     def _setup_reader(self, state: dict[str, Any]) -> None:
-        from assistant.retrieval import Retriever
+        from assistant.search import Retriever
 
         state["store"] = open_store()
         state["retriever"] = Retriever(state["store"], self.embedder)  # type: ignore[arg-type]

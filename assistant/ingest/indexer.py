@@ -22,11 +22,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.embedding import Embedder
 from assistant.ingest.chunking import DEFAULT_MAX_TOKENS
 from assistant.ingest.extract import MAX_FILE_BYTES, is_supported
 from assistant.ingest.worker import Prepared, prepare
@@ -36,6 +35,16 @@ from assistant.store.store import ChunkRow, Store
 FILE_TIME_LIMIT_S = 120.0
 EMBED_BUFFER_CHUNKS = 256  # chunks gathered before one encode call (it sorts them by length)
 MAX_IN_FLIGHT = 6  # files handed to the worker ahead of the embedder
+
+
+class ChunkEncoder(Protocol):
+    """What indexing needs from an embedding model (`assistant.search.Embedder` is one).
+
+    A protocol rather than an import: ingest sits below search, and the caller hands the
+    indexer whichever embedder the collection uses.
+    """
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -150,7 +159,7 @@ class _Workers:
 class Indexer:
     """Indexes into one store; reuse it (and its loaded embedder) across runs."""
 
-    def __init__(self, store: Store, embedder: Embedder, *, max_tokens: int = DEFAULT_MAX_TOKENS,
+    def __init__(self, store: Store, embedder: ChunkEncoder, *, max_tokens: int = DEFAULT_MAX_TOKENS,
                  max_bytes: int = MAX_FILE_BYTES,
                  file_time_limit: float = FILE_TIME_LIMIT_S) -> None:
         self.store = store
@@ -313,18 +322,3 @@ class Indexer:
             done += 1
             report(prepared.path, done)
         return len(batch)
-
-
-def index_paths(paths: Iterable[Path | str], collection: str = "default", *,
-                store: Store | None = None, embedder: Embedder | None = None,
-                progress: Callable[[IndexProgress], None] | None = None,
-                cancel: threading.Event | None = None) -> IndexSummary:
-    """One-call indexing for scripts and the command line."""
-    own_store = store is None
-    store = store or Store()
-    try:
-        return Indexer(store, embedder or Embedder()).index(paths, collection, progress=progress,
-                                                            cancel=cancel)
-    finally:
-        if own_store:
-            store.close()

@@ -17,17 +17,31 @@ import ctypes
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from assistant.errors import ModelError
 from assistant.llm.gguf_check import GGUFInfo, read_gguf_info
 
-if TYPE_CHECKING:
-    from assistant.llm.generator import Generator
-
 log = logging.getLogger(__name__)
 
 MAX_SCALE = 4.0
+
+
+class AdapterHost(Protocol):
+    """What an adapter is applied to: a loaded llama.cpp model and context.
+
+    `assistant.llm.generator.Generator` is one. A protocol, not an import, so the generator
+    can use this module without the two importing each other.
+    """
+
+    _lib: Any
+    _adapter: Any
+    info: GGUFInfo
+
+    @property
+    def llama(self) -> Any: ...
+
+    def forget_state(self) -> None: ...
 
 
 @dataclass
@@ -90,7 +104,7 @@ def _identity(path: Path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _set_on_context(generator: Generator, adapter: LoadedAdapter | None) -> None:
+def _set_on_context(generator: AdapterHost, adapter: LoadedAdapter | None) -> None:
     lib: Any = generator._lib
     ctx = generator.llama.ctx
     if adapter is None:
@@ -104,7 +118,7 @@ def _set_on_context(generator: Generator, adapter: LoadedAdapter | None) -> None
                          f"(error {result}).")
 
 
-def _free(generator: Generator, adapter: LoadedAdapter) -> None:
+def _free(generator: AdapterHost, adapter: LoadedAdapter) -> None:
     # The model frees its adapters when it is freed itself: only free while it is alive.
     model = getattr(getattr(generator.llama, "_model", None), "model", None)
     if model is not None and adapter.handle:
@@ -112,7 +126,7 @@ def _free(generator: Generator, adapter: LoadedAdapter) -> None:
     adapter.handle = None
 
 
-def apply_adapter(generator: Generator, path: str | Path | None, scale: float) -> None:
+def apply_adapter(generator: AdapterHost, path: str | Path | None, scale: float) -> None:
     """Attach `path` at `scale` (None or 0 detaches), dropping state computed without it.
 
     On failure the previous adapter stays applied, so the generator is left as it was.
@@ -126,7 +140,7 @@ def apply_adapter(generator: Generator, path: str | Path | None, scale: float) -
         _set_on_context(generator, None)
         generator._adapter = None
         _free(generator, current)
-        generator._forget_state()
+        generator.forget_state()
         log.info("LoRA adapter removed")
         return
 
@@ -145,7 +159,7 @@ def apply_adapter(generator: Generator, path: str | Path | None, scale: float) -
                 except ModelError:
                     current.scale = previous
                     raise
-                generator._forget_state()
+                generator.forget_state()
             return
 
     info = check_adapter_file(resolved, generator.info)
@@ -166,11 +180,11 @@ def apply_adapter(generator: Generator, path: str | Path | None, scale: float) -
     generator._adapter = loaded
     if current is not None:
         _free(generator, current)
-    generator._forget_state()
+    generator.forget_state()
     log.info("LoRA adapter %s applied at scale %.2f", resolved.name, scale)
 
 
-def release_adapter(generator: Generator) -> None:
+def release_adapter(generator: AdapterHost) -> None:
     """Detach and free the adapter (used when the generator closes)."""
     current: LoadedAdapter | None = generator._adapter
     if current is None:

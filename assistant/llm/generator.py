@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.errors import ModelError
+from assistant.llm.adapters import apply_adapter, release_adapter
 from assistant.llm.gguf_check import GGUFInfo, check_model_file
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class ChatMessage:
 _log_callback: Any = None
 
 
-def _route_llama_logs() -> None:
+def route_llama_logs() -> None:
     """Send llama.cpp's log lines to Python logging instead of raw stderr (once)."""
     global _log_callback
     if _log_callback is not None:
@@ -121,7 +122,7 @@ class Generator:
         self.info: GGUFInfo = check_model_file(self.model_path)
         import llama_cpp
 
-        _route_llama_logs()
+        route_llama_logs()
         threads = n_threads or None
         kwargs: dict[str, Any] = dict(
             model_path=str(self.model_path), n_ctx=n_ctx, n_batch=n_batch,
@@ -198,8 +199,6 @@ class Generator:
             if self._closed:
                 return
             self._closed = True
-            from assistant.llm.adapters import release_adapter
-
             release_adapter(self)
             self._llama.close()
 
@@ -215,7 +214,7 @@ class Generator:
 
     # ----------------------------------------------------------------------- evaluation
 
-    def _forget_state(self) -> None:
+    def forget_state(self) -> None:
         """Drop every cached prompt/KV entry (after an adapter change they are stale)."""
         self._prefilled = []
         self._llama.reset()
@@ -452,8 +451,6 @@ class Generator:
 
     def set_adapter(self, path: str | Path | None, scale: float = 1.0) -> None:
         """Apply, swap or (path None / scale 0) remove a LoRA adapter; the model stays loaded."""
-        from assistant.llm.adapters import apply_adapter
-
         with self._lock:
             if self._closed:
                 raise ModelError("The model was closed.")

@@ -230,9 +230,9 @@ def open_llama(model_path: Path, *, lora_path: Path | None = None, scale: float 
     import llama_cpp
 
     try:  # llama.cpp's log lines (adapter loading is chatty) go to Python logging
-        from assistant.llm.generator import _route_llama_logs
+        from assistant.llm.generator import route_llama_logs
 
-        _route_llama_logs()
+        route_llama_logs()
     except ImportError:  # pragma: no cover - the llm package is part of the app
         pass
     kwargs: dict[str, Any] = {"model_path": str(model_path), "n_ctx": n_ctx,

@@ -35,7 +35,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from assistant.embedding import Embedder
+    from assistant.search import Embedder
     from assistant.ingest.indexer import Indexer
     from assistant.store.store import Store
 

@@ -43,7 +43,7 @@ def main() -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from assistant.embedding import Embedder
+    from assistant.search import Embedder
     from assistant.gui.app import create_application
     from assistant.gui.mainwindow import MainWindow
     from assistant.gui.viewer import DocumentViewer

@@ -24,7 +24,7 @@ from assistant.answer import (
 )
 from assistant.llm import models
 from assistant.llm.generator import Generator
-from assistant.retrieval import Hit
+from assistant.search import Hit
 
 TEST_MODELS = Path(os.environ.get(
     "KA_TEST_MODELS", Path.home() / ".cache" / "knowledge-assistant" / "test-models"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistant.ingest.indexer import Indexer
-from assistant.retrieval import Retriever
+from assistant.search import Retriever
 from assistant.store.store import Store
 
 

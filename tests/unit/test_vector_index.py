@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.store.store import ChunkRow, Store
-from assistant.vector_index import VectorIndex
+from assistant.search import VectorIndex
 
 
 def _unit(rng: np.random.Generator, n: int) -> np.ndarray:

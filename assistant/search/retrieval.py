@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assistant.paths import is_under
-from assistant.vector_index import VectorIndex
+from assistant.search.vector_index import VectorIndex
 
 if TYPE_CHECKING:
-    from assistant.embedding import Embedder
+    from assistant.search.embedding import Embedder
     from assistant.store.store import Store
 
 

@@ -20,64 +20,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assistant import __version__
+from assistant.cli.output import ProgressBar, emit_json, fmt_seconds, snippet
 from assistant.errors import Cancelled, UserError
-
-
-def _emit_json(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def _fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal; silent when stderr is not a terminal."""
-
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 28) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty()
-        self.width = width
-        self.last = 0.0
-
-    def update(self, done: int, total: int, text: str, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        frac = done / total if total else 1.0
-        filled = int(frac * self.width)
-        bar = "█" * filled + "░" * (self.width - filled)
-        cols = max(40, _terminal_width() - 1)
-        line = f"\r{bar} {done}/{total} {text}"
-        self.stream.write(line[:cols].ljust(cols))
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _terminal_width() -> int:
-    try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
-    except OSError:
-        return 100
 
 
 # --- index / search / docs / remove ----------------------------------------------------------
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from assistant.embedding import Embedder
+    from assistant.search import Embedder
     from assistant.ingest.indexer import Indexer, IndexProgress
     from assistant.store.store import Store
 
@@ -87,7 +37,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         name = Path(p.current).name if p.current else "scanning"
         bar.update(p.files_done, p.files_total,
                    f"files · {p.chunks_done} chunks · {p.rate:.1f} chunks/s · "
-                   f"ETA {_fmt_seconds(p.eta)} · {name}")
+                   f"ETA {fmt_seconds(p.eta)} · {name}")
 
     cancel = threading.Event()
     with Store() as store:
@@ -108,13 +58,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     for failure in summary.failed:
         print(f"  failed: {failure.path}: {failure.reason}", file=out)
     if args.json:
-        _emit_json(summary.to_json())
+        emit_json(summary.to_json())
     return 0
 
 
 def _retriever() -> Any:
-    from assistant.embedding import Embedder
-    from assistant.retrieval import Retriever
+    from assistant.search import Embedder
+    from assistant.search import Retriever
     from assistant.store.store import Store
 
     return Retriever(Store(), Embedder())
@@ -136,13 +86,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         lines = Path(args.queries).read_text(encoding="utf-8").splitlines()
         for query in (line.strip() for line in lines):
             if query:
-                _emit_json(dict(run(query), query=query))
+                emit_json(dict(run(query), query=query))
         return 0
     if not args.query:
         raise UserError("Give a query, or --queries FILE with one query per line.")
     result = run(" ".join(args.query))
     if args.json:
-        _emit_json(result)
+        emit_json(result)
         return 0
     if not result["hits"]:
         print("Nothing found.")
@@ -150,7 +100,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         where = f"{hit['path']}" + (f", page {hit['page']}" if hit["page"] else "")
         flag = "" if hit["relevant"] else "  (weak match)"
         print(f"[{i}] {where}  similarity {hit['similarity']:.2f}{flag}")
-        print(f"    {_snippet(hit['text'], 240)}")
+        print(f"    {snippet(hit['text'], 240)}")
     return 0
 
 
@@ -162,7 +112,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
             store.require_collection(args.collection)
         docs = store.documents(args.collection)
     if args.json:
-        _emit_json({"documents": [d.to_json() for d in docs]})
+        emit_json({"documents": [d.to_json() for d in docs]})
         return 0
     if not docs:
         print("No documents yet. Add some with: assistant index PATH")
@@ -181,7 +131,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
             store.require_collection(args.collection)
         removed = sum(store.remove_path(p, args.collection) for p in args.paths)
     if args.json:
-        _emit_json({"removed": removed})
+        emit_json({"removed": removed})
     else:
         print(f"Removed {removed} document{'s' if removed != 1 else ''}.")
     return 0 if removed or args.json else 1
@@ -194,7 +144,7 @@ def cmd_collections(args: argparse.Namespace) -> int:
         names = store.collections()
         counts = {n: len(store.documents(n)) for n in names}
     if args.json:
-        _emit_json({"collections": [{"name": n, "documents": counts[n]} for n in names]})
+        emit_json({"collections": [{"name": n, "documents": counts[n]} for n in names]})
     else:
         for n in names:
             print(f"{n}  ({counts[n]} documents)")
@@ -256,13 +206,7 @@ def _print_sources(answer: Any, out: TextIO) -> None:
 
 def _print_passage(label: str, hit: Any, out: TextIO) -> None:
     where = Path(hit.path).name + (f", page {hit.page}" if hit.page else "")
-    print(f"  {label} {where}: {_snippet(hit.text, 160)}", file=out)
-
-
-def _snippet(text: str, limit: int) -> str:
-    """A passage on one line, cut at `limit` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat[:limit] + ("…" if len(flat) > limit else "")
+    print(f"  {label} {where}: {snippet(hit.text, 160)}", file=out)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -283,7 +227,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     out.write("\n")
     _print_sources(answer, out)
     if args.json:
-        _emit_json(answer.to_json())
+        emit_json(answer.to_json())
     return 0
 
 
@@ -389,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_app)
 
     try:
-        from assistant.training.cli import add_training_commands
+        from assistant.cli.training import add_training_commands
     except ImportError:
         pass
     else:

@@ -1,6 +1,6 @@
 """`assistant train` and `assistant eval-adapter`: fine-tuning from the command line.
 
-Kept apart from `assistant.cli` so the training stack (torch, transformers, peft) is imported
+Kept in their own module so the training stack (torch, transformers, peft) is imported
 only when one of these commands runs.
 """
 
@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from assistant.cli.output import ProgressBar, emit_json, fmt_seconds
 from assistant.errors import Cancelled, UserError
 
 
@@ -32,7 +33,6 @@ def _load(data: str, scrub: bool, max_length: int) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from assistant.cli import ProgressBar, _emit_json, _fmt_seconds
     from assistant.training.data import split_examples
     from assistant.training.train import TrainConfig, TrainProgress, train
 
@@ -56,7 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def progress(p: TrainProgress) -> None:
         loss = f"loss {p.loss:.3f}" if p.loss is not None else p.phase
-        bar.update(p.step, p.total_steps, f"steps · {loss} · ETA {_fmt_seconds(p.eta_s)}")
+        bar.update(p.step, p.total_steps, f"steps · {loss} · ETA {fmt_seconds(p.eta_s)}")
 
     cancel = threading.Event()
     try:
@@ -85,12 +85,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         text += f" Validation loss {before:.3f} -> {after:.3f}."
     print(text, file=sys.stderr if args.json else sys.stdout)
     if args.json:
-        _emit_json(summary)
+        emit_json(summary)
     return 0
 
 
 def cmd_eval_adapter(args: argparse.Namespace) -> int:
-    from assistant.cli import _emit_json
     from assistant.llm.adapters import check_adapter_file
     from assistant.llm.gguf_check import read_gguf_info
     from assistant.training.evaluate import evaluate, save_report
@@ -109,7 +108,7 @@ def cmd_eval_adapter(args: argparse.Namespace) -> int:
     json_path, md_path = save_report(result, out_dir, stem=adapter.stem + ".evaluation")
     if args.json:
         print(result.to_markdown(), file=sys.stderr)
-        _emit_json(dict(result.to_json(), report_json=str(json_path), report_markdown=str(md_path)))
+        emit_json(dict(result.to_json(), report_json=str(json_path), report_markdown=str(md_path)))
     else:
         print(result.to_markdown())
         print(f"\nSaved {md_path} and {json_path}.")

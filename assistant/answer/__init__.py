@@ -1,0 +1,30 @@
+"""Answering: prompt building, generation, citations.
+
+The public face of the stage; the CLI, the GUI, training and evaluation import from here.
+"""
+
+from assistant.answer.answering import (
+    EMPTY_ANSWER_TEXT,
+    NOT_FOUND_TEXT,
+    Answer,
+    CitationSource,
+    answer_question,
+)
+from assistant.answer.citations import Citation, infer_citations, parse_citations
+from assistant.answer.prompt import Prompt, TextModel, Turn, build_prompt, retrieval_query
+
+__all__ = [
+    "EMPTY_ANSWER_TEXT",
+    "NOT_FOUND_TEXT",
+    "Answer",
+    "Citation",
+    "CitationSource",
+    "Prompt",
+    "TextModel",
+    "Turn",
+    "answer_question",
+    "build_prompt",
+    "infer_citations",
+    "parse_citations",
+    "retrieval_query",
+]

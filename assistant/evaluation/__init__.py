@@ -1,0 +1,1 @@
+"""`assistant eval`: the product's own evaluation, QA (SQuAD format) and retrieval (BEIR format)."""
