@@ -7,6 +7,7 @@ the platform's conventions apply (XDG on Linux, ~/Library on macOS, %APPDATA% on
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from platformdirs import PlatformDirs
@@ -49,6 +50,26 @@ def training_dir() -> Path:
 
 def logs_dir() -> Path:
     return _sub("logs")
+
+
+def reports_dir() -> Path:
+    """Where `assistant eval` writes its Markdown and JSON reports by default."""
+    return _sub("reports")
+
+
+def resources_dir() -> Path:
+    """The read-only files that ship with the app (the grounded adapter, icons).
+
+    `ASSISTANT_RESOURCES` overrides it; a frozen app has them inside its bundle; a checkout
+    has them at the repository root.
+    """
+    override = os.environ.get("ASSISTANT_RESOURCES")
+    if override:
+        return Path(override).expanduser()
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
 
 
 def db_path() -> Path:

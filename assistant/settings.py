@@ -26,6 +26,7 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     is_path: bool = False
+    choices: tuple[str, ...] = ()
 
 
 def _default_threads() -> int:
@@ -35,8 +36,13 @@ def _default_threads() -> int:
 OPTIONS: tuple[Option, ...] = (
     Option("model_path", str, "", "Model file",
            "A GGUF model file. Empty means the embedded default (Gemma 3 270M).", is_path=True),
+    Option("grounded_adapter", bool, True, "Grounded answers",
+           "Use the shipped grounded-answer adapter with the embedded model: short answers "
+           "with their [n] source, or \"not in your documents\". Your own adapter below "
+           "replaces it."),
     Option("lora_path", str, "", "LoRA adapter",
-           "A GGUF LoRA adapter applied to the model. Empty means none.", is_path=True),
+           "Your own GGUF LoRA adapter. Empty means the shipped one (when it is on).",
+           is_path=True),
     Option("lora_scale", float, 1.0, "Adapter strength",
            "How strongly the adapter shapes answers (0 turns it off).", 0.0, 2.0),
     Option("threads", int, _default_threads(), "CPU threads",
@@ -49,6 +55,9 @@ OPTIONS: tuple[Option, ...] = (
            "How many passages are given to the model.", 1, 20),
     Option("temperature", float, 0.0, "Temperature",
            "0 answers the same way every time; higher is more varied.", 0.0, 2.0),
+    Option("strictness", str, "balanced", "Strictness",
+           "How sure the app must be that your documents hold the answer before answering: "
+           "lenient, balanced or strict.", choices=("lenient", "balanced", "strict")),
     Option("relevance_floor", float, 0.25, "Relevance floor",
            "Passages less similar than this (cosine, 0-1) count as not relevant.", 0.0, 1.0),
     Option("collection", str, "default", "Collection",
@@ -90,6 +99,9 @@ def validate(name: str, value: Any) -> Any:
         if not path.is_file():
             raise UserError(f"{option.label}: the file '{converted}' does not exist.")
         converted = str(path)
+    if option.choices and converted not in option.choices:
+        raise UserError(f"{option.label} must be one of {', '.join(option.choices)} "
+                        f"(got '{converted}').")
     if name == "collection" and not converted.strip():
         raise UserError("The collection needs a name.")
     return converted

@@ -1,27 +1,23 @@
 """Question -> answer from the user's documents, with citations of the exact passages.
 
-The flow: build a retrieval query from the conversation, retrieve passages, refuse early when
-none is relevant enough (no generation: a small model would otherwise answer from its own
-memory), fit the passages and the earlier turns into the model's context by its own token
-count, generate, then turn `[n]` markers into citations of the passages that were shown.
+The flow:
 
-Two prompt styles:
+1. build a retrieval query from the conversation and retrieve passages;
+2. decide whether the question is answerable (`answerability`): retrieval lets passages
+   through by similarity and by agreement of keyword and vector search; if none passes, the
+   answer is "not in your documents" without asking the model;
+3. fit the passages and earlier turns into the model's context (`prompt`);
+4. ask the model for its judgement (the probability it opens with the refusal, which the
+   grounded-answer adapter has learned to write when no passage holds the answer), then
+   generate;
+5. map `[n]` markers to passages, infer them where the model wrote none (`citations`);
+6. check every sentence against the passage it cites and drop what is unsupported
+   (`support`); when nothing is left, quote the passage sentence that best matches the
+   question instead.
 
-* models with a chat template get chat messages (system instruction, earlier turns, a user
-  message holding the numbered sources and the question);
-* base models such as the embedded Gemma 3 270M get a short completion prompt (one
-  instruction line, the numbered sources, earlier turns, `Question: ...` / `Answer:`) and stop
-  strings, because a base model only continues text and would otherwise go on to invent the
-  next question; answers end at the first line break, as the 270M model's later lines were
-  always run-on copies of other sources. Among the formats tried this one answered short
-  factual questions best (24 of 30 in a small test with five ~400-character passages).
-  `source_bias` (a logit bias towards the sources' tokens) is available but off by default:
-  at +2 it avoided invented numbers in that test (25/30) but made answers ~75% longer.
-
-The 270M model almost never writes `[n]` itself (a "cite like [1]" cue only made it copy the
-source list), and when it does the number is often wrong. So when the model cites nothing,
-each answer sentence is attributed to the passage holding most of its content words and
-every number in it, and that marker is added; `Answer.citation_source` says which happened.
+Every answer says which case it is (`Answer.grounding`): "answered" from `[n]`, "quoted" from
+a passage, or "not_found". Base models get a completion prompt with stop strings, and
+answers end at the first line break (the 270M model's later lines were run-on copies).
 """
 
 from __future__ import annotations
@@ -33,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from assistant.answer import answerability, support
 from assistant.answer.citations import Citation, hit_json, infer_citations, parse_citations
 from assistant.answer.prompt import (
     ANSWER_MARGIN,
@@ -46,17 +43,21 @@ from assistant.errors import ModelError
 from assistant.search import Hit
 
 NOT_FOUND_TEXT = "I couldn't find this in your documents."
-EMPTY_ANSWER_TEXT = "The model gave no answer."
+EMPTY_ANSWER_TEXT = "The model gave no answer."  # only ever for --no-docs answers now
 DEFAULT_COPY_BIAS = 0.0  # see source_bias; applied to base-model prompts only when > 0
 
 CitationSource = Literal["model", "inferred", "none"]
+Grounding = Literal["answered", "quoted", "not_found", "model_only"]
+
 
 @dataclass
 class Answer:
     """The answer shown to the user plus everything needed to show where it came from.
 
     `consulted` are the passages given to the model, numbered 1.. in that order (for a
-    not-found answer: the nearest passages, none of which was given to a model).
+    not-found answer: the nearest passages). `grounding` says what the answer is: generated
+    and supported by the cited passages, a quote of a passage, not found, or (with no_docs)
+    the model alone.
     """
 
     text: str
@@ -70,14 +71,29 @@ class Answer:
     history_used: int = 0
     seconds: float = 0.0
     prompt: str = field(default="", repr=False)
+    grounding: Grounding = "answered"
+    refusal_probability: float | None = None  # the model's judgement, where it was read
+    not_found_reason: str = ""  # "retrieval" or "model", for not-found answers
+    unsupported: list[str] = field(default_factory=list)  # sentences dropped by the check
+    quote: support.Quote | None = None
+    first_token_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "answer": self.text,
             "citations": [c.to_json() for c in self.citations],
             "consulted": [hit_json(n, hit) for n, hit in enumerate(self.consulted, start=1)],
             "not_found": self.not_found,
+            "grounding": self.grounding,
         }
+        if self.refusal_probability is not None:
+            out["refusal_probability"] = round(self.refusal_probability, 4)
+        if self.unsupported:
+            out["unsupported"] = self.unsupported
+        if self.quote is not None:
+            out["quote"] = {"n": self.quote.n, "text": self.quote.text,
+                            "start": self.quote.start, "end": self.quote.end}
+        return out
 
 
 # --------------------------------------------------------------------------- answering
@@ -115,51 +131,86 @@ def _clean(text: str) -> str:
     return text.strip()
 
 
+def _not_found(hits: list[Hit], started: float, reason: str,
+               judgement: answerability.Judgement | None = None) -> Answer:
+    return Answer(NOT_FOUND_TEXT, [], hits, True, seconds=time.monotonic() - started,
+                  grounding="not_found", not_found_reason=reason,
+                  refusal_probability=None if judgement is None else
+                  judgement.refusal_probability)
+
+
+def _is_refusal(text: str) -> bool:
+    """The model wrote the refusal (or its start) itself."""
+    low = text.strip().lower()
+    return len(low) >= 12 and (NOT_FOUND_TEXT.lower().startswith(low[:24]) or
+                          low.startswith(("i couldn't find", "i could not find",
+                                          "the documents do not", "the sources do not")))
+
+
 def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]],
-                    generator: TextModel, top_k: int = 5, relevance_floor: float = 0.25,
+                    generator: TextModel, top_k: int = 5,
+                    strictness: str = answerability.DEFAULT_STRICTNESS,
+                    relevance_floor: float | None = None,
                     history: HistoryLike | None = None, no_docs: bool = False,
                     on_token: Callable[[str], None] | None = None,
                     cancel: threading.Event | None = None, max_tokens: int = 256,
                     temperature: float = 0.0, infer_missing_citations: bool = True,
-                    copy_bias: float = DEFAULT_COPY_BIAS) -> Answer:
+                    copy_bias: float = DEFAULT_COPY_BIAS, judge: bool = True) -> Answer:
     """Answer `question` from the documents (or, with `no_docs`, from the model alone).
 
-    When no retrieved passage reaches `relevance_floor` the model is not asked: the answer
-    says the documents do not cover the question and lists the nearest passages.
-    `on_token` receives the text as it is generated; the final `Answer.text` may differ a
-    little (invalid markers removed, inferred markers added), so show it when done.
+    `strictness` ("lenient", "balanced", "strict") sets the answerability decision;
+    `relevance_floor`, when given, replaces its cosine floor (for callers of the old API).
+    `on_token` receives the text as it is generated; the final `Answer.text` may differ
+    (markers fixed, unsupported sentences dropped, or a quote instead), so show it when done.
     Cancelling returns what was generated so far with `cancelled=True`.
     """
     started = time.monotonic()
     question = question.strip()
     if not question:
         raise ModelError("Ask a question first.")
+    level = answerability.strictness(strictness)
+    if relevance_floor is not None:
+        level = answerability.Strictness(level.name, level.label, relevance_floor,
+                                         min(level.agreed_floor, relevance_floor),
+                                         level.refuse_at)
     turns = turns_of(history)
     hits: list[Hit] = []
     if not no_docs:
         hits = list(retriever(retrieval_query(question, turns), top_k))
-        relevant = [hit for hit in hits if hit.similarity >= relevance_floor]
-        if not relevant:
-            return Answer(NOT_FOUND_TEXT, [], hits, True, seconds=time.monotonic() - started)
-        hits = relevant
+        usable = answerability.usable_passages(hits, level)
+        if not usable:
+            return _not_found(hits, started, "retrieval")
+        hits = usable
 
     budget = generator.n_ctx - max_tokens - ANSWER_MARGIN
     if budget < 64:
         raise ModelError(f"The context size ({generator.n_ctx} tokens) leaves no room for "
                          f"sources next to a {max_tokens}-token answer; raise it.")
     prompt = build_prompt(question, hits, turns, generator, budget, no_docs=no_docs)
+    judgement = None
+    bias: dict[int, float] | None = None
+    if prompt.messages is None and not no_docs and judge:
+        judgement = answerability.judge(generator, prompt.text, NOT_FOUND_TEXT, level)
+        if judgement is not None and judgement.refuse:
+            return _not_found(prompt.hits, started, "model", judgement)
+        if judgement is not None and judgement.greedy_refuses:
+            # The model leans to refusing but not enough at this strictness: let it answer.
+            bias = dict.fromkeys(answerability.refusal_tokens(generator, NOT_FOUND_TEXT)[:1],
+                                 -100.0)
     if prompt.messages is not None:
         pieces = generator.stream_chat(prompt.messages, max_tokens=max_tokens,
                                        temperature=temperature, stop=prompt.stop, cancel=cancel)
     else:
-        bias = source_bias(generator, prompt.hits, copy_bias) if copy_bias and prompt.hits else None
+        if copy_bias and prompt.hits:
+            bias = {**source_bias(generator, prompt.hits, copy_bias), **(bias or {})}
         pieces = generator.stream(prompt.text, max_tokens=max_tokens, temperature=temperature,
                                   stop=prompt.stop, cancel=cancel, logit_bias=bias)
     text = ""
-    count = 0
+    first_token: float | None = None
     try:
         for piece in pieces:
-            count += 1
+            if first_token is None:
+                first_token = time.monotonic() - started
             text += piece
             cut = _repeats(text)
             if cut is not None:
@@ -174,18 +225,41 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     cancelled = cancel is not None and cancel.is_set()
     count = generator.count_tokens(text)
     text = _clean(text)
+    refusal_p = None if judgement is None else judgement.refusal_probability
+
+    def done(text: str, citations: list[Citation], grounding: Grounding, **extra: Any) -> Answer:
+        return Answer(text=text, citations=citations, consulted=prompt.hits, not_found=False,
+                      prompt_tokens=prompt.tokens, completion_tokens=count, cancelled=cancelled,
+                      history_used=prompt.history_used, seconds=time.monotonic() - started,
+                      prompt=prompt.text, grounding=grounding, refusal_probability=refusal_p,
+                      first_token_seconds=first_token, **extra)
+
+    if no_docs:
+        return done(text or ("" if cancelled else EMPTY_ANSWER_TEXT), [], "model_only")
+    if cancelled:
+        cleaned, citations = parse_citations(text, prompt.hits)
+        return done(cleaned, citations, "answered",
+                    citation_source="model" if citations else "none")
+    if _is_refusal(text):
+        answer = _not_found(prompt.hits, started, "model", judgement)
+        answer.prompt_tokens, answer.completion_tokens = prompt.tokens, count
+        answer.first_token_seconds = first_token
+        return answer
     source: CitationSource = "none"
-    citations: list[Citation] = []
-    if not no_docs:
-        text, citations = parse_citations(text, prompt.hits)
-        if citations:
-            source = "model"
-        elif infer_missing_citations and text:
-            text, citations = infer_citations(text, prompt.hits)
-            source = "inferred" if citations else "none"
-    if not text and not cancelled:
-        text = EMPTY_ANSWER_TEXT
-    return Answer(text=text, citations=citations, consulted=prompt.hits, not_found=False,
-                  prompt_tokens=prompt.tokens, completion_tokens=count, cancelled=cancelled,
-                  citation_source=source, history_used=prompt.history_used,
-                  seconds=time.monotonic() - started, prompt=prompt.text)
+    text, citations = parse_citations(text, prompt.hits)
+    if citations:
+        source = "model"
+    elif infer_missing_citations and text:
+        text, citations = infer_citations(text, prompt.hits)
+        source = "inferred" if citations else "none"
+    checked = support.check(text, prompt.hits)
+    if checked.text and checked.citations:
+        return done(checked.text, checked.citations, "answered", citation_source=source,
+                    unsupported=checked.dropped)
+    quote = support.best_quote(question, prompt.hits, hint=text)
+    if quote is None:  # no passage text at all: nothing to quote
+        return _not_found(prompt.hits, started, "retrieval")
+    n = quote.n
+    return done(support.quoted_answer(quote), [Citation(n, prompt.hits[n - 1])], "quoted",
+                citation_source="inferred", unsupported=checked.dropped or
+                ([text] if text else []), quote=quote)

@@ -128,15 +128,46 @@ def retrieval_query(question: str, history: HistoryLike | None = None) -> str:
 
 # --------------------------------------------------------------------------- prompt
 
+def source_name(path: str, page: int | None) -> str:
+    """How a source is named in the prompt: its file name, and its page where it has one."""
+    name = Path(path).name or path
+    return f"{name}, page {page}" if page is not None else name
+
+
+def source_block(n: int, name: str, text: str) -> str:
+    """One numbered source as the model sees it: `[n] (name)` then the text on one line."""
+    label = f"[{n}] ({name})" if name else f"[{n}]"
+    return f"{label}\n{' '.join(text.split())}"
+
+
 def _source_label(n: int, hit: Hit) -> str:
-    name = Path(hit.path).name or hit.path
-    where = f"{name}, page {hit.page}" if hit.page is not None else name
-    return f"[{n}] ({where})"
+    return f"[{n}] ({source_name(hit.path, hit.page)})"
 
 
 def _source_block(n: int, hit: Hit, text: str | None = None) -> str:
-    body = " ".join((hit.text if text is None else text).split())
-    return f"{_source_label(n, hit)}\n{body}"
+    return source_block(n, source_name(hit.path, hit.page), hit.text if text is None else text)
+
+
+def completion_prompt(question: str, blocks: Sequence[str], history: Sequence[Turn] | str = (),
+                      *, no_docs: bool = False) -> str:
+    """The base-model prompt: the one function behind answers and training examples alike.
+
+    An instruction line, the numbered source blocks (see `source_block`), the earlier turns
+    (or a preamble already rendered, as training examples from chats carry), then
+    `Question: ...` and `Answer:`. The answer follows after one space and ends at a newline.
+    """
+    lines = [NO_DOCS_INSTRUCTION if no_docs else BASE_INSTRUCTION]
+    if not no_docs:
+        lines.append("\nSources:\n" + "\n\n".join(blocks) + "\n")
+    if isinstance(history, str):
+        if history.strip():
+            lines.append(history.strip())
+    else:
+        for turn in history:
+            lines.append(f"Question: {' '.join(turn.question.split())}\n"
+                         f"Answer: {_without_markers(turn.answer)}")
+    lines.append(f"Question: {' '.join(question.split())}\nAnswer:")
+    return "\n".join(lines)
 
 
 def _render(question: str, blocks: list[str], turns: list[Turn], chat: bool,
@@ -158,14 +189,7 @@ def _render(question: str, blocks: list[str], turns: list[Turn], chat: bool,
                 "user", "Sources:\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"))
         text = "\n\n".join(f"{m.role}: {m.content}" for m in messages)
         return text, messages
-    lines = [NO_DOCS_INSTRUCTION if no_docs else BASE_INSTRUCTION]
-    if not no_docs:
-        lines.append("\nSources:\n" + "\n\n".join(blocks) + "\n")
-    for turn in turns:
-        lines.append(f"Question: {' '.join(turn.question.split())}\n"
-                     f"Answer: {_without_markers(turn.answer)}")
-    lines.append(f"Question: {question}\nAnswer:")
-    return "\n".join(lines), None
+    return completion_prompt(question, blocks, turns, no_docs=no_docs), None
 
 
 def _count(generator: TextModel, text: str, messages: list[Any] | None) -> int:

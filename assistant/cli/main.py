@@ -9,11 +9,8 @@ Exit codes: 0 when the run completed (even if some files failed), 1 when it coul
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,12 +20,11 @@ from assistant import __version__
 from assistant.cli.output import ProgressBar, emit_json, fmt_seconds, snippet
 from assistant.errors import Cancelled, UserError
 
-
 # --- index / search / docs / remove ----------------------------------------------------------
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from assistant.search import Embedder
     from assistant.ingest.indexer import Indexer, IndexProgress
+    from assistant.search import Embedder
     from assistant.store.store import Store
 
     bar = ProgressBar()
@@ -63,8 +59,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _retriever() -> Any:
-    from assistant.search import Embedder
-    from assistant.search import Retriever
+    from assistant.search import Embedder, Retriever
     from assistant.store.store import Store
 
     return Retriever(Store(), Embedder())
@@ -166,10 +161,12 @@ def _make_generator(args: argparse.Namespace, settings: Any) -> Any:
         bar.close()
     generator = Generator(Path(model), n_ctx=settings["context_size"],
                           n_threads=settings["threads"])
-    lora = args.lora if args.lora is not None else settings["lora_path"]
-    if lora:
+    from assistant.llm.grounded import choose_adapter
+
+    lora, _why = choose_adapter(settings, generator.info, override=args.lora)
+    if lora is not None:
         scale = args.lora_scale if args.lora_scale is not None else settings["lora_scale"]
-        generator.set_adapter(Path(lora), scale)
+        generator.set_adapter(lora, scale)
     return generator
 
 
@@ -184,7 +181,7 @@ def _ask_once(question: str, args: argparse.Namespace, settings: Any, generator:
         return answer_question(
             question,
             retriever=lambda q, n: retriever.search(q, n, collections=collections),
-            generator=generator, top_k=k, relevance_floor=settings["relevance_floor"],
+            generator=generator, top_k=k, strictness=settings["strictness"],
             history=history, no_docs=args.no_docs, on_token=stream, cancel=cancel,
             max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"])
     except KeyboardInterrupt:
@@ -212,6 +209,10 @@ def _print_passage(label: str, hit: Any, out: TextIO) -> None:
 def cmd_ask(args: argparse.Namespace) -> int:
     from assistant.settings import Settings
 
+    if args.questions:
+        return _ask_batch(args)
+    if not args.question:
+        raise UserError("Give a question, or --questions FILE with one question per line.")
     settings = Settings()
     retriever = None if args.no_docs else _retriever()
     generator = _make_generator(args, settings)
@@ -222,12 +223,50 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out.flush()
 
     answer = _ask_once(" ".join(args.question), args, settings, generator, retriever, [], stream)
-    if answer.not_found:
-        out.write(answer.text)
-    out.write("\n")
-    _print_sources(answer, out)
+    _finish_answer(answer, out)
     if args.json:
         emit_json(answer.to_json())
+    return 0
+
+
+def _finish_answer(answer: Any, out: TextIO) -> None:
+    """What the streamed text leaves out: the final text where it changed, and the sources."""
+    if answer.grounding != "answered" and answer.grounding != "model_only":
+        out.write(("\n" if answer.completion_tokens else "") + answer.text)
+    out.write("\n")
+    label = {"quoted": "(Quoted from a passage: the model's answer was not supported.)",
+             "not_found": ""}.get(answer.grounding, "")
+    if label:
+        print(label, file=out)
+    _print_sources(answer, out)
+
+
+def _ask_batch(args: argparse.Namespace) -> int:
+    """One question a line in, one `ask --json` object a line out; the model loaded once."""
+    from assistant.settings import Settings
+
+    try:
+        lines = Path(args.questions).expanduser().read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise UserError(f"Cannot read '{args.questions}': {err.strerror or err}.") from None
+    except UnicodeDecodeError:
+        raise UserError(f"'{args.questions}' is not UTF-8 text.") from None
+    questions = [line.strip() for line in lines if line.strip()]
+    if not questions:
+        raise UserError(f"'{args.questions}' holds no questions (one a line).")
+    settings = Settings()
+    retriever = None if args.no_docs else _retriever()
+    generator = _make_generator(args, settings)
+    bar = ProgressBar()
+    for i, question in enumerate(questions, 1):
+        bar.update(i - 1, len(questions), f"questions · {snippet(question, 40)}")
+        answer = _ask_once(question, args, settings, generator, retriever, [], lambda _: None)
+        if args.json:
+            emit_json(dict(answer.to_json(), question=question))
+        else:
+            print(f"Q: {question}\nA: {answer.text}\n")
+    bar.update(len(questions), len(questions), "questions", force=True)
+    bar.close()
     return 0
 
 
@@ -259,10 +298,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         except (KeyboardInterrupt, Cancelled):
             print("\n(stopped)")
             continue
-        if answer.not_found:
-            sys.stdout.write(answer.text)
-        print()
-        _print_sources(answer, sys.stdout)
+        _finish_answer(answer, sys.stdout)
         history.append(Turn(question=question, answer=answer.text))
 
 
@@ -318,10 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("chat", cmd_chat, "an interactive conversation")):
         p = sub.add_parser(name, help=helptext)
         if name == "ask":
-            p.add_argument("question", nargs="+")
+            p.add_argument("question", nargs="*")
+            p.add_argument("--questions", metavar="FILE",
+                           help="one question a line; one JSON line out each (with --json)")
         p.add_argument("--collection", help="ask one collection (default: all)")
         p.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
-        p.add_argument("--lora", help="a GGUF LoRA adapter")
+        p.add_argument("--lora", help="a GGUF LoRA adapter (\"\" for none; default: the "
+                       "shipped grounded adapter with the embedded model)")
         p.add_argument("--lora-scale", type=float, dest="lora_scale")
         p.add_argument("-k", type=int, help="passages given to the model")
         p.add_argument("--no-docs", action="store_true", help="ask the model without documents")

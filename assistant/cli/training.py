@@ -115,7 +115,56 @@ def cmd_eval_adapter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grounded_data(args: argparse.Namespace) -> int:
+    """Write RAFT-style training examples (and the held-out article list) from QA data."""
+    import json
+
+    from assistant.ingest.chunking import Chunker
+    from assistant.training.squad import (
+        build_raft_examples,
+        load_qa,
+        passages_of,
+        split_articles,
+    )
+
+    qa = load_qa(args.data)
+    train_articles, held_out = split_articles(qa.articles, held_out=args.held_out,
+                                              seed=args.seed)
+    chunker = Chunker()
+    train_set = qa.only_articles(train_articles)
+    passages = passages_of(train_set, lambda text: [c.text for c in chunker.chunk_page(text)])
+    examples = build_raft_examples(train_set, passages, count=args.examples, seed=args.seed)
+    out = Path(args.out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as fh:
+        for example in examples:
+            fh.write(json.dumps(example.to_json(), ensure_ascii=False) + "\n")
+    kinds: dict[str, int] = {}
+    for example in examples:
+        kind = example.origin.split()[1]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    summary = {"examples": len(examples), "kinds": kinds, "train_articles": train_articles,
+               "held_out_articles": held_out, "seed": args.seed, "out": str(out)}
+    print(f"Wrote {len(examples)} examples ({', '.join(f'{v} {k}' for k, v in kinds.items())}) "
+          f"from {len(train_articles)} articles to {out}; held out: {', '.join(held_out)}.",
+          file=sys.stderr)
+    if args.json:
+        emit_json(summary)
+    return 0
+
+
 def add_training_commands(sub: Any) -> None:
+    p = sub.add_parser("grounded-data",
+                       help="build RAFT-style training examples from SQuAD-format QA data")
+    p.add_argument("data", metavar="DATA", help="SQuAD 2.0 JSON or our QA JSONL")
+    p.add_argument("--out", required=True, metavar="EXAMPLES.jsonl")
+    p.add_argument("--examples", type=int, default=300)
+    p.add_argument("--held-out", type=float, default=0.25, dest="held_out",
+                   help="share of articles kept out of training (default 0.25)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_grounded_data)
+
     p = sub.add_parser("train", help="train a LoRA adapter from your own examples (JSONL)")
     p.add_argument("data", metavar="DATA.jsonl")
     p.add_argument("--out", required=True, metavar="ADAPTER.gguf")

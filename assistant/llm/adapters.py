@@ -34,9 +34,11 @@ class AdapterHost(Protocol):
     can use this module without the two importing each other.
     """
 
-    _lib: Any
     _adapter: Any
     info: GGUFInfo
+
+    @property
+    def _lib(self) -> Any: ...
 
     @property
     def llama(self) -> Any: ...

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from assistant.answer.prompt import completion_prompt, source_block
 from assistant.errors import UserError
 from assistant.training import pii
 
@@ -33,21 +34,19 @@ DEFAULT_VALIDATION_FRACTION = 0.15
 TokenCounter = Callable[[str], int]
 
 
-def format_example_prompt(prompt: str, sources: Sequence[str] = (), preamble: str = "") -> str:
+def format_example_prompt(prompt: str, sources: Sequence[str] = (), preamble: str = "",
+                          source_names: Sequence[str] = ()) -> str:
     """The completion prompt for a question and its numbered sources.
 
-    The same shape as the app's answers: an optional preamble (system text, earlier turns),
-    then "Sources:" with "[1] ...", "[2] ...", then "Question: ..." and "Answer:". The model's
-    response follows "Answer:" after one space.
+    Built by `assistant.answer.prompt.completion_prompt`, the function the app answers with,
+    so an adapter trains on exactly the prompts it will see: the instruction line, "Sources:"
+    with "[1] (name)" blocks, earlier turns (`preamble`), then "Question: ..." and "Answer:".
+    `source_names` are the file names (", page n") shown beside each source; none by default.
     """
-    parts: list[str] = []
-    if preamble.strip():
-        parts.append(preamble.strip())
-    cleaned = [" ".join(s.split()) for s in sources if s.strip()]
-    if cleaned:
-        parts.append("Sources:\n" + "\n".join(f"[{i}] {s}" for i, s in enumerate(cleaned, 1)))
-    parts.append(f"Question: {prompt.strip()}\nAnswer:")
-    return "\n\n".join(parts)
+    cleaned = [(s, source_names[i] if i < len(source_names) else "")
+               for i, s in enumerate(sources) if s.strip()]
+    blocks = [source_block(n, name, text) for n, (text, name) in enumerate(cleaned, 1)]
+    return completion_prompt(prompt, blocks, preamble, no_docs=not blocks)
 
 
 def format_response(response: str) -> str:
@@ -63,12 +62,15 @@ class Example:
     response: str
     sources: tuple[str, ...] = ()
     preamble: str = ""  # system text and earlier turns of a chat, already rendered
+    source_names: tuple[str, ...] = ()  # "file.pdf, page 2" shown beside each source
     line: int | None = None  # 1-based line in the file it came from
     origin: str = ""  # "file.jsonl", "conversation 3", ...
 
     def render_prompt(self, *, with_sources: bool = True) -> str:
-        return format_example_prompt(self.prompt, self.sources if with_sources else (),
-                                     self.preamble)
+        if not with_sources:
+            return format_example_prompt(self.prompt, (), self.preamble)
+        return format_example_prompt(self.prompt, self.sources, self.preamble,
+                                     self.source_names)
 
     def render_response(self) -> str:
         return format_response(self.response)
@@ -86,6 +88,8 @@ class Example:
             out["sources"] = list(self.sources)
         if self.preamble:
             out["preamble"] = self.preamble
+        if self.source_names:
+            out["source_names"] = list(self.source_names)
         if self.line is not None:
             out["line"] = self.line
         if self.origin:
@@ -246,7 +250,7 @@ def _from_messages(messages: object) -> tuple[str, str, str]:
             open_question = False
         else:
             history.append(f"Answer: {content.strip()}")
-    return "\n\n".join(h for h in history if h), prompt, response
+    return "\n".join(h for h in history if h), prompt, response
 
 
 def _parse_obj(obj: object, line: int | None, origin: str) -> Example:
@@ -260,8 +264,11 @@ def _parse_obj(obj: object, line: int | None, origin: str) -> Example:
         preamble = ""
         prompt = _text(obj, "prompt")
         response = _text(obj, "response")
+    names = obj.get("source_names") or ()
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        names = ()
     return Example(prompt=prompt, response=response, sources=_sources(obj),
-                   preamble=preamble, line=line, origin=origin)
+                   preamble=preamble, source_names=tuple(names), line=line, origin=origin)
 
 
 def parse_example(obj: object, *, line: int | None = None, origin: str = "") -> Example:

@@ -26,13 +26,33 @@ def write_jsonl(path: Path, rows: list[object | str]) -> Path:
 
 
 def test_prompt_format_numbers_sources() -> None:
-    text = format_example_prompt("When does it open?", ["Opens at 9.", "  Closed\non Sundays. "])
-    assert text == ("Sources:\n[1] Opens at 9.\n[2] Closed on Sundays.\n\n"
+    text = format_example_prompt("When does it open?", ["Opens at 9.", "  Closed\non Sundays. "],
+                                 source_names=["shop.txt", "shop.pdf, page 2"])
+    assert text == ("Answer the question from the sources.\n\nSources:\n"
+                    "[1] (shop.txt)\nOpens at 9.\n\n[2] (shop.pdf, page 2)\nClosed on Sundays.\n\n"
                     "Question: When does it open?\nAnswer:")
-    assert format_example_prompt("Hi?", []) == "Question: Hi?\nAnswer:"
+    assert format_example_prompt("Hi?", []) == ("Answer the question briefly.\n"
+                                                "Question: Hi?\nAnswer:")
     example = Example("Q?", "A.", ("S",))
-    assert example.render_prompt(with_sources=False) == "Question: Q?\nAnswer:"
+    assert example.render_prompt(with_sources=False) == format_example_prompt("Q?", [])
     assert example.render_response() == " A."
+
+
+def test_training_prompt_is_the_answer_time_prompt(default_gguf: Path) -> None:
+    """One function builds both: an adapter trains on exactly what the app will show it."""
+    from assistant.answer import build_prompt
+    from assistant.llm.generator import Generator
+    from assistant.search import Hit
+
+    hits = [Hit(chunk_id=i, document_id=i, path=f"/docs/{name}", page=page, start=0,
+                end=len(text), text=text, score=1.0, similarity=0.5)
+            for i, (name, page, text) in enumerate([("shop.pdf", 2, "Opens at 9."),
+                                                    ("notes.txt", None, "Closed on Sundays.")])]
+    with Generator(default_gguf, n_ctx=1024) as generator:
+        app = build_prompt("When does it open?", hits, None, generator, 900)
+    example = Example("When does it open?", "9 [1]", ("Opens at 9.", "Closed on Sundays."),
+                      source_names=("shop.pdf, page 2", "notes.txt"))
+    assert example.render_prompt() == app.text
 
 
 def test_both_forms_load(tmp_path: Path) -> None:
@@ -49,7 +69,8 @@ def test_both_forms_load(tmp_path: Path) -> None:
     first, chat = report.examples
     assert first.sources == ("X is Y, says the doc.",) and first.line == 1
     assert chat.prompt == "Second?" and chat.response == "Two." and chat.line == 2
-    assert chat.render_prompt() == ("Be brief.\n\nQuestion: First?\nAnswer: One.\n\n"
+    assert chat.render_prompt() == ("Answer the question briefly.\nBe brief.\n"
+                                    "Question: First?\nAnswer: One.\n"
                                     "Question: Second?\nAnswer:")
 
 
