@@ -61,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     try:
         result = train(split, config, base, work_dir, progress=progress, cancel=cancel,
-                       resume=args.resume)
+                       resume=args.resume, stop_after=args.stop_after)
     except KeyboardInterrupt:
         cancel.set()
         bar.close()
@@ -179,6 +179,9 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--model", help="the base GGUF (default: the embedded Gemma 3 270M)")
     p.add_argument("--resume", action="store_true", help="continue a cancelled or crashed run")
+    p.add_argument("--stop-after", type=int, dest="stop_after", metavar="STEPS",
+                   help="end after this many steps and write the adapter (with --resume: "
+                        "finish a cancelled run where it stopped)")
     p.add_argument("--keep-personal-data", action="store_true", dest="keep_personal_data",
                    help="do not remove e-mail addresses, phone numbers, IBANs and card numbers")
     p.add_argument("--json", action="store_true")

@@ -391,7 +391,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 def train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path, out_dir: Path,
           progress: ProgressFn | None = None, cancel: threading.Event | None = None, *,
-          resume: bool = False, cache_root: Path | None = None) -> TrainResult:
+          resume: bool = False, cache_root: Path | None = None,
+          stop_after: int | None = None) -> TrainResult:
     """Train a LoRA adapter; write the peft adapter, the GGUF adapter and the report.
 
     `data` is a Split, or examples that are split here with config.seed and
@@ -399,15 +400,19 @@ def train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path,
     checkpoint and raises Cancelled; `train(..., resume=True)` with the same data and config
     continues from the last checkpoint (after a cancel or a crash) to the same final step
     and, on the same machine, the same weights. Raises UserError for unusable data.
+    `stop_after` ends the run after that many steps and writes the adapter as it is then
+    (with `resume`, a cancelled run is finished where it stopped, without more steps):
+    for a run that turns out longer than the time there is.
     """
     with torch_threads(config.threads or default_threads()):
         return _train(data, config, Path(base_gguf), Path(out_dir), progress, cancel,
-                      resume, cache_root)
+                      resume, cache_root, stop_after)
 
 
 def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path,
            out_dir: Path, progress: ProgressFn | None, cancel: threading.Event | None,
-           resume: bool, cache_root: Path | None) -> TrainResult:
+           resume: bool, cache_root: Path | None, stop_after: int | None = None
+           ) -> TrainResult:
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -506,8 +511,9 @@ def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path
                                                    pad_id=pad_id, device=device)
     step_time_ema: float | None = None
     last_saved = step
+    last_step = total_steps if stop_after is None else max(0, min(total_steps, stop_after))
     try:
-        while step < total_steps:
+        while step < last_step:
             check_cancel(step)
             model.train()
             t0 = time.perf_counter()
@@ -565,6 +571,14 @@ def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path
                         "accumulation to keep the effective batch) or the maximum length, or "
                         "turn on gradient checkpointing; then resume.") from err
     # On a crash mid-run the last periodic checkpoint stays for resume=True.
+    if step < total_steps:  # stopped early on purpose: measure where it stopped
+        losses = [s["loss"] for s in history["steps"]]
+        val_loss = (evaluate_loss(model, val_enc, batch_size=config.batch_size, pad_id=pad_id,
+                                  device=device) if val_enc else None)
+        history["epochs"].append({"epoch": round(step / spe, 3),
+                                  "train_loss": sum(losses[-spe:]) / len(losses[-spe:])
+                                  if losses else None, "val_loss": val_loss,
+                                  "stopped_at_step": step})
 
     emit(TrainProgress("saving", step, total_steps, float(config.epochs),
                        message="Writing the adapter"))

@@ -68,3 +68,57 @@ def test_ask_without_documents(indexed_home, default_gguf):
                             home=indexed_home, model=default_gguf).stdout)
     assert out["not_found"] is False and out["citations"] == [] and out["consulted"] == []
     assert out["answer"].strip()
+
+
+def test_answers_say_which_case_they_are(indexed_home, default_gguf):
+    found = last_json(run_cli("ask", "How long is the guarantee on the Zephyr X200 kettle?",
+                              "--json", home=indexed_home, model=default_gguf).stdout)
+    assert found["grounding"] in ("answered", "quoted")
+    missing = last_json(run_cli("ask", "Who won the 1966 football world cup final?", "--json",
+                                home=indexed_home, model=default_gguf).stdout)
+    assert missing["grounding"] == "not_found"
+
+
+def test_ask_questions_batch_one_json_line_each(indexed_home, default_gguf, tmp_path):
+    questions = tmp_path / "questions.txt"
+    questions.write_text("How long is the guarantee on the Zephyr X200 kettle?\n\n"
+                         "Who won the 1966 football world cup final?\n"
+                         "How many beds are there in the Marten Ridge hut?\n", encoding="utf-8")
+    proc = run_cli("ask", "--questions", str(questions), "--json", home=indexed_home,
+                   model=default_gguf)
+    lines = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    assert [line["question"] for line in lines] == [
+        "How long is the guarantee on the Zephyr X200 kettle?",
+        "Who won the 1966 football world cup final?",
+        "How many beds are there in the Marten Ridge hut?"]
+    for line in lines:
+        assert {"answer", "citations", "consulted", "not_found", "grounding"} <= set(line)
+    assert "27" in lines[0]["answer"] and lines[0]["citations"][0]["page"] == 2
+    assert lines[1]["not_found"] is True
+    assert lines[2]["grounding"] != "not_found" and "14" in lines[2]["answer"]
+
+
+def test_ask_questions_reports_an_unreadable_file(indexed_home, default_gguf, tmp_path):
+    env = dict(os.environ, ASSISTANT_HOME=str(indexed_home))
+    proc = subprocess.run([sys.executable, "-m", "assistant", "ask", "--questions",
+                           str(tmp_path / "missing.txt")], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 1
+    assert "Cannot read" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_eval_qa_end_to_end_on_a_tiny_file(indexed_home, default_gguf, data_dir, tmp_path):
+    proc = run_cli("eval", "qa", str(data_dir / "qa" / "tiny.jsonl"), "--out", str(tmp_path),
+                   "--json", home=indexed_home, model=default_gguf)
+    out = last_json(proc.stdout)
+    summary = out["summary"]
+    assert summary["questions"] == 5 and summary["answerable"] == 3
+    assert summary["empty_answers"] == 0
+    for key in ("exact_match", "f1", "contains_gold", "correct_refusals", "false_refusals",
+                "citation_accuracy", "latency_p50_s", "latency_p95_s", "grounding"):
+        assert key in summary
+    assert summary["contains_gold"] >= 2 / 3
+    assert summary["correct_refusals"] >= 0.5  # the off-topic football question at least
+    report = json.loads(Path(out["report"]).read_text(encoding="utf-8"))
+    assert len(report["questions"]) == 5
+    assert Path(out["markdown"]).read_text(encoding="utf-8").startswith("# QA evaluation")
