@@ -43,10 +43,10 @@ def main() -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from assistant.search import Embedder
     from assistant.gui.app import create_application
     from assistant.gui.mainwindow import MainWindow
     from assistant.gui.viewer import DocumentViewer
+    from assistant.search import Embedder
     from assistant.settings import Settings
 
     app = create_application()
@@ -102,8 +102,8 @@ def main() -> int:
     seen: dict[str, bool] = {}
 
     def on_progress() -> None:
-        text = window.progress.detail.text()
-        if window.progress.running and " of " in text and not text.startswith("0 of") and \
+        text = window.indexing.progress.detail.text()
+        if window.indexing.progress.running and " of " in text and not text.startswith("0 of") and \
                 "seen" not in seen:
             seen["seen"] = True
             shot(window, "02-indexing")
@@ -111,8 +111,8 @@ def main() -> int:
     timer = QTimer()
     timer.timeout.connect(on_progress)
     timer.start(40)
-    window.add_paths([str(docs)])
-    wait_until(lambda: any(s is not None and s.indexed for s in window.index_summaries))
+    window.indexing.add_paths([str(docs)])
+    wait_until(lambda: any(s is not None and s.indexed for s in window.indexing.summaries))
     timer.stop()
     window.probe.stop()
     print(window.probe.report("GUI thread while indexing"))
@@ -123,38 +123,38 @@ def main() -> int:
 
     # an answer beside its sources (the first question also loads the model)
     window.probe.start()
-    turn_id = window.ask(QUESTION)
-    wait_until(lambda: window.answer_job is None)
+    turn_id = window.conversations.ask(QUESTION)
+    wait_until(lambda: window.conversations.answer_job is None)
     window.probe.stop()
     print(window.probe.report("GUI thread while loading the model and answering"))
-    first_conversation = window.conversation_id
-    window.new_conversation()
+    first_conversation = window.conversations.conversation_id
+    window.conversations.new_conversation()
     window.probe.start()
-    other = window.ask("How many bunks does the summit shelter at Marten Ridge have?")
-    wait_until(lambda: window.answer_job is None)
+    other = window.conversations.ask("How many bunks does the summit shelter at Marten Ridge have?")
+    wait_until(lambda: window.conversations.answer_job is None)
     window.probe.stop()
     print(window.probe.report("GUI thread while answering (model loaded)"))
-    other_turn = window.chat.turn(other)
-    window.open_conversation(first_conversation)
-    window.chat.select(turn_id)
-    window._turn_selected(turn_id)
+    other_turn = window.conversations.chat.turn(other)
+    window.conversations.open_conversation(first_conversation)
+    window.conversations.chat.select(turn_id)
+    window.conversations._turn_selected(turn_id)
     pump(300)
-    window.chat.scroll_area.verticalScrollBar().setValue(0)
+    window.conversations.chat.scroll_area.verticalScrollBar().setValue(0)
     shot(window, "04-answer-with-sources")
 
     # the PDF viewer at the cited passage: click the [n] link in the first answer
-    turn = window.chat.turn(turn_id)
+    turn = window.conversations.chat.turn(turn_id)
     if turn is not None and turn.citations:
         n = int(turn.citations[0]["n"])
-        browser = window.chat.turns[turn_id].browser
+        browser = window.conversations.chat.turns[turn_id].browser
         pos = _link_position(browser, n)
         if pos is not None:
             QTest.mouseClick(browser.viewport(), Qt.MouseButton.LeftButton,
                              Qt.KeyboardModifier.NoModifier, pos)
         else:
-            window.open_citation(turn_id, n)
+            window.conversations.open_citation(turn_id, n)
         pump(900)
-        viewer = window.right_tabs.currentWidget()
+        viewer = window.sources.tabs.currentWidget()
         if isinstance(viewer, DocumentViewer):
             print(f"viewer: {viewer.path.name}, page {viewer.current_page()}, "
                   f"passage found: {viewer.pdf_located}")
@@ -164,10 +164,10 @@ def main() -> int:
             if other_turn else []
         hit = next((h for h in hits if str(h["path"]).endswith(".md")), None)
         if hit is not None:
-            window.open_source(hit)
+            window.sources.open_source(hit)
             pump(1500)
             shot(window, "06-text-viewer")
-        window.right_tabs.setCurrentWidget(window.sources)
+        window.sources.bring_forward()
     else:
         print("the answer cited nothing; no viewer screenshot")
 
@@ -178,7 +178,7 @@ def main() -> int:
     window.show_page("chat")
 
     # settings
-    dialog = window.open_settings()
+    dialog = window.settings_controller.open_settings()
     pump(400)
     shot(dialog, "08-settings")
     dialog.reject()
@@ -191,14 +191,14 @@ def main() -> int:
     app.setPalette(_dark_palette())
     pump(500)
     window._retheme()
-    window.sources.show_turn(window.chat.turn(turn_id))
-    for widget in window.chat.turns.values():
+    window.sources.show_turn(window.conversations.chat.turn(turn_id))
+    for widget in window.conversations.chat.turns.values():
         widget._rendered = None
         widget.refresh()
     pump(500)
     shot(window, "09-answer-dark")
     window.show_page("teach")
-    window.teach.curve.update()
+    window.teach.page.curve.update()
     shot(window, "10-teach-dark")
 
     window.close()
@@ -242,7 +242,7 @@ def _teach_shots(app, window, home, pump, wait_until, shot,  # type: ignore[no-u
     lines.insert(6, '{"prompt": "What about the ')
     path = home / "house-style.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    page = window.teach
+    page = window.teach.page
     page.threads = 1
     cache = Path.home() / ".cache" / "knowledge-assistant" / "test-models" / "training-cache"
     if cache.is_dir():

@@ -16,9 +16,9 @@ def _hit(path: str, page: int | None, text: str) -> dict:
 def test_enter_sends_shift_enter_breaks_the_line_and_shortcuts_work(qtbot, make_window):
     window = make_window()
     asked: list[str] = []
-    window.chat.ask.disconnect()
-    window.chat.ask.connect(asked.append)
-    box = window.chat.composer.box
+    window.conversations.chat.ask.disconnect()
+    window.conversations.chat.ask.connect(asked.append)
+    box = window.conversations.chat.composer.box
 
     qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     assert box.hasFocus()
@@ -39,18 +39,18 @@ def test_enter_sends_shift_enter_breaks_the_line_and_shortcuts_work(qtbot, make_
             self.cancelled = True
 
     job = FakeJob()
-    window.answer_job = job
-    window.stop_action.setEnabled(True)
+    window.conversations.answer_job = job
+    window.conversations.stop_action.setEnabled(True)
     qtbot.keyClick(box, Qt.Key.Key_Escape)
     assert job.cancelled
-    window.answer_job = None
+    window.conversations.answer_job = None
 
     # Ctrl+N starts a new conversation; Ctrl+2 / Ctrl+1 switch pages
-    window.conversation_id = window.history.create("Old").id
+    window.conversations.conversation_id = window.history.create("Old").id
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
-    assert window.conversation_id is None
+    assert window.conversations.conversation_id is None
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    assert window.pages.currentWidget() is window.library
+    assert window.pages.currentWidget() is window.library.view
     qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert window.pages.currentWidget() is window.chat_splitter
 
@@ -66,27 +66,27 @@ def test_conversations_reopen_search_export_rate_and_delete(qtbot, make_window, 
                         consulted=[hit])
     hiking = history.create()
     history.add_turn(hiking.id, "How many bunks at Marten Ridge?")
-    window.refresh_conversations()
-    assert window.conversation_list.count() == 2
+    window.conversations.refresh()
+    assert window.conversations.conversation_list.count() == 2
 
-    window.search.setText("kettle")
-    assert window.conversation_list.count() == 1
-    item = window.conversation_list.item(0)
+    window.conversations.search.setText("kettle")
+    assert window.conversations.conversation_list.count() == 1
+    item = window.conversations.conversation_list.item(0)
     assert item.text() == "How long is the kettle guarantee?"
-    window._conversation_clicked(item)
-    assert window.conversation_id == kettle.id
-    widget = window.chat.turns[turn.id]
+    window.conversations._conversation_clicked(item)
+    assert window.conversations.conversation_id == kettle.id
+    widget = window.conversations.chat.turns[turn.id]
     # Markdown rendered, the [1] marker a link, the sources pane filled
     assert widget.browser.toPlainText().startswith("27 months [1]")
     assert "cite:1" in widget.browser.toHtml()
-    assert [c.label.text() for c in window.sources.cards] == ["[1]"]
+    assert [c.label.text() for c in window.sources.view.cards] == ["[1]"]
 
     # good answer / correction
     qtbot.mouseClick(widget.good_button, Qt.MouseButton.LeftButton)
     assert history.turn(turn.id).rating == "good"
     qtbot.mouseClick(widget.good_button, Qt.MouseButton.LeftButton)
     assert history.turn(turn.id).rating is None
-    window.correct(turn.id)
+    window.conversations.correct(turn.id)
     dialog = next(w for w in QApplication.topLevelWidgets()
                   if w.objectName() == "CorrectionDialog")
     dialog.editor.setPlainText("It is 27 months from the date of purchase [1].")
@@ -104,7 +104,7 @@ def test_conversations_reopen_search_export_rate_and_delete(qtbot, make_window, 
     # export to Markdown
     target = tmp_path / "kettle.md"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
-    window.export_conversation()
+    window.conversations.export_conversation()
     text = target.read_text(encoding="utf-8")
     assert text.startswith("# How long is the kettle guarantee?")
     assert "[1] handbook.pdf, page 2" in text
@@ -113,22 +113,22 @@ def test_conversations_reopen_search_export_rate_and_delete(qtbot, make_window, 
     from assistant.gui import dialogs
 
     monkeypatch.setattr(dialogs, "confirm", lambda *a, **k: True)
-    window.search.clear()
-    window.delete_conversation()
-    assert window.conversation_id is None
+    window.conversations.search.clear()
+    window.conversations.delete_conversation()
+    assert window.conversations.conversation_id is None
     assert [c.id for c in history.conversations()] == [hiking.id]
-    assert window.conversation_list.count() == 1
+    assert window.conversations.conversation_list.count() == 1
 
 
 def test_the_window_layout_and_conversation_come_back(qtbot, make_window):
     window = make_window()
     conv = window.history.create("Kept")
-    window.open_conversation(conv.id)
+    window.conversations.open_conversation(conv.id)
     window.resize(1111, 777)
     window.main_splitter.setSizes([300, 900])
     window.close()
     again = make_window()
-    assert again.conversation_id == conv.id
+    assert again.conversations.conversation_id == conv.id
     assert abs(again.main_splitter.sizes()[0] - 300) < 40
 
 

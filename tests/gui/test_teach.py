@@ -48,16 +48,16 @@ def _split_rows(page: Any) -> list[tuple[str, str, str]]:
 def test_teach_page_is_reachable(make_window: Any) -> None:
     window = make_window(check_watched=False)
     window.teach_action.trigger()
-    assert window.pages.currentWidget() is window.teach
+    assert window.pages.currentWidget() is window.teach.page
     assert window.teach_action.isChecked() and not window.chat_action.isChecked()
     assert window.teach_action in window.toolbar.actions()
-    assert not window.teach.train_button.isEnabled()  # nothing loaded yet
+    assert not window.teach.page.train_button.isEnabled()  # nothing loaded yet
 
 
 def test_loading_shows_checks_pii_and_split(make_window: Any, qtbot: Any,
                                            tmp_path: Path) -> None:
     window = make_window(check_watched=False)
-    page = window.teach
+    page = window.teach.page
     window.show_page("teach")
     rows = _rows()
     rows[1]["response"] += " Ask anna.smith@example.com for the key."
@@ -94,7 +94,7 @@ def test_loading_shows_checks_pii_and_split(make_window: Any, qtbot: Any,
 
 def test_unusable_data_is_a_sentence(make_window: Any, qtbot: Any, tmp_path: Path) -> None:
     window = make_window(check_watched=False)
-    page = window.teach
+    page = window.teach.page
     path = _write(tmp_path / "bad.jsonl", ["not json", '{"prompt": 1}'])
     _load(qtbot, page, path)
     assert page.errors and "no usable example" in page.errors[-1]
@@ -103,7 +103,7 @@ def test_unusable_data_is_a_sentence(make_window: Any, qtbot: Any, tmp_path: Pat
     with qtbot.waitSignal(page.data_loaded, timeout=20_000):
         page.load_conversations()
     assert "marked good or corrected" in page.errors[-1]
-    assert window.failures == []  # shown on the page, not as a dialog
+    assert window.context.failures == []  # shown on the page, not as a dialog
 
 
 @pytest.mark.slow
@@ -112,7 +112,7 @@ def test_train_cancel_resume_and_use(make_window: Any, qtbot: Any, tmp_path: Pat
     from assistant import paths
 
     window = make_window(check_watched=False)
-    page = window.teach
+    page = window.teach.page
     page.cache_root = default_gguf.parent / "training-cache"
     page.threads = 1
     window.show_page("teach")

@@ -47,27 +47,27 @@ def did_work(summary: Any) -> bool:
 
 
 def index_and_wait(qtbot: Any, window: Any, paths: list[Path]) -> Any:
-    with qtbot.waitSignal(window.indexing_finished, timeout=INDEX_TIMEOUT,
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT,
                           check_params_cb=did_work) as blocker:
-        window.add_paths([str(p) for p in paths])
+        window.indexing.add_paths([str(p) for p in paths])
     summary = blocker.args[0]
-    assert summary is not None, [f.traceback for f in window.failures]
+    assert summary is not None, [f.traceback for f in window.context.failures]
     return summary
 
 
 def test_dropping_real_files_indexes_them_and_fills_the_library(qtbot, make_window, data_dir,
                                                                 tmp_path):
     window = make_window()
-    docs = sorted((data_dir / "docs").iterdir())
+    docs = sorted(p for p in (data_dir / "docs").iterdir() if p.is_file())
     bad = [data_dir / "bad" / "encrypted.pdf", data_dir / "bad" / "empty.txt"]
-    assert window.chat.empty.title.text() == "Drop your documents here"
+    assert window.conversations.chat.empty.title.text() == "Drop your documents here"
 
     window.probe.start()
-    with qtbot.waitSignal(window.indexing_finished, timeout=INDEX_TIMEOUT,
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT,
                           check_params_cb=did_work) as blocker:
         drop_files(window, [*docs, *bad])
-        assert window.progress.isVisible() and window.progress.running
-        assert window.progress.cancel_button.isVisible()
+        assert window.indexing.progress.isVisible() and window.indexing.progress.running
+        assert window.indexing.progress.cancel_button.isVisible()
     window.probe.stop()
     summary = blocker.args[0]
     print(window.probe.report("GUI thread while indexing a drop"))
@@ -75,10 +75,10 @@ def test_dropping_real_files_indexes_them_and_fills_the_library(qtbot, make_wind
     assert {Path(f.path).name for f in summary.failed} == {"encrypted.pdf", "empty.txt"}
 
     # the progress area ends with a summary and the failures one click away
-    assert not window.progress.running
-    assert "2 could not be read" in window.progress.detail.text()
-    assert window.progress.failures_button.isVisible()
-    assert window.progress.failures_button.text() == "Show 2 failed"
+    assert not window.indexing.progress.running
+    assert "2 could not be read" in window.indexing.progress.detail.text()
+    assert window.indexing.progress.failures_button.isVisible()
+    assert window.indexing.progress.failures_button.text() == "Show 2 failed"
 
     wait_library(qtbot, window)
     rows = library_rows(window)
@@ -86,14 +86,14 @@ def test_dropping_real_files_indexes_them_and_fills_the_library(qtbot, make_wind
     assert "encrypted" in rows["encrypted.pdf"].lower() and rows["encrypted.pdf"].startswith(
         "● Failed")
     assert rows["empty.txt"].startswith("● Failed")
-    model = window.library.model
+    model = window.library.view.model
     row = next(r for r in range(model.rowCount()) if model.item(r, 0).text() == "handbook.pdf")
     assert model.item(row, 3).text() == "5"  # pages
     assert int(model.item(row, 4).text()) >= 5  # chunks
-    assert window.chat.empty.title.text() == "Ask about your documents"
-    assert window.collection_box.currentText() == f"default ({len(docs) + 2})"
+    assert window.conversations.chat.empty.title.text() == "Ask about your documents"
+    assert window.library.collection_box.currentText() == f"default ({len(docs) + 2})"
     # dropping files (not a folder) does not watch anything
-    assert window.watcher.folders == []
+    assert window.indexing.watcher.folders == []
     assert window.probe.stats()["max"] < 500
 
 
@@ -138,45 +138,45 @@ def test_asking_streams_an_answer_with_sources_and_a_citation_opens_the_page(
     index_and_wait(qtbot, window, [data_dir / "docs" / "handbook.pdf",
                                    data_dir / "docs" / "guide.md"])
     pieces: list[str] = []
-    original = window.chat.append_token
+    original = window.conversations.chat.append_token
 
     def spy(turn_id: int, piece: str) -> None:
         pieces.append(piece)
         original(turn_id, piece)
 
-    window.chat.append_token = spy
+    window.conversations.chat.append_token = spy
     window.probe.start()
     question = "How long is the guarantee on the Zephyr X200 kettle?"
-    window.chat.composer.box.setPlainText(question)
-    with qtbot.waitSignal(window.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
-        qtbot.keyClick(window.chat.composer.box, Qt.Key.Key_Return)
-        assert window.chat.composer.busy
+    window.conversations.chat.composer.box.setPlainText(question)
+    with qtbot.waitSignal(window.conversations.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
+        qtbot.keyClick(window.conversations.chat.composer.box, Qt.Key.Key_Return)
+        assert window.conversations.chat.composer.busy
     window.probe.stop()
     print(window.probe.report("GUI thread while loading the model and answering"))
-    turn = window.chat.turn(blocker.args[0])
+    turn = window.conversations.chat.turn(blocker.args[0])
     assert len(pieces) > 3, "the answer was not streamed"
     assert "27" in turn.answer
     assert not turn.not_found and turn.citations
-    assert not window.chat.composer.busy
+    assert not window.conversations.chat.composer.busy
 
     # the sources pane shows the cited passage with its span highlighted, then the rest apart
-    cards = window.sources.cards
+    cards = window.sources.view.cards
     cited = [c for c in cards if c.label.text().startswith("[")]
     assert cited and cited[0].hit["path"].endswith("handbook.pdf")
     assert cited[0].span is not None and "background-color" in cited[0].passage.text()
     assert "27 months" in cited[0].passage.text()
 
     # the conversation was saved with its sources
-    stored = window.history.turns(window.conversation_id)[0]
+    stored = window.history.turns(window.conversations.conversation_id)[0]
     assert stored.answer == turn.answer and stored.citations and stored.consulted
 
     # clicking [n] in the answer opens the PDF at the cited page, passage found and marked
     n = int(turn.citations[0]["n"])
     page = turn.citations[0]["hit"]["page"]
-    widget = window.chat.turns[turn.id]
+    widget = window.conversations.chat.turns[turn.id]
     pos = _link_position(widget.browser, n)
     qtbot.mouseClick(widget.browser.viewport(), Qt.MouseButton.LeftButton, pos=pos)
-    viewer = window.right_tabs.currentWidget()
+    viewer = window.sources.tabs.currentWidget()
     from assistant.gui.viewer import DocumentViewer
 
     assert isinstance(viewer, DocumentViewer)
@@ -197,35 +197,35 @@ def test_asking_streams_an_answer_with_sources_and_a_citation_opens_the_page(
     assert examples and examples[0]["question"] == question
 
     # Esc stops an answer (here at once, before the model writes): it is marked as stopped
-    window.chat.composer.box.setPlainText("Describe everything the handbook says about the "
+    window.conversations.chat.composer.box.setPlainText("Describe everything the handbook says about the "
                                           "warranty, in detail.")
-    with qtbot.waitSignal(window.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
-        qtbot.keyClick(window.chat.composer.box, Qt.Key.Key_Return)
-        qtbot.keyClick(window.chat.composer.box, Qt.Key.Key_Escape)
-    stopped = window.chat.turn(blocker.args[0])
-    assert stopped.stopped and window.chat.turns[stopped.id].badge.text() == "Stopped"
+    with qtbot.waitSignal(window.conversations.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
+        qtbot.keyClick(window.conversations.chat.composer.box, Qt.Key.Key_Return)
+        qtbot.keyClick(window.conversations.chat.composer.box, Qt.Key.Key_Escape)
+    stopped = window.conversations.chat.turn(blocker.args[0])
+    assert stopped.stopped and window.conversations.chat.turns[stopped.id].badge.text() == "Stopped"
     assert window.history.turn(stopped.id).stopped
-    assert not window.chat.composer.busy
+    assert not window.conversations.chat.composer.busy
 
     # Regenerate answers the first question again in place; the old judgement is cleared
-    with qtbot.waitSignal(window.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
+    with qtbot.waitSignal(window.conversations.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
         qtbot.mouseClick(widget.regen_button, Qt.MouseButton.LeftButton)
     assert blocker.args[0] == turn.id
     again = window.history.turn(turn.id)
     assert "27" in again.answer and again.rating is None
-    assert len(window.history.turns(window.conversation_id)) == 2
+    assert len(window.history.turns(window.conversations.conversation_id)) == 2
 
 
 @pytest.mark.slow
 def test_not_found_answers_say_so_and_show_nearest_passages(qtbot, make_window, data_dir):
     window = make_window()
     index_and_wait(qtbot, window, [data_dir / "docs" / "guide.md"])
-    with qtbot.waitSignal(window.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
-        window.ask("What is the airspeed velocity of an unladen swallow?")
-    turn = window.chat.turn(blocker.args[0])
+    with qtbot.waitSignal(window.conversations.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
+        window.conversations.ask("What is the airspeed velocity of an unladen swallow?")
+    turn = window.conversations.chat.turn(blocker.args[0])
     assert turn.not_found and "couldn't find" in turn.answer
-    assert window.sources.cards, "the nearest passages are shown"
-    titles = [w.text() for w in window.sources.findChildren(type(window.library_status))]
+    assert window.sources.view.cards, "the nearest passages are shown"
+    titles = [w.text() for w in window.sources.view.findChildren(type(window.library.status_label))]
     assert "Nearest passages" in titles
 
 
@@ -234,7 +234,7 @@ def test_settings_are_built_from_options_validated_and_survive_a_restart(qtbot, 
     from assistant.settings import OPTIONS
 
     window = make_window()
-    dialog = window.open_settings()
+    dialog = window.settings_controller.open_settings()
     assert set(dialog.fields) == {o.name for o in OPTIONS}
     # a bad value keeps the dialog open with a sentence under the field
     dialog.set_value("model_path", str(tmp_path / "missing.gguf"))
@@ -265,7 +265,7 @@ def test_settings_are_built_from_options_validated_and_survive_a_restart(qtbot, 
     assert again.settings["temperature"] == pytest.approx(0.3)
     assert again.settings["relevance_floor"] == pytest.approx(0.4)
     assert again.settings["lora_scale"] == pytest.approx(0.55)
-    dialog = again.open_settings()
+    dialog = again.settings_controller.open_settings()
     assert dialog.value("top_k") == 7 and dialog.value("lora_scale") == pytest.approx(0.55)
     dialog.reject()
     sizes = again.chat_splitter.sizes()
@@ -279,16 +279,16 @@ def test_a_changed_file_in_a_watched_folder_is_reindexed(qtbot, make_window, doc
     summary = index_and_wait(qtbot, window, [docs_copy])
     assert summary.indexed
     wait_library(qtbot, window)
-    assert window.watcher.folders == [("default", str(docs_copy))]
+    assert window.indexing.watcher.folders == [("default", str(docs_copy))]
 
     guide = docs_copy / "guide.md"
-    with qtbot.waitSignal(window.indexing_finished, timeout=INDEX_TIMEOUT,
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT,
                           check_params_cb=did_work) as blocker:
         guide.write_text(guide.read_text() + "\n\nThe ferry to Quillhaven leaves at 06:10.\n")
     summary = blocker.args[0]
     assert [Path(p).name for p in summary.indexed] == ["guide.md"]
     # a new file and a deleted one are picked up too
-    with qtbot.waitSignal(window.indexing_finished, timeout=INDEX_TIMEOUT,
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT,
                           check_params_cb=did_work) as blocker:
         (docs_copy / "extra.txt").write_text("Quillhaven harbour has 12 moorings.\n")
         (docs_copy / "example.py").unlink()
@@ -306,7 +306,7 @@ def test_a_changed_file_in_a_watched_folder_is_reindexed(qtbot, make_window, doc
 
     def rechecked() -> bool:
         return any(s is not None and [Path(p).name for p in s.indexed] == ["extra.txt"]
-                   for s in again.index_summaries)
+                   for s in again.indexing.summaries)
 
     qtbot.waitUntil(rechecked, timeout=INDEX_TIMEOUT)
     with Store() as store:

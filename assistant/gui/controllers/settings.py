@@ -1,0 +1,114 @@
+"""Settings, adapters and the model they configure: the settings dialog, switching the LoRA
+adapter in use, and the model's state in the status bar.
+
+Changed settings reach the live model through the backend (a new model reloads; a new adapter
+is swapped in place from the next answer), so nothing here restarts the app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QLabel, QProgressBar
+
+from assistant.gui.backend import ModelState
+from assistant.gui.controllers.context import AppContext
+from assistant.gui.controllers.library import LibraryController
+from assistant.gui.settingsdialog import SettingsDialog
+
+READY_PREFIX = "Model ready: "  # what the backend's "ready" message starts with
+
+
+class SettingsController(QObject):
+    """Owns the settings action and the status bar's `model_label` and `model_bar`."""
+
+    def __init__(self, context: AppContext, library: LibraryController) -> None:
+        super().__init__(context.window)
+        self.context = context
+        self.settings = context.settings
+        self.backend = context.backend
+        self.library = library
+        self._warming = False
+        self.settings_action = context.action("Settings…", self.open_settings, "Ctrl+,",
+                                              "Model, adapter and answer settings")
+        self.model_label = QLabel()
+        self.model_label.setObjectName("Muted")
+        self.model_bar = QProgressBar()
+        self.model_bar.setFixedWidth(140)
+        self.model_bar.setMaximumHeight(10)
+        self.model_bar.setTextVisible(False)
+        self.model_bar.hide()
+        self.backend.model_state.connect(self.show_model_state)
+        self.show_model_state(self.backend.state)
+
+    # ------------------------------------------------------------------ settings
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.settings, self.library.collection_names(),
+                                self.context.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.changed))
+        dialog.open()
+        return dialog
+
+    def apply_settings(self, changed: set[str]) -> None:
+        """Act on saved settings: the model reloads, the library follows the collection."""
+        if not changed:
+            return
+        self.backend.apply_settings(changed)
+        if "collection" in changed:
+            self.library.show_active_collection()
+        if changed & {"lora_path", "lora_scale"}:
+            self.context.notify("The adapter applies from the next answer.", 6000)
+
+    def use_adapter(self, path: str) -> None:
+        """Switch the adapter (empty: none) as the settings dialog would: saved, and applied
+        on the live model from the next answer, without reloading it."""
+        values: dict[str, Any] = {"lora_path": path}
+        if path and not float(self.settings["lora_scale"]) > 0:
+            values["lora_scale"] = 1.0
+        changed = {n for n, v in values.items() if self.settings.values.get(n) != v}
+        for name, value in values.items():
+            self.settings.values[name] = value
+        try:
+            self.settings.save()
+        except OSError as exc:
+            self.context.tell(f"The settings could not be saved to {self.settings.path}: "
+                              f"{exc.strerror or exc}.")
+        self.apply_settings(changed)
+        if changed:
+            self.context.notify(
+                f"Adapter {Path(path).parent.name} in use from the next answer." if path
+                else "Adapter turned off from the next answer.", 8000)
+
+    # ------------------------------------------------------------------ model status
+    @property
+    def model_name(self) -> str:
+        """The model as the status bar names it (saved with each answer)."""
+        return self.model_label.text().removeprefix(READY_PREFIX)
+
+    def show_model_state(self, state: ModelState) -> None:
+        self.model_label.setText(state.message)
+        self.model_label.setToolTip(state.message)
+        if state.phase == "preparing" and state.total:
+            self.model_bar.setRange(0, 1000)
+            self.model_bar.setValue(int(1000 * state.done / state.total))
+            self.model_bar.show()
+            mb = 1024 * 1024
+            self.model_label.setText(f"{state.message} {state.done // mb} of "
+                                     f"{state.total // mb} MB")
+        elif state.phase == "loading":
+            self.model_bar.setRange(0, 0)
+            self.model_bar.show()
+        else:
+            self.model_bar.hide()
+        if state.phase == "failed":
+            self.model_label.setText(f"⚠ {state.message}")
+            self.context.notify(state.message, 30_000)
+        elif state.phase == "ready" and not self.backend.embedder.loaded and \
+                not self._warming:
+            # Every question and every drop needs the embedder; loading it now, while the
+            # window is still new, keeps its ~10 s load out of the first question.
+            self._warming = True
+            self.backend.warm_up_embedder()
