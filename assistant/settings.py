@@ -6,8 +6,10 @@ The settings dialog is built from `OPTIONS`, the command line reads the same val
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,11 +139,31 @@ class Settings:
                 self.problems.append(f"{exc} The default is used instead.")
 
     def save(self) -> None:
+        """Write the file atomically: a private temp file beside it, flushed to the disk, then
+        renamed over the old one. A crash, a kill or a full disk leaves the old settings or the
+        new ones, never half a file. Raises OSError (the old file intact) when it cannot."""
         data = dict(self.values)
         data["extra"] = self.extra
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        text = json.dumps(data, indent=2, sort_keys=True)
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # make the rename itself durable (POSIX only)
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def get(self, name: str) -> Any:
         return self.values[name]

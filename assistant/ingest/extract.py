@@ -17,6 +17,7 @@ import statistics
 import unicodedata
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "MAX_HTML_DEPTH",
+    "MAX_TEXT_BYTES",
     "SUPPORTED_EXTENSIONS",
     "Extracted",
     "ExtractionError",
@@ -39,6 +42,17 @@ __all__ = [
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
 MAX_FILE_BYTES: int = 200 * 1024 * 1024
+# Text-like files (plain text, code, Markdown, HTML) above this are refused before they are
+# read: 16 MB is thousands of pages, and tokenizing and embedding more would hold an index run
+# for many minutes (a 50 MB one-line dump took over two minutes just to chunk).
+MAX_TEXT_BYTES: int = 16 * 1024 * 1024
+# HTML nested deeper than this is flattened before parsing (as browsers do at 512): lexbor's
+# tree building is quadratic in depth (200,000 nested <div>s took over ten minutes).
+MAX_HTML_DEPTH: int = 512
+# Word documents are zip archives: limits checked on the archive's directory before unpacking.
+_DOCX_MAX_MEMBERS = 10_000
+_DOCX_MAX_XML_BYTES = 64 * 1024 * 1024  # one XML part, unpacked (python-docx parses it whole)
+_DOCX_MAX_TOTAL_BYTES = 1024 * 1024 * 1024  # all parts together, unpacked
 _SNIFF_BYTES = 8192  # how much of the head decides "binary or text"
 _PDF_MAGIC_WINDOW = 1024  # Acrobat accepts %PDF anywhere in the first 1 KB
 
@@ -144,11 +158,13 @@ def detect_kind(path: Path) -> str:
     return kind
 
 
-def extract(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Extracted:
+def extract(path: Path, max_bytes: int = MAX_FILE_BYTES,
+            max_text_bytes: int = MAX_TEXT_BYTES) -> Extracted:
     """Extract the text of `path`, page by page.
 
-    Raises ExtractionError with a reason for every expected failure; the size limit is
-    checked before anything is read so a stray disk image cannot exhaust memory.
+    Raises ExtractionError with a reason for every expected failure; the size limits are
+    checked before anything is read so a stray disk image cannot exhaust memory, and a huge
+    text dump cannot hold an index run for long.
     """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
@@ -161,6 +177,9 @@ def extract(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Extracted:
         return _extract_pdf(path)
     if kind == "docx":
         return _extract_docx(path)
+    if size > max_text_bytes:
+        raise ExtractionError(f"too large for a text file ({_human_size(size)} > "
+                              f"{_human_size(max_text_bytes)} limit); split it into smaller files")
     data = _read_all(path)
     if kind == "html":
         return _extract_html(data)
@@ -438,9 +457,29 @@ def _page_text(page: Any) -> str:
     return _tidy_pdf_text("".join(pieces))
 
 
-def _short(err: BaseException) -> str:
-    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return detail[:120]
+log = logging.getLogger(__name__)
+
+
+def _noted(err: BaseException, what: str) -> None:
+    """Keep a library's own message for developers (debug log); users get a sentence."""
+    log.debug("%s: %s: %s", what, type(err).__name__, err)
+
+
+def _pdf_problem(err: BaseException) -> str:
+    """What a pypdf failure means, in words (its own messages name internals)."""
+    _noted(err, "pdf")
+    text = str(err).lower()
+    if isinstance(err, RecursionError | MemoryError):
+        return "its structure is too deeply nested or too large to read"
+    if "encryption" in text or "encrypt" in text:
+        return "it is encrypted in a way this app cannot open"
+    if "xref" in text or "root object" in text or "trailer" in text:
+        return "its table of contents (cross-reference table) is damaged"
+    if "stream" in text and ("ended" in text or "length" in text):
+        return "a data stream inside it is cut short"
+    if "decompress" in text or "zlib" in text or "decode" in text or "filter" in text:
+        return "its compressed content is damaged"
+    return "its internal structure is damaged"
 
 
 def _extract_pdf(path: Path) -> Extracted:
@@ -459,7 +498,7 @@ def _extract_pdf(path: Path) -> Extracted:
         except OSError as err:
             raise _os_reason(err) from err
         except Exception as err:
-            raise _corrupt_pdf(path, _short(err)) from err
+            raise _corrupt_pdf(path, _pdf_problem(err)) from err
 
         try:
             encrypted = reader.is_encrypted
@@ -471,7 +510,7 @@ def _extract_pdf(path: Path) -> Extracted:
         except DependencyError as err:
             raise ExtractionError(aes_reason) from err
         except Exception as err:
-            raise _corrupt_pdf(path, _short(err)) from err
+            raise _corrupt_pdf(path, _pdf_problem(err)) from err
         if count == 0:
             raise ExtractionError("corrupt PDF: no pages")
 
@@ -484,8 +523,9 @@ def _extract_pdf(path: Path) -> Extracted:
             except DependencyError as err:
                 raise ExtractionError(aes_reason) from err
             except Exception as err:
-                first_failure = first_failure or _short(err)
-                notes.append(f"page {number}: text could not be read ({_short(err)})")
+                problem = _pdf_problem(err)
+                first_failure = first_failure or problem
+                notes.append(f"page {number}: text could not be read ({problem})")
                 text = ""
             else:
                 if not text:
@@ -514,10 +554,9 @@ def _pdf_is_truncated(path: Path) -> bool:
 
 
 def _corrupt_pdf(path: Path, detail: str) -> ExtractionError:
-    """pypdf's messages ("Stream has ended unexpectedly") mean little to users; name the
-    common cause, a file cut short, when the end-of-file marker is missing."""
+    """Name the common cause, a file cut short, when the end-of-file marker is missing."""
     if _pdf_is_truncated(path):
-        return ExtractionError(f"corrupt PDF: file is truncated ({detail})")
+        return ExtractionError("corrupt PDF: file is truncated (the end of the file is missing)")
     return ExtractionError(f"corrupt PDF: {detail}")
 
 
@@ -541,32 +580,84 @@ def _pdf_title(reader: Any) -> str | None:
 _W_NS = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
+def _docx_problem(err: BaseException) -> str:
+    """What a failure inside python-docx, lxml or zipfile means, in words."""
+    _noted(err, "docx")
+    text = str(err).lower()
+    if isinstance(err, RecursionError) or "depth" in text:
+        return "its XML is nested too deeply"
+    if isinstance(err, MemoryError) or "resource limit" in text or "huge" in text:
+        return "its XML is too large to read"
+    if "amplification" in text or "entity" in text:
+        return "its XML expands entities without end (a 'billion laughs' file)"
+    if isinstance(err, zlib.error) or "crc" in text or "decompress" in text:
+        return "its compressed data is damaged"
+    if isinstance(err, KeyError) or "no item named" in text:
+        return "a part it refers to is missing"
+    if "document is empty" in text:
+        return "a part of it is empty"
+    if err.__class__.__module__.startswith("lxml") or "line 1, column" in text:
+        return "its XML is damaged"
+    return "its contents cannot be read"
+
+
+def _check_docx_archive(path: Path) -> None:
+    """Refuse zip bombs from the archive's directory alone, before anything is unpacked.
+
+    Python's zipfile never unpacks more than a member's declared size (a lying size ends in a
+    checksum error), so the declared sizes bound what python-docx can be made to read.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile as err:
+        _noted(err, "docx")
+        raise ExtractionError("corrupt Word document: not a readable .docx package") from err
+    except OSError as err:
+        raise _os_reason(err) from err
+    except Exception as err:  # zipfile's parsing of a hostile directory (struct errors, ...)
+        raise ExtractionError(f"corrupt Word document: {_docx_problem(err)}") from err
+    if len(members) > _DOCX_MAX_MEMBERS:
+        raise ExtractionError(f"not a usable Word document: the archive holds {len(members)} "
+                              f"files (a Word document has a few dozen)")
+    total = 0
+    for member in members:
+        total += member.file_size
+        if member.filename.lower().endswith((".xml", ".rels")) and \
+                member.file_size > _DOCX_MAX_XML_BYTES:
+            raise ExtractionError(
+                f"not opened: one part of this Word document unpacks to "
+                f"{_human_size(member.file_size)} of XML (a zip bomb?); the limit is "
+                f"{_human_size(_DOCX_MAX_XML_BYTES)}")
+    if total > _DOCX_MAX_TOTAL_BYTES:
+        raise ExtractionError(f"not opened: this Word document unpacks to {_human_size(total)} "
+                              f"(a zip bomb?); the limit is {_human_size(_DOCX_MAX_TOTAL_BYTES)}")
+
+
 def _extract_docx(path: Path) -> Extracted:
     """Paragraphs and tables in body order; each table row as 'cell | cell'."""
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    _check_docx_archive(path)
     try:
         document = docx.Document(str(path))
     except PackageNotFoundError as err:  # its message is just the path; say what it means
         raise ExtractionError("corrupt Word document: not a readable .docx package") from err
-    except zipfile.BadZipFile as err:
-        raise ExtractionError(f"corrupt Word document: {_short(err)}") from err
     except ValueError as err:
         if "not a Word file" in str(err):
             raise ExtractionError(
-                "not a Word document (mislabelled file: a different Office format)"
-            ) from err
-        raise ExtractionError(f"corrupt Word document: {_short(err)}") from err
+                "not a Word document (mislabelled file: a different Office format)") from err
+        raise ExtractionError(f"corrupt Word document: {_docx_problem(err)}") from err
     except OSError as err:
         raise _os_reason(err) from err
-    except Exception as err:  # lxml syntax errors, missing parts, ...
-        raise ExtractionError(f"corrupt Word document: {_short(err)}") from err
+    except Exception as err:  # lxml syntax errors, missing parts, bad zip data, ...
+        raise ExtractionError(f"corrupt Word document: {_docx_problem(err)}") from err
 
     try:
         blocks = [block for block in _docx_blocks(document) if block.strip()]
     except Exception as err:
-        raise ExtractionError(f"corrupt Word document: {_short(err)}") from err
+        raise ExtractionError(f"corrupt Word document: {_docx_problem(err)}") from err
     if not blocks:
         raise ExtractionError("empty document (no text)")
 
@@ -704,10 +795,66 @@ class _TextBuilder:
         return _MANY_NEWLINES.sub("\n\n", text).strip()
 
 
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*?(/?)>")
+_VOID_TAGS = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr", "keygen",
+    }
+)  # fmt: skip
+# Closed implicitly by the next one of their kind (or their parent): they never nest deep.
+_IMPLIED_END_TAGS = frozenset(
+    {
+        "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rb", "rt", "rp",
+        "tbody", "thead", "tfoot", "colgroup", "caption",
+    }
+)  # fmt: skip
+
+
+def _flatten_deep_html(html: str, limit: int = MAX_HTML_DEPTH) -> tuple[str, bool]:
+    """Drop the tags that would nest deeper than `limit` (their text stays); linear time.
+
+    Returns the HTML (the same string when nothing was that deep) and whether it changed.
+    The depth is estimated from the tags alone (no parser); it errs on the deep side only
+    for odd markup, which then merely loses some of its layout.
+    """
+    depth = 0
+    open_counts: dict[str, int] = {}
+    dropped: dict[str, int] = {}
+    pieces: list[str] = []
+    last = 0
+    for match in _TAG.finditer(html):
+        name = match.group(2).lower()
+        if name in _VOID_TAGS or name in _IMPLIED_END_TAGS or match.group(3):
+            continue
+        if not match.group(1):  # an opening tag
+            if depth >= limit:
+                pieces.append(html[last:match.start()])
+                last = match.end()
+                dropped[name] = dropped.get(name, 0) + 1
+                continue
+            depth += 1
+            open_counts[name] = open_counts.get(name, 0) + 1
+        elif dropped.get(name):  # the end of a tag that was dropped
+            pieces.append(html[last:match.start()])
+            last = match.end()
+            dropped[name] -= 1
+        elif open_counts.get(name):
+            open_counts[name] -= 1
+            depth -= 1
+    if not pieces:
+        return html, False
+    pieces.append(html[last:])
+    return "".join(pieces), True
+
+
 def _extract_html(data: bytes) -> Extracted:
     from selectolax.lexbor import LexborHTMLParser
 
-    tree = LexborHTMLParser(_decode_html(data))
+    html, flattened = _flatten_deep_html(_decode_html(data))
+    notes = [f"nested more than {MAX_HTML_DEPTH} levels deep: the deepest levels were "
+             "read as plain text"] if flattened else []
+    tree = LexborHTMLParser(html)
     title_node = tree.css_first("title")
     title = _WS.sub(" ", title_node.text()).strip() if title_node is not None else ""
     for selector in (*_INVISIBLE, "[hidden]"):
@@ -721,7 +868,7 @@ def _extract_html(data: bytes) -> Extracted:
     text = _html_visible_text(root) if root is not None else ""
     if not text:
         raise ExtractionError("empty file (no visible text)")
-    return Extracted(kind="html", pages=[Page(None, text)], warnings=[], title=title or None)
+    return Extracted(kind="html", pages=[Page(None, text)], warnings=notes, title=title or None)
 
 
 def _html_visible_text(root: Any) -> str:

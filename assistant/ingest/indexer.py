@@ -97,26 +97,51 @@ def _is_hidden(path: Path) -> bool:
     return path.name.startswith(".") or path.name.startswith("~$")
 
 
+def _printable(path: str) -> str:
+    """A path that can be printed and stored (bytes that are not UTF-8 become U+FFFD)."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
 def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[Failure]]:
-    """Files to consider, the roots they came from, and paths that are not there at all."""
+    """Files to consider, the roots they came from, and paths that cannot be indexed at all
+    (not there, a folder that cannot be opened, a broken link, a name that is not text)."""
     files: dict[str, Path] = {}
     roots: list[Path] = []
     missing: list[Failure] = []
+
+    def consider(candidate: Path) -> None:
+        key = str(candidate)
+        if candidate.is_file():
+            if key != _printable(key):  # SQLite stores text, and this name is not text
+                missing.append(Failure(_printable(key), "its name is not valid UTF-8 text; "
+                                       "rename the file to index it"))
+            else:
+                files[key] = candidate
+        elif candidate.is_symlink() and not candidate.exists():
+            missing.append(Failure(_printable(key), "a broken link, or a link that leads "
+                                   "back to itself"))
+
+    def unreadable(err: OSError) -> None:
+        if err.filename is not None:
+            missing.append(Failure(_printable(os.fsdecode(err.filename)),
+                                   "this folder cannot be opened (permission denied)"
+                                   if isinstance(err, PermissionError) else
+                                   f"this folder cannot be read ({err.strerror})"))
+
     for raw in paths:
         path = Path(os.path.abspath(Path(raw).expanduser()))
         roots.append(path)
         if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
+            for dirpath, dirnames, filenames in os.walk(path, onerror=unreadable):
                 dirnames[:] = sorted(d for d in dirnames if not _is_hidden(Path(d)))
                 for name in sorted(filenames):
                     candidate = Path(dirpath) / name
-                    if not _is_hidden(candidate) and is_supported(candidate) and \
-                            candidate.is_file():
-                        files[str(candidate)] = candidate
-        elif path.is_file():
-            files[str(path)] = path
+                    if not _is_hidden(candidate) and is_supported(candidate):
+                        consider(candidate)
+        elif path.is_file() or path.is_symlink():
+            consider(path)
         else:
-            missing.append(Failure(str(path), "no such file or folder"))
+            missing.append(Failure(_printable(str(path)), "no such file or folder"))
     return list(files.values()), roots, missing
 
 

@@ -7,12 +7,18 @@ which keeps the main process's CPU busy. It must stay light: no torch import her
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.ingest.chunking import Chunk, Chunker
 from assistant.ingest.extract import ExtractionError, extract
+
+log = logging.getLogger(__name__)
 
 _chunkers: dict[int, Chunker] = {}
 
@@ -34,48 +40,80 @@ class Prepared:
 
 
 def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    """sha256 of the file's bytes. Opened non-blocking and checked to be a regular file, so
+    a file swapped for a named pipe after the scan cannot hang the reader."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ExtractionError("no longer a regular file (it was replaced while indexing)")
+        digest = hashlib.sha256()
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _os_problem(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "the file disappeared before it could be read"
+    if isinstance(exc, PermissionError):
+        return "cannot be read (permission denied)"
+    if exc.errno == errno.ELOOP:
+        return "a link that leads back to itself (symbolic link loop)"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "its path is too long for this system to open"
+    return f"cannot be read ({exc.strerror or 'input/output error'})"
+
+
+def _unexpected(exc: BaseException) -> str:
+    """A parser failed in a way nobody foresaw: a sentence, never the exception's text."""
+    log.debug("unexpected failure while reading a file", exc_info=exc)
+    if isinstance(exc, MemoryError):
+        return "too large to read with the memory available"
+    if isinstance(exc, RecursionError):
+        return "its content is nested too deeply to read"
+    return "could not be read (its content confused the reader); skipped"
 
 
 def prepare(path: str, max_tokens: int, max_bytes: int, known_hash: str | None = None) -> Prepared:
     """Hash, extract and chunk one file; expected failures come back as `error`.
 
     When the content hash equals `known_hash` the file is unchanged and is not extracted.
+    Every failure is a short sentence for the user; no exception text leaves this function.
     """
     p = Path(path)
     try:
         st = p.stat()
     except OSError as exc:
-        return Prepared(path, 0, 0.0, None, error=f"cannot be read ({exc.strerror or exc})")
+        return Prepared(path, 0, 0.0, None, error=_os_problem(exc))
     result = Prepared(path, st.st_size, st.st_mtime, None)
+    if not stat.S_ISREG(st.st_mode):  # replaced by a folder, a pipe or a device since the scan
+        result.error = "no longer a regular file (it was replaced while indexing)"
+        return result
     try:
         if st.st_size <= max_bytes:
             result.hash = file_hash(p)
             if known_hash is not None and result.hash == known_hash:
                 return result
         extracted = extract(p, max_bytes=max_bytes)
+        chunker = _chunkers.get(max_tokens)
+        if chunker is None:
+            chunker = _chunkers[max_tokens] = Chunker(max_tokens=max_tokens)
+        chunks = [chunk for page in extracted.pages
+                  for chunk in chunker.chunk_page(page.text, page.number)]
     except ExtractionError as exc:
         result.error = exc.reason
         return result
     except OSError as exc:
-        result.error = f"cannot be read ({exc.strerror or exc})"
+        result.error = _os_problem(exc)
         return result
     except Exception as exc:  # a parser bug on a strange file: report it, keep going
-        result.error = f"could not be read ({type(exc).__name__}: {exc})"[:300]
+        result.error = _unexpected(exc)
         return result
-    chunker = _chunkers.get(max_tokens)
-    if chunker is None:
-        chunker = _chunkers[max_tokens] = Chunker(max_tokens=max_tokens)
     result.kind = extracted.kind
     result.title = extracted.title
     result.warnings = list(extracted.warnings)
     result.pages = sum(1 for page in extracted.pages if page.number is not None)
-    for page in extracted.pages:
-        result.chunks.extend(chunker.chunk_page(page.text, page.number))
+    result.chunks = chunks
     if not result.chunks:
         result.error = "no text to index"
     return result

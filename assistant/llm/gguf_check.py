@@ -9,7 +9,9 @@ so checking the 253 MB default model takes a fraction of a second.
 
 from __future__ import annotations
 
+import math
 import mmap
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ GGML_MAX_DIMS = 4
 # Sanity bounds: a real header is far below these; a corrupt one usually blows past them.
 _MAX_TENSORS = 1_000_000
 _MAX_KV = 1_000_000
+_MAX_PLAUSIBLE_BYTES = 1 << 40  # a "required size" beyond 1 TB is a damaged table, not a cut
 
 # GGUF metadata value types (gguf.GGUFValueType), with the struct format of the scalar ones.
 _UINT8, _INT8, _UINT16, _INT16, _UINT32, _INT32, _FLOAT32, _BOOL = range(8)
@@ -34,6 +37,7 @@ _SCALAR_FORMATS: dict[int, str] = {
     _FLOAT32: "<f", _BOOL: "<?", _UINT64: "<Q", _INT64: "<q", _FLOAT64: "<d",
 }
 _SCALAR_SIZES = {kind: struct.calcsize(fmt) for kind, fmt in _SCALAR_FORMATS.items()}
+_U64 = struct.Struct("<Q")
 # Arrays up to this length are kept in `metadata`; longer ones (the vocabulary) are skipped.
 _KEEP_ARRAY_ITEMS = 64
 
@@ -135,6 +139,18 @@ class _Reader:
             raise _Truncated
         self.take(length)
 
+    def skip_strings(self, count: int) -> None:
+        """Skip `count` strings (the 262,144-entry vocabulary): one tight loop, no objects."""
+        buf, pos, size = self.buf, self.pos, self.size
+        unpack = _U64.unpack_from
+        for _ in range(count):
+            if pos + 8 > size:
+                raise _Truncated
+            pos += 8 + unpack(buf, pos)[0]
+            if pos > size:
+                raise _Truncated
+        self.pos = pos
+
     def value(self, kind: int) -> Any:
         if kind in _SCALAR_FORMATS:
             return self.scalar(kind)
@@ -152,8 +168,7 @@ class _Reader:
                 return [self.scalar(item_kind) for _ in range(count)]
             if item_kind == _STRING:
                 if count > _KEEP_ARRAY_ITEMS:
-                    for _ in range(count):
-                        self.skip_string()
+                    self.skip_strings(count)
                     return ArraySummary(item_kind, count)
                 return [self.string() for _ in range(count)]
             if item_kind == _ARRAY:  # nested arrays exist in the spec, never in practice
@@ -170,8 +185,22 @@ class ArraySummary:
     count: int
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1_000_000:.1f}"
+def _size(n: int) -> str:
+    """'253.1 MB', '136.2 KB', '12 bytes' (decimal units, as file managers show them)."""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f} MB"
+    if n >= 1000:
+        return f"{n / 1000:.1f} KB"
+    return f"{n} bytes"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffd]")
+
+
+def _shown(name: str) -> str:
+    """A tensor or key name as it may appear in a message: printable, and not too long."""
+    clean = _CONTROL.sub("?", name)
+    return clean if len(clean) <= 60 else clean[:57] + "..."
 
 
 def read_gguf_info(path: str | Path) -> GGUFInfo:
@@ -230,7 +259,8 @@ def _parse(path: Path, buf: mmap.mmap, file_size: int) -> GGUFInfo:
             name = reader.string()
             n_dims = reader.u32()
             if not 1 <= n_dims <= GGML_MAX_DIMS:
-                raise ModelError(f"{label} is damaged: tensor '{name}' has {n_dims} dimensions.")
+                raise ModelError(f"{label} is damaged: tensor '{_shown(name)}' has {n_dims} "
+                                 "dimensions.")
             shape = tuple(reader.u64() for _ in range(n_dims))
             ggml_type = reader.u32()
             offset = reader.u64()
@@ -239,25 +269,41 @@ def _parse(path: Path, buf: mmap.mmap, file_size: int) -> GGUFInfo:
                     f"{label} uses a tensor type ({ggml_type}) this app does not know; "
                     "it may need a newer version.")
             block, type_size = sizes[ggml_type]
-            if any(dim < 0 for dim in shape) or shape[0] % block:
-                raise ModelError(f"{label} is damaged: tensor '{name}' has shape {shape}.")
+            if any(dim < 1 for dim in shape) or shape[0] % block:
+                raise ModelError(f"{label} is damaged: tensor '{_shown(name)}' has shape "
+                                 f"{shape}.")
             n_elements = 1
             for dim in shape:
                 n_elements *= dim
+            if n_elements >= 1 << 60:
+                raise ModelError(f"{label} is damaged: tensor '{_shown(name)}' has an "
+                                 f"impossible shape {shape}.")
             tensors.append(TensorInfo(name, shape, ggml_type, offset,
                                       n_elements // block * type_size))
         header_end = reader.pos
     except _Truncated:
         raise ModelError(
-            f"{label} is truncated ({_mb(file_size)} MB; its header is incomplete).") from None
+            f"{label} is truncated ({_size(file_size)}; its header is incomplete).") from None
     except _Corrupt as err:
         raise ModelError(f"{label} is damaged: it contains {err}.") from None
 
     data_offset = -(-header_end // alignment) * alignment
+    seen: set[str] = set()
+    for tensor in tensors:
+        if tensor.name in seen:
+            raise ModelError(f"{label} is damaged: it holds the tensor '{_shown(tensor.name)}' "
+                             "twice.")
+        seen.add(tensor.name)
+        if tensor.offset % alignment:
+            raise ModelError(f"{label} is damaged: the data of tensor '{_shown(tensor.name)}' "
+                             "is not where the format requires (misaligned).")
     required = data_offset + max((t.offset + t.n_bytes for t in tensors), default=0)
     if file_size < required:
+        if required > _MAX_PLAUSIBLE_BYTES:
+            raise ModelError(f"{label} is damaged: its tensor table points far beyond the end "
+                             f"of the file ({_size(required)}).")
         raise ModelError(
-            f"{label} is truncated ({_mb(file_size)} MB of {_mb(required)} MB); "
+            f"{label} is truncated ({_size(file_size)} of {_size(required)}); "
             "download or copy it again.")
 
     def text(key: str) -> str | None:
@@ -298,4 +344,87 @@ def check_model_file(path: str | Path) -> GGUFInfo:
         raise ModelError(f"{label} does not say which model architecture it is.")
     if not info.tensors:
         raise ModelError(f"{label} contains no weights.")
+    _check_hyperparameters(info)
+    _check_vocabulary(info)
     return info
+
+
+# Bounds of the hyper-parameters llama.cpp trusts: values outside them (a flipped bit, a
+# hostile file) made it abort (block_count over its 512-layer limit) or divide by zero.
+_POSITIVE_LIMITS = {  # key: (what it is, in words; the largest plausible value)
+    "block_count": ("number of layers", 512),  # LLAMA_MAX_LAYERS
+    "embedding_length": ("embedding width", 1 << 20),
+    "feed_forward_length": ("feed-forward width", 1 << 24),
+    "context_length": ("context length", 1 << 31),
+    "attention.head_count": ("number of attention heads", 1 << 14),
+    "attention.head_count_kv": ("number of key/value heads", 1 << 14),
+    "attention.key_length": ("attention key size", 1 << 16),
+    "attention.value_length": ("attention value size", 1 << 16),
+}
+_FLOAT_KEYS = {"rope.freq_base": "rotary frequency base",
+               "rope.freq_scale": "rotary frequency scale",
+               "attention.layer_norm_rms_epsilon": "normalisation epsilon",
+               "attention.layer_norm_epsilon": "normalisation epsilon"}
+_BLOCK = re.compile(r"^blk\.(\d+)\.")
+
+
+def _values(value: Any) -> list[Any]:
+    """A hyper-parameter is one number, or one per layer (a short array)."""
+    return value if isinstance(value, list) else [value]
+
+
+def _check_hyperparameters(info: GGUFInfo) -> None:
+    label = f"'{info.path.name}'"
+    arch = info.architecture
+    for key, (words, limit) in _POSITIVE_LIMITS.items():
+        value = info.metadata.get(f"{arch}.{key}")
+        if value is None or isinstance(value, ArraySummary):
+            continue
+        for item in _values(value):
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= limit:
+                raise ModelError(f"{label} is damaged: its {words} ({key}) is {item!r}, "
+                                 "which no working model has.")
+    for key, words in _FLOAT_KEYS.items():
+        value = info.metadata.get(f"{arch}.{key}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and (
+                not math.isfinite(value) or value < 0):
+            raise ModelError(f"{label} is damaged: its {words} ({key}) is {value!r}.")
+    heads = info.metadata.get(f"{arch}.attention.head_count")
+    kv_heads = info.metadata.get(f"{arch}.attention.head_count_kv")
+    if isinstance(heads, int) and isinstance(kv_heads, int) and kv_heads and heads % kv_heads:
+        raise ModelError(f"{label} is damaged: {heads} attention heads cannot be shared by "
+                         f"{kv_heads} key/value heads.")
+    blocks = info.metadata.get(f"{arch}.block_count")
+    layers = {int(m.group(1)) for t in info.tensors if (m := _BLOCK.match(t.name))}
+    if isinstance(blocks, int) and layers and layers != set(range(blocks)):
+        raise ModelError(f"{label} is damaged: it says it has {blocks} layers but holds "
+                         f"weights for {len(layers)} (up to layer {max(layers)}).")
+    shapes = info.tensor_shapes()
+    width = info.metadata.get(f"{arch}.embedding_length")
+    embedding = shapes.get("token_embd.weight")
+    if isinstance(width, int) and embedding is not None and embedding[0] != width:
+        raise ModelError(f"{label} is damaged: its embedding width is {width} but its token "
+                         f"embeddings are {embedding[0]} wide.")
+
+
+def _check_vocabulary(info: GGUFInfo) -> None:
+    """The token list and its per-token arrays must agree (llama.cpp indexes one by the other)."""
+    label = f"'{info.path.name}'"
+    tokens = info.metadata.get("tokenizer.ggml.tokens")
+    if tokens is None:
+        return
+    count = tokens.count if isinstance(tokens, ArraySummary) else len(tokens)
+    if count == 0:
+        raise ModelError(f"{label} is damaged: its vocabulary is empty.")
+    for key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
+        other = info.metadata.get(key)
+        if other is None:
+            continue
+        n = other.count if isinstance(other, ArraySummary) else len(other)
+        if n != count:
+            raise ModelError(f"{label} is damaged: its vocabulary has {count} tokens but "
+                             f"{n} {'scores' if key.endswith('scores') else 'token types'}.")
+    embedding = info.tensor_shapes().get("token_embd.weight")
+    if embedding is not None and len(embedding) == 2 and embedding[1] < count:
+        raise ModelError(f"{label} is damaged: its vocabulary has {count} tokens but "
+                         f"embeddings for only {embedding[1]}.")

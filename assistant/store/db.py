@@ -8,6 +8,8 @@ ships its own current SQLite with FTS5.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +21,52 @@ from assistant.errors import StoreError
 BUSY_TIMEOUT_MS = 10_000
 
 
+def mount_point(path: Path | str) -> Path:
+    """The folder where the disk (file system) holding `path` is mounted."""
+    current = Path(os.path.abspath(path))
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    try:
+        device = current.stat().st_dev
+        while current != current.parent and current.parent.stat().st_dev == device:
+            current = current.parent
+    except OSError:
+        pass
+    return current
+
+
+def _free_space(path: Path) -> str:
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return "no"
+    if free >= 1 << 30:
+        return f"{free / (1 << 30):.1f} GB"
+    if free >= 1 << 20:
+        return f"{free / (1 << 20):.1f} MB"
+    return f"{free // 1024} KB"
+
+
+def _is_full(path: Path | str) -> bool:
+    try:
+        return shutil.disk_usage(mount_point(path)).free < 256 * 1024
+    except OSError:
+        return False
+
+
+def disk_full_message(path: Path | str, what: str = "the document store") -> str:
+    """A sentence naming the full disk, what could not be written, and what to do."""
+    disk = mount_point(path)
+    return (f"The disk at {disk} is full ({_free_space(disk)} free), so {what} ({path}) "
+            "cannot be written. Free some space there and try again; what was saved before "
+            "is kept.")
+
+
 def _known_error(exc: apsw.Error, path: Path | str) -> StoreError | None:
     """Map SQLite failures the user can act on to a sentence; None means a bug."""
-    if isinstance(exc, apsw.FullError):
-        return StoreError(f"The disk holding {path} is full. Free some space and try again.")
+    if isinstance(exc, apsw.FullError) or (
+            isinstance(exc, apsw.Error) and getattr(exc, "extendedresult", 0) == 13):
+        return StoreError(disk_full_message(path))
     if isinstance(exc, apsw.BusyError | apsw.LockedError):
         return StoreError(f"The document store {path} is busy in another program. "
                           "Close other copies of the app and try again.")
@@ -31,6 +75,8 @@ def _known_error(exc: apsw.Error, path: Path | str) -> StoreError | None:
     if isinstance(exc, apsw.CantOpenError | apsw.ReadOnlyError | apsw.PermissionsError):
         return StoreError(f"The document store {path} cannot be written. Check its permissions.")
     if isinstance(exc, apsw.IOError):
+        if _is_full(path):  # some write paths report a full disk as a plain I/O error
+            return StoreError(disk_full_message(path))
         return StoreError(f"Reading or writing {path} failed (disk error).")
     return None
 
