@@ -69,13 +69,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     from assistant.settings import Settings
 
     retriever = _retriever()
-    floor = args.floor if args.floor is not None else Settings()["relevance_floor"]
+    from assistant.answer import answerability
+
+    level = answerability.strictness(Settings()["strictness"])
+    if args.floor is not None:  # a raw cosine floor, as before strictness existed
+        level = answerability.Strictness("floor", "floor", args.floor, args.floor, 1.0)
     collections = [args.collection] if args.collection else None
 
     def run(query: str) -> dict[str, Any]:
         hits = retriever.search(query, args.k, collections=collections, path_prefix=args.path,
                                 kind=args.type)
-        return {"hits": [dict(h.to_json(), relevant=h.similarity >= floor) for h in hits]}
+        # "relevant": whether the answer path would let this passage reach the model.
+        return {"hits": [dict(h.to_json(), relevant=answerability.counts(h, level))
+                         for h in hits]}
 
     if args.queries:
         lines = Path(args.queries).read_text(encoding="utf-8").splitlines()
@@ -330,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", help="search one collection (default: all)")
     p.add_argument("--path", help="only files under this folder or this file")
     p.add_argument("--type", help="only this kind: pdf, docx, markdown, html, text, code")
-    p.add_argument("--floor", type=float, help="relevance floor (default from settings)")
+    p.add_argument("--floor", type=float,
+                   help="a raw cosine floor for 'relevant' (default: the strictness setting)")
     p.add_argument("--queries", metavar="FILE", help="one query per line, one JSON line out each")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -377,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_training_commands(sub)
+    from assistant.cli.evaluation import add_eval_commands
+
+    add_eval_commands(sub)
     return parser
 
 
