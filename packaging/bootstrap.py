@@ -43,10 +43,10 @@ def log(message: str) -> None:
     print(f"[bootstrap] {message}", flush=True)
 
 
-def venv_python() -> Path:
+def venv_python(venv_dir: Path = VENV) -> Path:
     if os.name == "nt":
-        return VENV / "Scripts" / "python.exe"
-    return VENV / "bin" / "python"
+        return venv_dir / "Scripts" / "python.exe"
+    return venv_dir / "bin" / "python"
 
 
 def cpu_flags() -> set[str]:
@@ -83,6 +83,16 @@ def llama_build() -> tuple[str, list[str]]:
     return "x86_64-avx2", BASE_FLAGS + AVX2_FLAGS
 
 
+def portable_llama_build() -> tuple[str, list[str]]:
+    """The build an installer ships: AVX2 baseline on x86-64 whatever this CPU has (no
+    AVX-512, no AMX, no -march=native); llama.cpp's portable defaults on Arm. Its tag is the
+    one `llama_build()` gives on an AVX2-only CPU, so both share one cached wheel."""
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        return f"{machine}-default", []
+    return "x86_64-avx2", BASE_FLAGS + AVX2_FLAGS
+
+
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "knowledge-assistant"
@@ -93,8 +103,9 @@ def run(cmd: list[str], **kwargs: object) -> None:
     subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
 
 
-def pip(*args: str, env: dict[str, str] | None = None) -> None:
-    run([str(venv_python()), "-m", "pip", "--disable-pip-version-check", *args], env=env)
+def pip(*args: str, env: dict[str, str] | None = None, python: Path | None = None) -> None:
+    run([str(python or venv_python()), "-m", "pip", "--disable-pip-version-check", *args],
+        env=env)
 
 
 def find_python() -> str:
@@ -119,8 +130,11 @@ def ensure_venv() -> None:
     pip("install", "-q", "--upgrade", "pip", "wheel")
 
 
-def ensure_llama_wheel() -> Path:
-    tag, flags = llama_build()
+def ensure_llama_wheel(build: tuple[str, list[str]] | None = None,
+                       python: Path | None = None) -> Path:
+    """The cached llama-cpp-python wheel for `build` (default: tuned to this CPU), compiled
+    with `python`'s pip (default: .venv's) the first time."""
+    tag, flags = build or llama_build()
     wheel_dir = cache_root() / "wheels" / f"llama-cpp-python-{LLAMA_VERSION}-{tag}"
     wheels = sorted(wheel_dir.glob("llama_cpp_python-*.whl"))
     if wheels:
@@ -131,7 +145,7 @@ def ensure_llama_wheel() -> Path:
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     log(f"compiling llama-cpp-python {LLAMA_VERSION} ({tag}); this takes 15-25 minutes once")
     pip("wheel", "--no-deps", "--no-cache-dir", "-w", str(wheel_dir),
-        f"llama-cpp-python=={LLAMA_VERSION}", env=env)
+        f"llama-cpp-python=={LLAMA_VERSION}", env=env, python=python)
     wheels = sorted(wheel_dir.glob("llama_cpp_python-*.whl"))
     if not wheels:
         sys.exit("llama-cpp-python did not build; see the compiler output above.")

@@ -45,9 +45,17 @@ def expected_sha256() -> str:
     return str(_package().EXPECTED_SHA256)
 
 
+def bundled_model_path() -> Path | None:
+    """The default model shipped read-only inside an installed app, assembled and checked at
+    build time (`<resources>/models/`); None in a checkout or a plain pip install."""
+    path = paths.resources_dir() / "models" / default_model_name()
+    return path if path.is_file() else None
+
+
 def default_model_path() -> Path:
-    """Where the default model lives once assembled (it may not exist yet)."""
-    return paths.models_dir() / default_model_name()
+    """Where the default model lives: the installed app's own copy, read where it is, or
+    else the models folder where it is assembled once (it may not exist yet)."""
+    return bundled_model_path() or paths.models_dir() / default_model_name()
 
 
 def _marker_path(model: Path) -> Path:
@@ -98,6 +106,8 @@ def ensure_default_model(progress: Progress | None = None, *,
     """
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
+    if directory is None and (bundled := bundled_model_path()) is not None:
+        return bundled  # read in place: never copied into the user's folder
     target = default_model_path() if directory is None else directory / default_model_name()
     sha = expected_sha256()
     with _lock:

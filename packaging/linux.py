@@ -1,0 +1,164 @@
+"""Linux packages of the frozen bundle: a .deb (dpkg-deb) and a portable .tar.gz.
+
+The .deb puts the bundle in /opt/knowledge-assistant, links /usr/bin/assistant and
+/usr/bin/knowledge-assistant to its two executables, and installs the desktop entry and the
+icon. `Depends` comes from dpkg-shlibdeps over every ELF file of the bundle (the libraries
+PyInstaller left to the system, glibc first) plus the libraries Qt's xcb platform plugin
+opens at run time, which no ELF file names. Nothing is written outside those paths, and the
+user's data lives in their own data directory, so an upgrade or a purge never touches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+PACKAGE = "knowledge-assistant"
+PREFIX = Path("opt") / PACKAGE
+ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = ROOT / "resources"
+MAINTAINER = "Knowledge Assistant maintainers <maintainers@knowledge-assistant.invalid>"
+DESCRIPTION = """Chat, fully offline, with your own documents
+ Knowledge Assistant indexes your PDF, Word, Markdown, HTML and text files and answers
+ questions about them with a local language model, citing the page each answer comes from.
+ Everything runs on this computer: no account, no network. The embedding model
+ (all-MiniLM-L6-v2) and the answer model (Gemma 3 270M, Q4_K_M) are included."""
+# Opened by Qt's xcb platform plugin at run time (dlopen): dpkg-shlibdeps cannot see them.
+XCB_DEPENDS = ["libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-xinerama0",
+               "libxcb-image0", "libxcb-render-util0", "libxcb-shape0", "libxcb-randr0",
+               "libxkbcommon-x11-0"]
+# Desktop integration that Qt looks for but can live without (fonts, GL): recommended.
+RECOMMENDS = ["libgl1", "libegl1", "fontconfig", "libxkbcommon0", "libdbus-1-3"]
+
+
+def log(message: str) -> None:
+    print(f"[linux] {message}", flush=True)
+
+
+def elf_files(root: Path) -> list[Path]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as handle:
+                if handle.read(4) == b"\x7fELF":
+                    found.append(path)
+    return found
+
+
+def shlib_depends(bundle: Path) -> list[str]:
+    """`Depends` for the system libraries the bundle's ELF files need (dpkg-shlibdeps)."""
+    files = elf_files(bundle)
+    lib_dirs = sorted({str(f.parent) for f in files})
+    skipped: set[Path] = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "debian").mkdir()
+        (Path(tmp) / "debian" / "control").write_text(
+            f"Source: {PACKAGE}\n\nPackage: {PACKAGE}\nArchitecture: any\n")
+        for _attempt in range(5):
+            todo = [str(f) for f in files if f not in skipped]
+            proc = subprocess.run(
+                ["dpkg-shlibdeps", "-O", "--ignore-missing-info", "--warnings=0",
+                 *[f"-l{d}" for d in lib_dirs], "-e", *todo],
+                cwd=tmp, capture_output=True, text=True, check=False)
+            if proc.returncode == 0:
+                line = next((x for x in proc.stdout.splitlines()
+                             if x.startswith("shlibs:Depends=")), "shlibs:Depends=")
+                deps = [d.strip() for d in line.split("=", 1)[1].split(",") if d.strip()]
+                return deps
+            # a library nothing provides (a Qt plugin for a desktop this system lacks):
+            # that plugin is optional, so leave its file out of the computation and say so
+            needing = set(re.findall(r"needed by (\S+)", proc.stderr))
+            if not needing:
+                raise RuntimeError("dpkg-shlibdeps failed:\n" + proc.stderr[-3000:])
+            for name in sorted(needing):
+                log(f"dpkg-shlibdeps: a library of {name} is on no package here; skipped")
+            skipped |= {Path(n.rstrip(":")) for n in needing}
+    raise RuntimeError("dpkg-shlibdeps kept failing")
+
+
+def merge_depends(found: list[str], extra: list[str]) -> str:
+    names = {re.split(r"[\s(]", d, maxsplit=1)[0] for d in found}
+    return ", ".join([*found, *[e for e in extra if e not in names]])
+
+
+def installed_size_kib(root: Path) -> int:
+    return sum(-(-p.stat().st_size // 1024) for p in root.rglob("*")
+               if p.is_file() and not p.is_symlink()) + 4
+
+
+def write_md5sums(stage: Path) -> None:
+    lines = []
+    for path in sorted(stage.rglob("*")):
+        if path.is_file() and not path.is_symlink() and "DEBIAN" not in path.parts:
+            digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+            lines.append(f"{digest}  {path.relative_to(stage)}\n")
+    (stage / "DEBIAN" / "md5sums").write_text("".join(lines))
+
+
+def stage_tree(bundle: Path, stage: Path) -> None:
+    if stage.exists():
+        shutil.rmtree(stage)
+    app = stage / PREFIX
+    app.parent.mkdir(parents=True)
+    try:  # hard links: instant, and dpkg-deb reads them like files
+        subprocess.run(["cp", "-al", str(bundle), str(app)], check=True)
+    except (OSError, subprocess.CalledProcessError):
+        shutil.copytree(bundle, app, symlinks=True)
+    (stage / "usr" / "bin").mkdir(parents=True)
+    for exe in ("assistant", "knowledge-assistant"):
+        os.symlink(f"/{PREFIX}/{exe}", stage / "usr" / "bin" / exe)
+    share = stage / "usr" / "share"
+    (share / "applications").mkdir(parents=True)
+    shutil.copy2(RESOURCES / "knowledge-assistant.desktop", share / "applications")
+    icons = share / "icons" / "hicolor" / "scalable" / "apps"
+    icons.mkdir(parents=True)
+    shutil.copy2(RESOURCES / "knowledge-assistant.svg", icons)
+    doc = share / "doc" / PACKAGE
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(
+        "Knowledge Assistant: MIT licence.\n"
+        "Bundled: Python and its libraries, Qt 6 and PySide6 (LGPLv3), PyTorch (BSD),\n"
+        "llama.cpp (MIT), SQLite (public domain), sqlite-vec (MIT/Apache-2.0),\n"
+        "all-MiniLM-L6-v2 (Apache-2.0), Gemma 3 270M (Gemma Terms of Use),\n"
+        "the grounded-answer adapter (trained on SQuAD 2.0, CC BY-SA 4.0).\n"
+        "Each library's licence is in /opt/knowledge-assistant/_internal/*.dist-info.\n")
+    for path in [stage, *stage.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+
+
+def build_deb(bundle: Path, dist: Path, version: str, arch: str) -> Path:
+    stage = ROOT / "build" / "deb" / f"{PACKAGE}_{version}_{arch}"
+    log(f"staging {stage}")
+    stage_tree(bundle, stage)
+    depends = merge_depends(shlib_depends(stage / PREFIX), XCB_DEPENDS)
+    (stage / "DEBIAN").mkdir()
+    control = (f"Package: {PACKAGE}\nVersion: {version}\nArchitecture: {arch}\n"
+               f"Maintainer: {MAINTAINER}\nInstalled-Size: {installed_size_kib(stage)}\n"
+               f"Depends: {depends}\nRecommends: {', '.join(RECOMMENDS)}\n"
+               f"Section: utils\nPriority: optional\nDescription: {DESCRIPTION}\n")
+    (stage / "DEBIAN" / "control").write_text(control)
+    write_md5sums(stage)
+    out = dist / f"{PACKAGE}_{version}_{arch}.deb"
+    log(f"Depends: {depends}")
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z9", "--build",
+                    str(stage), str(out)], check=True)
+    log(f"{out.name}: {out.stat().st_size / 1e6:.0f} MB")
+    return out
+
+
+def build_tarball(bundle: Path, dist: Path, version: str) -> Path:
+    """The same bundle as a portable archive: unpack anywhere, run ./knowledge-assistant."""
+    import platform
+
+    out = dist / f"{PACKAGE}-{version}-linux-{platform.machine().lower()}.tar.gz"
+    compressor = "pigz -6" if shutil.which("pigz") else "gzip -6"
+    subprocess.run(f"tar -C '{bundle.parent}' -cf - '{bundle.name}' | {compressor} > '{out}'",
+                   shell=True, check=True)
+    log(f"{out.name}: {out.stat().st_size / 1e6:.0f} MB")
+    return out
