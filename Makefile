@@ -4,7 +4,7 @@ VENV_PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench setup setup-dev screenshots
+.PHONY: run test lint bench setup setup-dev screenshots package package-test
 
 setup:
 	$(PYTHON) packaging/bootstrap.py
@@ -26,3 +26,11 @@ lint: setup-dev
 
 bench: setup-dev
 	for b in tests/bench/bench_*.py; do $(VENV_PY) $$b || exit 1; done
+
+# Installers: the frozen app, .deb and .tar.gz in dist/ (own build env in build/venv).
+package:
+	$(PYTHON) packaging/build.py
+
+# Build the .deb, install it, index/search/ask/--self-test with it, purge it (needs root).
+package-test:
+	$(PYTHON) packaging/package_test.py

