@@ -60,8 +60,6 @@ OPTIONS: tuple[Option, ...] = (
     Option("strictness", str, "balanced", "Strictness",
            "How sure the app must be that your documents hold the answer before answering: "
            "lenient, balanced or strict.", choices=("lenient", "balanced", "strict")),
-    Option("relevance_floor", float, 0.25, "Relevance floor",
-           "Passages less similar than this (cosine, 0-1) count as not relevant.", 0.0, 1.0),
     Option("collection", str, "default", "Collection",
            "The collection questions are asked against.", is_path=False),
 )

@@ -31,6 +31,7 @@ from assistant.gui.tasks import Failure, Job, TaskContext, Worker
 from assistant.paths import is_under
 from assistant.settings import Settings
 
+ADAPTER_KEYS = ("lora_path", "lora_scale", "grounded_adapter")
 MODEL_KEYS = ("model_path", "context_size", "threads")
 # Opening a Store runs the schema migrations; two threads doing that at once on a new file
 # race (both try to create the tables), so the workers open their stores one at a time.
@@ -148,7 +149,7 @@ class Backend(QObject):
 
     def load_model(self, *, force: bool = False) -> Job:
         """Prepare (the default model, with progress) and load the model on the model worker."""
-        wanted = {k: self.settings[k] for k in (*MODEL_KEYS, "lora_path", "lora_scale")}
+        wanted = {k: self.settings[k] for k in (*MODEL_KEYS, *ADAPTER_KEYS)}
         injected = self.default_model_path
 
         def work(ctx: TaskContext) -> str:
@@ -176,7 +177,7 @@ class Backend(QObject):
         """React to saved settings: reload the model, or swap the adapter on the live one."""
         if changed & set(MODEL_KEYS):
             self.load_model(force=True)
-        elif changed & {"lora_path", "lora_scale"}:
+        elif changed & set(ADAPTER_KEYS):
             self.load_model()  # the worker sees the adapter differs and applies it in place
 
     def ask(self, question: str, *, history: Sequence[Any], collection: str | None,
@@ -185,8 +186,8 @@ class Backend(QObject):
             no_docs: bool = False) -> Job:
         """Answer on the model worker; tokens arrive through `on_token` on the GUI thread."""
         s = self.settings
-        wanted = {k: s[k] for k in (*MODEL_KEYS, "lora_path", "lora_scale")}
-        params = dict(top_k=s["top_k"], relevance_floor=s["relevance_floor"],
+        wanted = {k: s[k] for k in (*MODEL_KEYS, *ADAPTER_KEYS)}
+        params = dict(top_k=s["top_k"], strictness=s["strictness"],
                       max_tokens=s["max_answer_tokens"], temperature=s["temperature"])
         injected = self.default_model_path
         history = list(history)
@@ -377,15 +378,20 @@ def _ensure_generator(ctx: TaskContext, wanted: dict[str, Any], injected: Path |
         state["config"] = {k: wanted[k] for k in MODEL_KEYS} | {"lora_path": "",
                                                                   "lora_scale": 1.0}
     config = state["config"]
-    if config.get("lora_path") != wanted["lora_path"] or \
-            config.get("lora_scale") != wanted["lora_scale"]:
-        lora = wanted["lora_path"] or None
-        generator.set_adapter(lora, float(wanted["lora_scale"]))
-        config["lora_path"] = wanted["lora_path"]
-        config["lora_scale"] = wanted["lora_scale"]
+    from assistant.llm.grounded import choose_adapter
+
+    lora, why = choose_adapter(wanted, generator.info)
+    scale = float(wanted["lora_scale"]) if why == "yours" else 1.0
+    resolved = str(lora or "")
+    if config.get("lora_path") != resolved or config.get("lora_scale") != scale:
+        generator.set_adapter(lora, scale)
+        config["lora_path"] = resolved
+        config["lora_scale"] = scale
     name = generator.model_path.name
-    if wanted["lora_path"] and float(wanted["lora_scale"]) > 0:
-        name += f" + {Path(wanted['lora_path']).name} ×{float(wanted['lora_scale']):.2g}"
+    if lora is not None and why == "grounded":
+        name += " + grounded answers"
+    elif lora is not None and scale > 0:
+        name += f" + {lora.name} ×{scale:.2g}"
     return name
 
 

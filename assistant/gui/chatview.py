@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.answer.support import QUOTE_LEAD
 from assistant.gui import theme
 from assistant.gui.passages import link_citations
 
@@ -52,6 +53,18 @@ class TurnView:
     correction: str | None = None
     error: str | None = None
     citation_source: str | None = None
+
+    @property
+    def grounding(self) -> str:
+        """Which case the answer is: "answered", "quoted", "not_found" (or "" without sources).
+
+        Read from what the turn holds, so saved conversations show it too.
+        """
+        if self.not_found:
+            return "not_found"
+        if self.answer.startswith(QUOTE_LEAD):
+            return "quoted"
+        return "answered" if self.citations else ""
 
     @property
     def cited_numbers(self) -> set[int]:
@@ -256,10 +269,22 @@ class TurnWidget(QFrame):
             self.badge.setText("Stopped")
             self.badge.setToolTip("Generation was stopped before the answer was complete")
             self.badge.show()
-        elif t.citation_source == "inferred" and t.citations:
-            self.badge.setText("Citations matched")
-            self.badge.setToolTip("The model did not cite its sources itself; each sentence was "
-                                  "matched to the passage it most closely repeats")
+        elif t.grounding == "quoted" and not t.streaming:
+            self.badge.setText("Quoted from a passage")
+            self.badge.setToolTip("The model's own answer was not supported by the passages, so "
+                                  "the sentence that best matches your question is quoted")
+            self.badge.show()
+        elif t.grounding == "not_found" and not t.streaming:
+            self.badge.setText("Not in your documents")
+            self.badge.setToolTip("No passage holds the answer; the nearest ones are shown")
+            self.badge.show()
+        elif t.grounding == "answered" and not t.streaming:
+            numbers = "".join(f"[{n}]" for n in sorted(t.cited_numbers))
+            self.badge.setText(f"Answered from {numbers}")
+            self.badge.setToolTip(
+                "Every sentence was checked against the passage it cites" +
+                ("; the model did not cite its sources itself, so each sentence was matched "
+                 "to the passage it repeats" if t.citation_source == "inferred" else ""))
             self.badge.show()
         else:
             self.badge.hide()

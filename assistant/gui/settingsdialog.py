@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -36,12 +37,17 @@ from assistant.settings import OPTIONS, Option, Settings
 
 SECTIONS = (
     ("Model", ("model_path", "threads", "context_size")),
-    ("Adapter", ("lora_path", "lora_scale")),
-    ("Answers", ("collection", "top_k", "relevance_floor", "max_answer_tokens", "temperature")),
+    ("Adapter", ("grounded_adapter", "lora_path", "lora_scale")),
+    ("Answers", ("collection", "strictness", "top_k", "max_answer_tokens", "temperature")),
 )
 PLACEHOLDERS = {
     "model_path": "The built-in model (Gemma 3 270M)",
-    "lora_path": "No adapter",
+    "lora_path": "None of your own (the shipped grounded adapter, when on)",
+}
+CHOICE_LABELS = {
+    "lenient": "Lenient: answer whenever a passage may hold it",
+    "balanced": "Balanced (recommended)",
+    "strict": "Strict: answer only when clearly covered",
 }
 FILE_FILTERS = {
     "model_path": "GGUF models (*.gguf);;All files (*)",
@@ -187,6 +193,12 @@ class SettingsDialog(QDialog):
             field = QComboBox()
             field.setEditable(True)
             field.addItems(sorted(set(self.collections) | {str(option.default)}))
+        elif option.choices:
+            field = QComboBox()
+            for choice in option.choices:
+                field.addItem(CHOICE_LABELS.get(choice, choice), choice)
+        elif option.kind is bool:
+            field = QCheckBox(option.label)
         elif option.kind is float and option.name == "lora_scale":
             field = ScaleField(option)
         elif option.kind is int:
@@ -233,7 +245,11 @@ class SettingsDialog(QDialog):
         field = self.fields[name]
         if isinstance(field, PathField | ScaleField):
             return field.value()
+        if isinstance(field, QCheckBox):
+            return field.isChecked()
         if isinstance(field, QComboBox):
+            if settings_mod.BY_NAME[name].choices:
+                return field.currentData()
             return field.currentText().strip()
         if isinstance(field, QSpinBox):
             return field.value()
@@ -245,6 +261,11 @@ class SettingsDialog(QDialog):
         field = self.fields[name]
         if isinstance(field, PathField | ScaleField):
             field.set_value(value)
+        elif isinstance(field, QCheckBox):
+            field.setChecked(bool(value))
+        elif isinstance(field, QComboBox) and settings_mod.BY_NAME[name].choices:
+            index = field.findData(str(value))
+            field.setCurrentIndex(max(0, index))
         elif isinstance(field, QComboBox):
             field.setCurrentText(str(value))
         elif isinstance(field, QSpinBox):
