@@ -37,7 +37,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     with Store() as store:
-        indexer = Indexer(store, Embedder())
+        embedder = Embedder()
+        _reembed_if_needed(store, embedder, args.collection, cancel)
+        indexer = Indexer(store, embedder)
         try:
             summary = indexer.index(args.paths, args.collection, progress=progress, cancel=cancel)
         except KeyboardInterrupt:
@@ -56,6 +58,26 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(summary.to_json())
     return 0
+
+
+def _reembed_if_needed(store: Any, embedder: Any, collection: str,
+                       cancel: threading.Event) -> None:
+    """A collection made by another embedder is re-embedded (resumably) before indexing."""
+    from assistant.search.reembed import ReembedProgress, reembed, stale_collections
+
+    if collection not in stale_collections(store, embedder):
+        return
+    print(f"The passages of '{collection}' were embedded by another model; re-embedding them "
+          "(resumable: an interrupted run carries on next time).", file=sys.stderr)
+    bar = ProgressBar()
+
+    def progress(p: ReembedProgress) -> None:
+        bar.update(p.done, p.total, f"passages re-embedded · {p.collection}")
+
+    try:
+        reembed(store, embedder, [collection], progress=progress, cancel=cancel)
+    finally:
+        bar.close()
 
 
 def _retriever() -> Any:

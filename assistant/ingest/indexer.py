@@ -340,7 +340,8 @@ class Indexer:
                     hash=prepared.hash or "", kind=prepared.kind or "text", title=prepared.title,
                     pages=prepared.pages, warnings=prepared.warnings,
                     chunks=[ChunkRow(c.page, c.start, c.end, c.text) for c in prepared.chunks],
-                    vectors=vectors[offset:offset + n])
+                    vectors=vectors[offset:offset + n],
+                    embedder=getattr(self.embedder, "identity", None))
                 offset += n
                 summary.indexed.append(prepared.path)
                 summary.chunks += n

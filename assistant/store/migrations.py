@@ -86,7 +86,36 @@ def _m002_watched_folders(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_m001_initial, _m002_watched_folders]
+# Every vector written before embedders were recorded came from this one.
+LEGACY_EMBEDDER = "all-minilm-l6-v2/torch-fp32@0.1.0-r1"
+
+
+def _m003_collection_embedder(conn: apsw.Connection) -> None:
+    """Which embedder made each collection's vectors, and a staging area for re-embedding.
+
+    A re-embed writes the new vectors into `reembed_vectors` (resumable: rows already there
+    are kept) and swaps them in with the collection's `embedder` in one transaction, so a
+    collection is always wholly on one embedder.
+    """
+    conn.execute(
+        """
+        ALTER TABLE collections ADD COLUMN embedder TEXT;
+        CREATE TABLE reembed_vectors (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            collection_id INTEGER NOT NULL,
+            embedder TEXT NOT NULL,
+            embedding BLOB NOT NULL
+        );
+        CREATE INDEX reembed_vectors_collection ON reembed_vectors(collection_id, embedder);
+        """
+    )
+    conn.execute("UPDATE collections SET embedder = ? WHERE id IN "
+                 "(SELECT DISTINCT collection_id FROM documents WHERE chunks > 0)",
+                 (LEGACY_EMBEDDER,))
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
+    _m001_initial, _m002_watched_folders, _m003_collection_embedder]
 
 
 def current_version(conn: apsw.Connection) -> int:

@@ -130,6 +130,110 @@ class Store:
     def collections(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM collections ORDER BY name")]
 
+    def collection_embedders(self, ids: Sequence[int] | None = None) -> dict[int, str | None]:
+        """{collection id: identity of the embedder that made its vectors (None: none yet)}."""
+        rows = self.conn.execute("SELECT id, embedder FROM collections").fetchall()
+        wanted = set(ids) if ids is not None else None
+        out: dict[int, str | None] = {}
+        for r in rows:
+            cid = int(r[0])  # type: ignore[arg-type]
+            if wanted is None or cid in wanted:
+                out[cid] = str(r[1]) if r[1] is not None else None
+        return out
+
+    def collection_embedder(self, collection_id: int) -> str | None:
+        row = self.conn.execute("SELECT embedder FROM collections WHERE id = ?",
+                                (collection_id,)).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
+
+    def _claim_embedder(self, collection_id: int, embedder: str | None) -> None:
+        """Inside a write: record `embedder` for an empty collection, refuse a mismatch."""
+        if embedder is None:
+            return
+        current = self.collection_embedder(collection_id)
+        if current == embedder:
+            return
+        has_vectors = self.conn.execute(
+            "SELECT 1 FROM chunks ch JOIN documents d ON d.id = ch.document_id "
+            "WHERE d.collection_id = ? LIMIT 1", (collection_id,)).fetchone()
+        if current is not None and has_vectors:
+            raise UserError("This collection's passages were embedded by another model "
+                            f"({current}); they must be re-embedded before more are added.")
+        self.conn.execute("UPDATE collections SET embedder = ? WHERE id = ?",
+                          (embedder, collection_id))
+
+    def set_collection_embedder(self, collection_id: int, embedder: str) -> None:
+        with db.translate_errors(self.path), self.conn:
+            self._claim_embedder(collection_id, embedder)
+
+    # --- re-embedding (staged, resumable, swapped in at once) ----------------------------
+    def reembed_todo(self, collection_id: int, embedder: str,
+                     limit: int = 256) -> list[tuple[int, str]]:
+        """Chunks of the collection without a staged vector of `embedder`: [(id, text)]."""
+        return [(int(r[0]), str(r[1])) for r in self.conn.execute(
+            "SELECT ch.id, ch.text FROM chunks ch JOIN documents d ON d.id = ch.document_id "
+            "WHERE d.collection_id = ? AND ch.id NOT IN (SELECT chunk_id FROM reembed_vectors "
+            "WHERE collection_id = ? AND embedder = ?) ORDER BY ch.id LIMIT ?",
+            (collection_id, collection_id, embedder, limit))]
+
+    def reembed_counts(self, collection_id: int, embedder: str) -> tuple[int, int]:
+        """(chunks with a staged vector of `embedder`, chunks in the collection)."""
+        done = self._scalar_args(
+            "SELECT count(*) FROM reembed_vectors r JOIN chunks ch ON ch.id = r.chunk_id "
+            "WHERE r.collection_id = ? AND r.embedder = ?", (collection_id, embedder))
+        total = self._scalar_args(
+            "SELECT count(*) FROM chunks ch JOIN documents d ON d.id = ch.document_id "
+            "WHERE d.collection_id = ?", (collection_id,))
+        return done, total
+
+    def stage_vectors(self, collection_id: int, embedder: str, ids: Sequence[int],
+                      vectors: np.ndarray) -> None:
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        with db.translate_errors(self.path), self.conn:
+            self.conn.execute("DELETE FROM reembed_vectors WHERE collection_id = ? AND "
+                              "embedder != ?", (collection_id, embedder))
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO reembed_vectors(chunk_id, collection_id, embedder, "
+                "embedding) VALUES (?, ?, ?, ?)",
+                [(int(i), collection_id, embedder, v.tobytes()) for i, v in zip(ids, vecs,
+                                                                                 strict=True)])
+
+    def swap_vectors(self, collection_id: int, embedder: str) -> bool:
+        """Put the staged vectors in place and record `embedder`, in one transaction.
+
+        Returns False (and changes nothing) unless every chunk has a staged vector.
+        """
+        with db.translate_errors(self.path), self.conn:
+            done, total = self.reembed_counts(collection_id, embedder)
+            if done < total:
+                return False
+            for chunk_id, blob in self.conn.execute(
+                    "SELECT chunk_id, embedding FROM reembed_vectors WHERE collection_id = ? "
+                    "AND embedder = ?", (collection_id, embedder)).fetchall():
+                self.conn.execute("UPDATE chunks_vec SET embedding = ? WHERE chunk_id = ?",
+                                  (blob, chunk_id))
+            self.conn.execute("DELETE FROM reembed_vectors WHERE collection_id = ?",
+                              (collection_id,))
+            self.conn.execute("UPDATE collections SET embedder = ? WHERE id = ?",
+                              (embedder, collection_id))
+            self._bump_epoch()
+            self._bump()
+        return True
+
+    def vectors_epoch(self) -> int:
+        """Changes when vectors are replaced in place (caches of vectors must reload)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump_epoch(self) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('epoch', 1) "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def _scalar_args(self, sql: str, args: tuple[Any, ...]) -> int:
+        row = self.conn.execute(sql, args).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0  # type: ignore[arg-type]
+
     def rename_collection(self, old: str, new: str) -> None:
         if not new.strip():
             raise UserError("A collection needs a name.")
@@ -171,12 +275,16 @@ class Store:
     def write_document(self, collection_id: int, path: str, *, size: int, mtime: float,
                        hash: str, kind: str, title: str | None, pages: int,
                        warnings: list[str], chunks: Sequence[ChunkRow],
-                       vectors: np.ndarray) -> int:
-        """Replace a document's row, chunks, FTS rows and vectors in one transaction."""
+                       vectors: np.ndarray, embedder: str | None = None) -> int:
+        """Replace a document's row, chunks, FTS rows and vectors in one transaction.
+
+        `embedder` names what made `vectors`; a collection never holds two embedders' vectors.
+        """
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         with db.translate_errors(self.path), self.conn:
+            self._claim_embedder(collection_id, embedder)
             doc_id = self._upsert_document(
                 collection_id, path, size=size, mtime=mtime, hash=hash, kind=kind, title=title,
                 pages=pages, chunks=len(chunks), status="indexed", error=None, warnings=warnings)
@@ -301,11 +409,12 @@ class Store:
         marks = ", ".join("?" for _ in ids)
         rows = self.conn.execute(
             'SELECT ch.id, ch.document_id, d.path, ch.page, ch.start, ch."end", ch.text, '
-            f"c.name, d.kind FROM chunks ch JOIN documents d ON d.id = ch.document_id "
+            f"c.name, d.kind, d.collection_id, d.title FROM chunks ch JOIN documents d ON d.id = ch.document_id "
             f"JOIN collections c ON c.id = d.collection_id WHERE ch.id IN ({marks})", tuple(ids))
         return {int(r[0]): {"document_id": int(r[1]), "path": r[2], "page": r[3],
                             "start": int(r[4]), "end": int(r[5]), "text": r[6],
-                            "collection": r[7], "kind": r[8]} for r in rows}
+                            "collection": r[7], "kind": r[8], "collection_id": int(r[9]),
+                            "title": r[10]} for r in rows}
 
     def embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         if not ids:

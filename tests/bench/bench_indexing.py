@@ -35,8 +35,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from assistant.search import Embedder
     from assistant.ingest.indexer import Indexer
+    from assistant.search import Embedder
     from assistant.store.store import Store
 
     embedder = Embedder()

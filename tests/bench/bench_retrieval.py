@@ -58,8 +58,7 @@ def main() -> int:
     parser.add_argument("-k", type=int, default=5)
     args = parser.parse_args()
 
-    from assistant.search import Embedder
-    from assistant.search import Retriever
+    from assistant.search import Embedder, Retriever
     from assistant.store.store import Store
 
     embedder = Embedder()

@@ -1,0 +1,65 @@
+"""`assistant eval retrieval`: BEIR-format retrieval evaluation from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from assistant.cli.output import ProgressBar, emit_json
+
+
+def _default_out() -> Path:
+    from assistant import paths
+
+    return paths.home() / "reports"
+
+
+def cmd_eval_retrieval(args: argparse.Namespace) -> int:
+    from assistant.evaluation.retrieval import MODES, evaluate_retrieval, write_reports
+    from assistant.search import Embedder, SearchConfig
+
+    bar = ProgressBar()
+
+    def progress(text: str, done: int, total: int) -> None:
+        bar.update(done, total, text)
+
+    embedder = Embedder(runtime=args.embedder) if args.embedder else Embedder()
+    config = SearchConfig(**({"fusion": args.fusion} if args.fusion else {}),
+                          **({"vector_weight": args.vector_weight}
+                             if args.vector_weight is not None else {}))
+    print(f"Evaluating retrieval on {args.beir_dir} (embedder {embedder.identity}).",
+          file=sys.stderr)
+    try:
+        report = evaluate_retrieval(args.beir_dir, embedder=embedder, split=args.split,
+                                    limit=args.limit, config=config, modes=MODES,
+                                    progress=progress)
+    finally:
+        bar.close()
+    md, js = write_reports(report, Path(args.out).expanduser() if args.out else _default_out())
+    out = sys.stderr if args.json else sys.stdout
+    print(report.markdown(), file=out)
+    print(f"Reports: {md} and {js}", file=out)
+    if args.json:
+        result: dict[str, Any] = dict(report.to_json(),
+                                      reports={"markdown": str(md), "json": str(js)})
+        emit_json(result)
+    return 0
+
+
+def add_retrieval_parser(eval_sub: Any) -> None:
+    p = eval_sub.add_parser("retrieval", help="nDCG@10, recall@10, MRR@10 on a BEIR folder")
+    p.add_argument("beir_dir", metavar="BEIR_DIR",
+                   help="a folder with corpus.jsonl, queries.jsonl and qrels/test.tsv")
+    p.add_argument("--split", default="test", help="qrels file to score (default test)")
+    p.add_argument("--limit", type=int, help="score only the first N judged queries")
+    p.add_argument("--embedder", choices=["onnx-int8", "torch-fp32"],
+                   help="embedding runtime (default: the app's)")
+    p.add_argument("--fusion", choices=["convex", "rrf"], help="hybrid fusion (default convex)")
+    p.add_argument("--vector-weight", type=float, dest="vector_weight",
+                   help="weight of the dense side in convex fusion (default 0.5)")
+    p.add_argument("--out", help="folder for the Markdown and JSON reports "
+                                 "(default: the app's reports folder)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.set_defaults(func=cmd_eval_retrieval)

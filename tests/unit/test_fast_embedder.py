@@ -1,0 +1,43 @@
+"""The int8 ONNX runtime: close to the fp32 reference, cached, rebuilt when damaged."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.search.embedding import Embedder, OnnxRuntimeEncoder
+
+TEXTS = ["The kettle has a two-year warranty covering the heating element.",
+         "Lighthouse keepers wound the clockwork that turned the lens.",
+         "How long do I have to upload receipts after a trip?",
+         "café crème brûlée " * 40]
+
+
+def test_int8_vectors_match_fp32(embedder):
+    fast = embedder if embedder.runtime == "onnx-int8" else Embedder(runtime="onnx-int8")
+    ref = Embedder(runtime="torch-fp32")
+    a, b = fast.embed_batch(TEXTS), ref.embed_batch(TEXTS)
+    assert a.shape == b.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    cos = (a * b).sum(axis=1)
+    assert cos.min() > 0.97, cos
+    # one text alone and in a batch: the same vector (padding does not leak into pooling)
+    assert np.allclose(fast.embed(TEXTS[0]), a[0], atol=2e-3)
+    assert fast.identity != ref.identity
+
+
+def test_damaged_cache_is_rebuilt_with_a_sentence(tmp_path, embedder):
+    messages: list[str] = []
+    first = OnnxRuntimeEncoder(embedder.model_path, cache_dir=tmp_path, notice=messages.append)
+    assert first.cache_ok() and messages and "Preparing" in messages[0]
+    v = first.encode(TEXTS[:2])
+    data = bytearray(first.file.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 4096] = b"\0" * 4096
+    first.file.write_bytes(bytes(data))
+    assert not first.cache_ok()
+    messages.clear()
+    second = OnnxRuntimeEncoder(embedder.model_path, cache_dir=tmp_path, notice=messages.append)
+    assert messages and "damaged" in messages[0]
+    assert np.allclose(second.encode(TEXTS[:2]), v, atol=1e-5)
+    first.manifest.write_text("{not json", encoding="utf-8")
+    third = OnnxRuntimeEncoder(embedder.model_path, cache_dir=tmp_path, notice=messages.append)
+    assert third.cache_ok()
