@@ -9,6 +9,7 @@ size, mtime and sha256, so later starts only `stat` the file instead of re-hashi
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -131,6 +132,7 @@ def _assemble(target: Path, sha: str, progress: Progress | None) -> None:
         raise ModelError("The embedded default model is incomplete (missing "
                          f"{', '.join(missing)}); reinstall the app.")
     size = sum(chunk.stat().st_size for chunk in chunks)
+    _remove_stale_partials(target)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")
     digest = hashlib.sha256()
     done = 0
@@ -158,6 +160,17 @@ def _assemble(target: Path, sha: str, progress: Progress | None) -> None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Delete half-written copies left by assemblies that were killed (253 MB each)."""
+    import psutil
+
+    for stale in target.parent.glob(f"{glob.escape(target.name)}.*.partial"):
+        pid = stale.name[len(target.name) + 1:-len(".partial")]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 def resolve_model(path_or_empty: str | os.PathLike[str] | None,

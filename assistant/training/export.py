@@ -19,6 +19,7 @@ Weights are written as F32: a rank-8 adapter on all projections of the 270M mode
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -97,6 +98,25 @@ def write_lora_gguf(state: Mapping[str, Any], out_path: str | Path, *, alpha: fl
     names = lora_tensor_names(sorted(pairs), architecture, n_layers)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
+    try:
+        _write_gguf(gguf, tmp, pairs, names, alpha=alpha, architecture=architecture, name=name)
+        os.replace(tmp, out_path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(_write_failure("The adapter", out_path, err)) from err
+    return out_path
+
+
+def _write_failure(what: str, path: Path, err: OSError) -> str:
+    """A write that failed, in a sentence: a full disk is named as such."""
+    if err.errno == errno.ENOSPC:
+        return (f"The disk holding {path.parent} is full, so {what.lower()} could not be "
+                "written. Free some space there and try again.")
+    return f"{what} could not be written to {path.parent}: {err.strerror or err}."
+
+
+def _write_gguf(gguf: Any, tmp: Path, pairs: dict[str, dict[str, npt.NDArray[np.float32]]],
+                names: dict[str, str], *, alpha: float, architecture: str, name: str) -> None:
     writer = gguf.GGUFWriter(str(tmp), architecture)
     try:
         writer.add_type(gguf.GGUFType.ADAPTER)
@@ -116,8 +136,6 @@ def write_lora_gguf(state: Mapping[str, Any], out_path: str | Path, *, alpha: fl
         writer.write_tensors_to_file()
     finally:
         writer.close()
-    os.replace(tmp, out_path)
-    return out_path
 
 
 def _layer_order(module: str) -> tuple[int, str]:
@@ -156,7 +174,11 @@ def write_training_report(path: str | Path, report: Mapping[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(_write_failure("The training report", path, err)) from err
     return path

@@ -17,7 +17,7 @@ _INTERNALS = [
     (re.compile(r"\bNoneType\b"), "NoneType"),
     (re.compile(r"\[Errno \d+\]"), "an errno repr"),
     (re.compile(r"line \d+, column \d+"), "a parser position"),
-    (re.compile(r"\bb'|\bb\""), "a bytes repr"),
+    (re.compile(r"(?<![\w'\"])b['\"][^'\"\s][^'\"]*['\"]"), "a bytes repr"),
     (re.compile(r"\\x[0-9a-f]{2}"), "an escaped byte"),
     (re.compile(r"\b(lxml|pypdf|zipfile|apsw|selectolax|llama_cpp|ggml|torch)\b"),
      "a library name"),
@@ -25,9 +25,14 @@ _INTERNALS = [
 ]
 
 
-def internals_in(message: str) -> list[str]:
-    """Why `message` is not a sentence for a user (empty when it is fine)."""
-    problems = [label for pattern, label in _INTERNALS if pattern.search(message)]
+def internals_in(message: str, *, files: bool = False) -> list[str]:
+    """Why `message` is not a sentence for a user (empty when it is fine).
+
+    `files`: the message may name files and tensors ('blk.0.attn_q.weight'), so dotted names
+    are not taken for module paths.
+    """
+    problems = [label for pattern, label in _INTERNALS if pattern.search(message)
+                and not (files and label == "a dotted module path")]
     if not message.strip():
         problems.append("empty")
     if len(message) > 400:

@@ -61,6 +61,9 @@ class TimedEncoder:
         finally:
             self.calls.append((start, time.monotonic()))
 
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)  # identity and the rest: the real embedder's
+
     def embedding_between(self, a: float, b: float) -> float:
         return sum(max(0.0, min(e, b) - max(s, a)) for s, e in self.calls)
 

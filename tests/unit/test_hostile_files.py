@@ -1,0 +1,240 @@
+"""Fast checks of the hostile cases found by the corpus, kill, disk and fuzz tests.
+
+Each pins one fix: a cap that applies before parsing, a sentence instead of exception text,
+a file swapped under the reader, a name that is not text, offline forcing, GGUF settings
+llama.cpp would crash on.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from hostile.sentences import internals_in
+
+from assistant.errors import ModelError
+from assistant.ingest.extract import MAX_FILE_BYTES, ExtractionError, extract
+from assistant.ingest.indexer import scan
+from assistant.ingest.worker import prepare
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def reason_for(path: Path) -> str:
+    with pytest.raises(ExtractionError) as info:
+        extract(path)
+    assert not internals_in(info.value.reason), info.value.reason
+    return info.value.reason
+
+
+def docx_with(tmp_path: Path, name: str, replace: dict[str, bytes]) -> Path:
+    out = io.BytesIO()
+    with zipfile.ZipFile(DATA / "docs" / "contract.docx") as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, replace.get(info.filename, src.read(info.filename)))
+    path = tmp_path / name
+    path.write_bytes(out.getvalue())
+    return path
+
+
+# --- HTML and text -----------------------------------------------------------------------------
+
+def test_deeply_nested_html_is_flattened_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "deep.html"
+    path.write_text("<html><body>" + "<div>" * 200_000 + "the kettle boils at dawn" +
+                    "</div>" * 200_000, encoding="utf-8")
+    started = time.perf_counter()
+    result = extract(path)
+    assert time.perf_counter() - started < 5  # it held a run for its whole 120 s limit before
+    assert "the kettle boils at dawn" in result.pages[0].text
+    assert result.warnings and "nested more than 512 levels" in result.warnings[0]
+
+
+def test_ordinary_html_is_left_alone() -> None:
+    from assistant.ingest.extract import _flatten_deep_html
+
+    html = (DATA / "docs" / "page.html").read_text(encoding="utf-8")
+    assert _flatten_deep_html(html) == (html, False)
+    unclosed = "<ul>" + "<li>item" * 5000 + "</ul>" + "<p>para" * 5000  # implied ends: flat
+    assert _flatten_deep_html(unclosed)[1] is False
+
+
+def test_huge_text_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "dump.json"
+    with path.open("wb") as fh:
+        fh.write(b'{"a": "' + b"plain text " * 2000)  # a text head; the rest is a hole
+        fh.truncate(50 * 1024 * 1024)
+    assert reason_for(path).startswith("too large for a text file (50 MB > 16 MB limit)")
+
+
+# --- Word documents ----------------------------------------------------------------------------
+
+def test_content_types_with_a_foreign_root_is_a_sentence(tmp_path: Path) -> None:
+    # what a user saw: "corrupt Word document: 'lxml.etree._Element' object has no attribute
+    # 'overrides'" for a zip bomb whose [Content_Types].xml is not the expected element
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+              b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+              b"<lolz>&lol2;</lolz>")
+    path = docx_with(tmp_path, "bomb.docx", {"[Content_Types].xml": laughs})
+    assert reason_for(path).startswith("corrupt Word document: ")
+
+
+def test_zip_bomb_is_refused_from_the_directory(tmp_path: Path) -> None:
+    from hostile.corpus import _deflate_stream, _raw_zip, _stored
+
+    deflated, crc, size = _deflate_stream(b"<w:document>", b" ", 300 * 1024 * 1024)
+    path = tmp_path / "bomb.docx"
+    path.write_bytes(_raw_zip([_stored("[Content_Types].xml", b"<Types/>"),
+                               ("word/document.xml", deflated, crc, size, 8)]))
+    started = time.perf_counter()
+    reason = reason_for(path)
+    assert time.perf_counter() - started < 0.5  # nothing was unpacked
+    assert "300 MB of XML" in reason and "zip bomb" in reason
+
+
+def test_damaged_docx_and_pdf_reasons_are_sentences(tmp_path: Path) -> None:
+    data = bytearray((DATA / "docs" / "contract.docx").read_bytes())
+    for offset in range(200, len(data), 997):
+        data[offset] ^= 0x55
+    (tmp_path / "flipped.docx").write_bytes(bytes(data))
+    reason_for(tmp_path / "flipped.docx")
+    pdf = bytearray((DATA / "docs" / "handbook.pdf").read_bytes())
+    pdf[400:420] = b"<<< garbage >>> 0 R  "
+    (tmp_path / "flipped.pdf").write_bytes(bytes(pdf))
+    try:
+        result = extract(tmp_path / "flipped.pdf")
+    except ExtractionError as exc:
+        assert not internals_in(exc.reason), exc.reason
+    else:
+        assert all(not internals_in(w) for w in result.warnings), result.warnings
+
+
+# --- the worker ---------------------------------------------------------------------------------
+
+def test_a_parser_bug_is_reported_without_its_exception_text(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text("hello", encoding="utf-8")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise AttributeError("'lxml.etree._Element' object has no attribute 'overrides'")
+
+    monkeypatch.setattr("assistant.ingest.worker.extract", broken)
+    result = prepare(str(path), 160, MAX_FILE_BYTES)
+    assert result.error is not None and not internals_in(result.error), result.error
+
+
+def test_a_file_swapped_for_a_pipe_does_not_hang_the_reader(tmp_path: Path) -> None:
+    path = tmp_path / "swapped.txt"
+    os.mkfifo(path)
+    started = time.perf_counter()
+    result = prepare(str(path), 160, MAX_FILE_BYTES)
+    assert time.perf_counter() - started < 2
+    assert result.error == "no longer a regular file (it was replaced while indexing)"
+    gone = prepare(str(tmp_path / "gone.txt"), 160, MAX_FILE_BYTES)
+    assert gone.error == "the file disappeared before it could be read"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="runs the reader as another user, which needs root")
+def test_an_unreadable_file_is_a_sentence() -> None:
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        locked = folder / "locked.txt"
+        locked.write_text("secret", encoding="utf-8")
+        locked.chmod(0)
+        code = ("import sys; from assistant.ingest.worker import prepare; "
+                "print(prepare(sys.argv[1], 160, 10**9).error)")
+        done = subprocess.run([sys.executable, "-c", code, str(locked)], user=65534,
+                              group=65534, capture_output=True, text=True, timeout=120,
+                              cwd=str(Path(__file__).resolve().parents[2]))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "cannot be read (permission denied)"
+    finally:
+        for child in folder.iterdir():
+            child.unlink()
+        folder.rmdir()
+
+
+# --- the scan -------------------------------------------------------------------------------------
+
+def test_scan_reports_links_and_names_it_cannot_index(tmp_path: Path) -> None:
+    os.symlink("b.txt", tmp_path / "a.txt")
+    os.symlink("a.txt", tmp_path / "b.txt")
+    os.symlink("missing.pdf", tmp_path / "dangling.pdf")
+    with open(os.fsencode(tmp_path) + b"/caf\xe9.txt", "wb") as fh:
+        fh.write(b"a Latin-1 name")
+    (tmp_path / "fine.txt").write_text("fine", encoding="utf-8")
+    files, _, failed = scan([tmp_path])
+    assert [f.name for f in files] == ["fine.txt"]
+    reasons = {Path(f.path).name: f.reason for f in failed}
+    assert reasons["a.txt"] == reasons["b.txt"] == reasons["dangling.pdf"]
+    assert "link" in reasons["a.txt"]
+    assert "caf\ufffd.txt" in reasons and "UTF-8" in reasons["caf\ufffd.txt"]
+    for failure in failed:
+        failure.path.encode("utf-8")  # printable and storable
+
+
+# --- offline --------------------------------------------------------------------------------------
+
+def test_hugging_face_is_offline_even_when_the_shell_says_otherwise() -> None:
+    code = ("import huggingface_hub.constants as c; before = c.HF_HUB_OFFLINE; import assistant;"
+            " import transformers.utils.hub as h; print(before, c.HF_HUB_OFFLINE,"
+            " h.is_offline_mode())")
+    env = dict(os.environ, HF_HUB_OFFLINE="0", TRANSFORMERS_OFFLINE="0")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True", "True"]
+
+
+# --- GGUF settings llama.cpp trusts ---------------------------------------------------------------
+
+def _tiny_model(path: Path, **overrides: int) -> Path:
+    import numpy as np
+    from gguf import GGUFWriter
+
+    values = {"block_count": 2, "embedding_length": 64, "head_count": 4, "head_count_kv": 2,
+              **overrides}
+    writer = GGUFWriter(str(path), "gemma3")
+    writer.add_block_count(values["block_count"])
+    writer.add_embedding_length(values["embedding_length"])
+    writer.add_head_count(values["head_count"])
+    writer.add_head_count_kv(values["head_count_kv"])
+    writer.add_context_length(128)
+    writer.add_feed_forward_length(128)
+    writer.add_tensor("token_embd.weight", np.zeros((32, 64), np.float32))
+    for layer in range(overrides.get("layers", 2)):
+        writer.add_tensor(f"blk.{layer}.attn_q.weight", np.zeros((64, 64), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.mark.parametrize(("overrides", "words"), [
+    ({"block_count": 1000}, "number of layers"),
+    ({"block_count": 3}, "3 layers"),
+    ({"head_count": 0}, "number of attention heads"),
+    ({"head_count_kv": 3}, "key/value heads"),
+    ({"embedding_length": 0}, "embedding width"),
+    ({"embedding_length": 32}, "embedding width is 32"),
+])
+def test_model_settings_that_would_crash_llama_cpp(tmp_path: Path, overrides: dict[str, int],
+                                                   words: str) -> None:
+    from assistant.llm.gguf_check import check_model_file
+
+    assert check_model_file(_tiny_model(tmp_path / "ok.gguf")).architecture == "gemma3"
+    with pytest.raises(ModelError, match="is damaged") as info:
+        check_model_file(_tiny_model(tmp_path / "bad.gguf", **overrides))
+    assert words in str(info.value)
