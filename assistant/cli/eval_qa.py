@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from assistant.cli.models import make_generator
 from assistant.cli.output import ProgressBar, emit_json, fmt_seconds
 from assistant.errors import UserError
 
@@ -15,7 +16,6 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     import time
 
     from assistant import paths
-    from assistant.cli.main import _make_generator
     from assistant.evaluation.qa import run_qa, sample
     from assistant.settings import Settings
     from assistant.training.squad import load_qa, split_articles
@@ -34,7 +34,7 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     if args.k:
         settings.set("top_k", args.k)
     values = dict(settings.values)
-    generator = _make_generator(args, settings)
+    generator = make_generator(args, settings)
     values["adapter"] = str(generator.adapter_path or "")
     values["model"] = str(args.model or "embedded default")
     embedder = None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assistant import __version__
+from assistant.cli.models import make_generator
 from assistant.cli.output import ProgressBar, emit_json, fmt_seconds, snippet
 from assistant.errors import Cancelled, UserError
 
@@ -176,28 +177,6 @@ def cmd_collections(args: argparse.Namespace) -> int:
 
 # --- ask / chat --------------------------------------------------------------------------------
 
-def _make_generator(args: argparse.Namespace, settings: Any) -> Any:
-    from assistant.llm.generator import Generator
-    from assistant.llm.models import ensure_default_model
-
-    model = args.model or settings["model_path"]
-    if not model:
-        bar = ProgressBar()
-        model = ensure_default_model(
-            progress=lambda done, total: bar.update(done >> 20, total >> 20,
-                                                    "MB · preparing the default model"))
-        bar.close()
-    generator = Generator(Path(model), n_ctx=settings["context_size"],
-                          n_threads=settings["threads"])
-    from assistant.llm.grounded import choose_adapter
-
-    lora, _why = choose_adapter(settings, generator.info, override=args.lora)
-    if lora is not None:
-        scale = args.lora_scale if args.lora_scale is not None else settings["lora_scale"]
-        generator.set_adapter(lora, scale)
-    return generator
-
-
 def _ask_once(question: str, args: argparse.Namespace, settings: Any, generator: Any,
               retriever: Any, history: list[Any], stream: Callable[[str], None]) -> Any:
     from assistant.answer import answer_question
@@ -243,7 +222,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise UserError("Give a question, or --questions FILE with one question per line.")
     settings = Settings()
     retriever = None if args.no_docs else _retriever()
-    generator = _make_generator(args, settings)
+    generator = make_generator(args, settings)
     out = sys.stderr if args.json else sys.stdout
 
     def stream(piece: str) -> None:
@@ -284,7 +263,7 @@ def _ask_batch(args: argparse.Namespace) -> int:
         raise UserError(f"'{args.questions}' holds no questions (one a line).")
     settings = Settings()
     retriever = None if args.no_docs else _retriever()
-    generator = _make_generator(args, settings)
+    generator = make_generator(args, settings)
     bar = ProgressBar()
     for i, question in enumerate(questions, 1):
         bar.update(i - 1, len(questions), f"questions · {snippet(question, 40)}")
@@ -304,7 +283,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     settings = Settings()
     retriever = None if args.no_docs else _retriever()
-    generator = _make_generator(args, settings)
+    generator = make_generator(args, settings)
     history: list[Any] = []
     print("Ask about your documents. Empty line or Ctrl-D to quit; Ctrl-C stops an answer.")
     while True:

@@ -571,14 +571,13 @@ def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path
                         "accumulation to keep the effective batch) or the maximum length, or "
                         "turn on gradient checkpointing; then resume.") from err
     # On a crash mid-run the last periodic checkpoint stays for resume=True.
-    if step < total_steps:  # stopped early on purpose: measure where it stopped
+    if step < total_steps:  # stopped early on purpose: record where (no extra validation
+        # pass, which would cost as much as several steps; `assistant eval` measures it)
         losses = [s["loss"] for s in history["steps"]]
-        val_loss = (evaluate_loss(model, val_enc, batch_size=config.batch_size, pad_id=pad_id,
-                                  device=device) if val_enc else None)
+        tail = losses[-spe:]
         history["epochs"].append({"epoch": round(step / spe, 3),
-                                  "train_loss": sum(losses[-spe:]) / len(losses[-spe:])
-                                  if losses else None, "val_loss": val_loss,
-                                  "stopped_at_step": step})
+                                  "train_loss": sum(tail) / len(tail) if tail else None,
+                                  "val_loss": None, "stopped_at_step": step})
 
     emit(TrainProgress("saving", step, total_steps, float(config.epochs),
                        message="Writing the adapter"))
