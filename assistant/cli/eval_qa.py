@@ -13,6 +13,8 @@ from assistant.errors import UserError
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
     import time
 
     from assistant import paths
@@ -48,6 +50,15 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
 
         store = Store()
         store.require_collection(args.collection)
+    out = Path(args.out).expanduser() if args.out else paths.reports_dir()
+    stem = f"qa-{Path(args.data).stem}-{args.split}" + ("-oracle" if args.oracle else "")
+    out.mkdir(parents=True, exist_ok=True)
+    partial = (out / f"{stem}.partial.jsonl").open("w", encoding="utf-8")
+
+    def on_row(row: Any) -> None:
+        partial.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")
+        partial.flush()
+
     bar = ProgressBar()
     started = time.monotonic()
 
@@ -59,14 +70,14 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     try:
         report = run_qa(qa, questions, generator=generator, settings=values, embedder=embedder,
                         oracle=args.oracle, collection=args.collection, store=store,
-                        progress=progress)
+                        progress=progress, on_row=on_row)
     finally:
         bar.close()
+        partial.close()
         if store is not None:
             store.close()
-    out = Path(args.out).expanduser() if args.out else paths.reports_dir()
-    stem = f"qa-{Path(args.data).stem}-{args.split}" + ("-oracle" if args.oracle else "")
     json_path, md_path = report.save(out, stem)
+    (out / f"{stem}.partial.jsonl").unlink(missing_ok=True)
     summary = report.summary()
     stream = sys.stderr if args.json else sys.stdout
     print(report.markdown().split("## Examples")[0].rstrip(), file=stream)

@@ -237,7 +237,8 @@ def oracle_hits(qa: QASet, question: Question, chunk: Callable[[str], list[Any]]
 def run_qa(qa: QASet, questions: Sequence[Question], *, generator: Any,
            settings: dict[str, Any], embedder: Any = None, oracle: bool = False,
            collection: str | None = None, store: Any = None,
-           progress: Progress | None = None, work_dir: Path | None = None) -> QAReport:
+           progress: Progress | None = None, work_dir: Path | None = None,
+           on_row: Callable[[Row], None] | None = None) -> QAReport:
     """Ask every question the way the app does and score the answers."""
     from assistant.ingest import Chunker, Indexer
     from assistant.search import Retriever
@@ -281,6 +282,8 @@ def run_qa(qa: QASet, questions: Sequence[Question], *, generator: Any,
                 top_k=settings["top_k"], strictness=settings["strictness"],
                 max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"])
             report.rows.append(score(question, answer))
+            if on_row is not None:  # e.g. written as it comes, so a stopped run keeps its rows
+                on_row(report.rows[-1])
         if progress is not None:
             progress(len(questions), len(questions), "done")
     finally:
