@@ -109,9 +109,9 @@ def test_filters_by_type_and_path(store, embedder, docs_copy):
 
 
 def test_relevance_floor_separates_unrelated_questions(store, embedder, docs_copy):
-    from assistant.settings import defaults
+    from assistant.answer.answerability import strictness
 
-    floor = defaults()["relevance_floor"]
+    floor = strictness("balanced").floor
     Indexer(store, embedder).index([docs_copy], "default")
     retriever = Retriever(store, embedder)
     related = retriever.search("how long is the kettle warranty", 3)
