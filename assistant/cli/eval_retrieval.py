@@ -56,7 +56,7 @@ def add_retrieval_parser(eval_sub: Any) -> None:
     p.add_argument("--limit", type=int, help="score only the first N judged queries")
     p.add_argument("--embedder", choices=["onnx-int8", "torch-fp32"],
                    help="embedding runtime (default: the app's)")
-    p.add_argument("--fusion", choices=["convex", "rrf"], help="hybrid fusion (default convex)")
+    p.add_argument("--fusion", choices=["convex", "rrf"], help="hybrid fusion (default rrf)")
     p.add_argument("--vector-weight", type=float, dest="vector_weight",
                    help="weight of the dense side in convex fusion (default 0.5)")
     p.add_argument("--out", help="folder for the Markdown and JSON reports "

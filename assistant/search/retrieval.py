@@ -1,6 +1,6 @@
 """Query -> ranked hits: vector KNN and FTS5 BM25, fused, near-duplicates collapsed.
 
-Fusion (the default, `convex`): each side's scores are min-max normalised over its own
+Fusion: reciprocal rank fusion by default (measured best so far, README); `convex`: each side's scores are min-max normalised over its own
 candidates and combined as `w * dense + (1 - w) * keyword` (Bruch et al., "An Analysis of
 Fusion Functions for Hybrid Retrieval", 2023: a convex combination of normalised scores beats
 reciprocal rank fusion and needs little tuning). Reciprocal rank fusion stays available.
@@ -70,7 +70,8 @@ DUPLICATE_COSINE = 0.985  # passages at least this similar (and alike in text) a
 class SearchConfig:
     """How the two halves are combined. The defaults are the measured choice (README)."""
 
-    fusion: str = "convex"  # "convex" (normalised scores) or "rrf" (reciprocal ranks)
+    # Measured on NFCorpus (int8 embedder): RRF 0.3482 nDCG@10, convex w=0.3 0.3407.
+    fusion: str = "rrf"  # "rrf" (reciprocal ranks) or "convex" (normalised scores)
     vector_weight: float = 0.5  # weight of the dense side in the convex combination
     rrf_k: int = RRF_K
     depth: int = 60  # candidates taken from each side, at least (more when k is larger)
