@@ -38,6 +38,22 @@ _SCALAR_FORMATS: dict[int, str] = {
 }
 _SCALAR_SIZES = {kind: struct.calcsize(fmt) for kind, fmt in _SCALAR_FORMATS.items()}
 _U64 = struct.Struct("<Q")
+# Entries llama.cpp reads with unchecked getters (an assert that aborts the process, or an
+# array read as floats or ints whatever it holds): (value type, array item type or None).
+_REQUIRED_TYPES: dict[str, tuple[int, int | None]] = {
+    "general.alignment": (_UINT32, None),
+    "general.architecture": (_STRING, None),
+    "general.type": (_STRING, None),
+    "adapter.type": (_STRING, None),
+    "adapter.lora.alpha": (_FLOAT32, None),
+    "tokenizer.ggml.model": (_STRING, None),
+    "tokenizer.ggml.pre": (_STRING, None),
+    "tokenizer.chat_template": (_STRING, None),
+    "tokenizer.ggml.tokens": (_ARRAY, _STRING),
+    "tokenizer.ggml.scores": (_ARRAY, _FLOAT32),
+    "tokenizer.ggml.token_type": (_ARRAY, _INT32),
+    "tokenizer.ggml.merges": (_ARRAY, _STRING),
+}
 # Arrays up to this length are kept in `metadata`; longer ones (the vocabulary) are skipped.
 _KEEP_ARRAY_ITEMS = 64
 
@@ -249,7 +265,15 @@ def _parse(path: Path, buf: mmap.mmap, file_size: int) -> GGUFInfo:
         metadata: dict[str, Any] = {}
         for _ in range(kv_count):
             key = reader.string()
-            metadata[key] = reader.value(reader.u32())
+            kind = reader.u32()
+            expected = _REQUIRED_TYPES.get(key)
+            if expected is not None:
+                item = struct.unpack_from("<I", buf, reader.pos)[0] \
+                    if kind == _ARRAY and reader.pos + 4 <= reader.size else None
+                if (kind, item) != expected:
+                    raise ModelError(f"{label} is damaged: its entry '{_shown(key)}' holds "
+                                     "the wrong kind of value.")
+            metadata[key] = reader.value(kind)
         alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
         if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
             raise ModelError(f"{label} is damaged: its alignment ({alignment}) is invalid.")

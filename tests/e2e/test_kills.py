@@ -146,12 +146,23 @@ def test_ten_kills_while_indexing_then_the_store_equals_a_clean_index(tmp_path: 
     run_cli("index", str(folder), home=clean_home)
     resumed, clean = snapshot(db), snapshot(clean_home / "data" / "store.sqlite3")
     assert resumed.keys() == clean.keys()
+    worst = 1.0
     for path in clean:
-        assert resumed[path][0] == clean[path][0], path
-        assert resumed[path][1] == clean[path][1], path
-        np.testing.assert_allclose(resumed[path][2], clean[path][2], atol=2e-5, err_msg=path)
+        assert resumed[path][0] == clean[path][0], path  # the document row
+        assert resumed[path][1] == clean[path][1], path  # chunk texts, pages and offsets
+        a, b = resumed[path][2], clean[path][2]
+        assert a.shape == b.shape, path
+        # Same vectors, up to batching: the default int8 ONNX embedder quantises activations
+        # per batch, so a chunk embedded beside other chunks comes out slightly different
+        # (cosine about 0.99 measured for one text alone and in a batch). The vector of
+        # another chunk, or a zero vector, is far below this.
+        if len(a):
+            cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+            worst = min(worst, float(cosine.min()))
+            assert cosine.min() > 0.97, (path, cosine.min())
     print(f"\nkills: {kills} survived ({mid_write} during writes), {completed} runs finished "
-          f"before their kill, {corrupt} corrupt stores, {len(clean)} documents compared")
+          f"before their kill, {corrupt} corrupt stores, {len(clean)} documents compared "
+          f"(lowest vector cosine to the clean index {worst:.4f})")
 
 
 class _Counter:

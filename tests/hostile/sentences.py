@@ -25,13 +25,18 @@ _INTERNALS = [
 ]
 
 
+_NAMES_MAY_SAY = {"a library name"}
+
+
 def internals_in(message: str, *, files: bool = False) -> list[str]:
     """Why `message` is not a sentence for a user (empty when it is fine).
 
-    `files`: the message may name files and tensors ('blk.0.attn_q.weight'), so dotted names
-    are not taken for module paths.
+    `files`: the message may name files, tensors and entries in quotes ('blk.0.attn_q.weight',
+    'tokenizer.ggml.model'), so dotted and library-like names inside quotes are allowed.
     """
-    problems = [label for pattern, label in _INTERNALS if pattern.search(message)
+    quoted = re.sub(r"'[^'\s]*'", "'NAME'", message) if files else message
+    problems = [label for pattern, label in _INTERNALS
+                if pattern.search(quoted if label in _NAMES_MAY_SAY else message)
                 and not (files and label == "a dotted module path")]
     if not message.strip():
         problems.append("empty")
