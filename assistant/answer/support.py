@@ -23,6 +23,9 @@ QUOTE_LEAD = "The documents don't say this in so many words; the closest passage
 
 _SENTENCE = re.compile(r"\S.*?(?:[.!?]+(?=\s|$)|$)", re.S)
 _MARKER_NUMBERS = re.compile(r"\d+")
+_NUMERIC_QUESTION = re.compile(
+    r"\b(how (long|many|much|often|old|far|big|large|high|tall|heavy|fast)|when|what "
+    r"(year|time|date|age|temperature|percentage|number)|which year)\b", re.IGNORECASE)
 
 
 def support(sentence: str, passage: str) -> float:
@@ -58,7 +61,7 @@ def check(text: str, hits: Sequence[Hit]) -> Checked:
     dropped: list[str] = []
     cited: dict[int, Citation] = {}
     for sentence in _sentences(text):
-        body = MARKER_GROUP.sub("", sentence).strip()
+        body = re.sub(r"\s+([.,;:!?])", r"\1", MARKER_GROUP.sub("", sentence)).strip()
         if not content_words(body):
             if body.strip(" .!?"):
                 kept.append(sentence)  # "Yes." and the like: nothing to check
@@ -97,6 +100,8 @@ def best_quote(question: str, hits: Sequence[Hit], hint: str = "") -> Quote | No
     sentence beats a long one that happens to repeat a word; earlier passages win ties.
     """
     wanted = content_words(question) | content_words(hint)
+    # The answer type a question expects: "how long", "when", ... are answered by a number.
+    wants_number = bool(_NUMERIC_QUESTION.search(question))
     best: tuple[float, Quote] | None = None
     for n, hit in enumerate(hits, start=1):
         for match in _SENTENCE.finditer(hit.text):
@@ -105,6 +110,8 @@ def best_quote(question: str, hits: Sequence[Hit], hint: str = "") -> Quote | No
             if len(words) < 3:
                 continue
             score = len(words & wanted) / math.sqrt(len(words)) - 0.01 * n
+            if wants_number and any(ch.isdigit() for ch in sentence):
+                score += 0.5
             if best is None or score > best[0]:
                 offset = match.start() + (len(match.group(0)) - len(match.group(0).lstrip()))
                 best = (score, Quote(n, sentence, offset, offset + len(sentence)))
