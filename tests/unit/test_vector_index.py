@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.store.store import ChunkRow, Store
 from assistant.search import VectorIndex
+from assistant.store.store import ChunkRow, Store
 
 
 def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
