@@ -285,8 +285,3 @@ def collapse_duplicates(hits: list[Hit], k: int,
         kept.append(hit)
         keys[key] = hit
     return kept
-
-
-def relevant(hits: Sequence[Hit], floor: float) -> list[Hit]:
-    """The hits similar enough to the question to count as covering it."""
-    return [hit for hit in hits if hit.similarity >= floor]
