@@ -63,8 +63,15 @@ class SharedEmbedder:
             return self._embedder
 
     @property
+    def identity(self) -> str | None:
+        """Which embedder makes the vectors (recorded per collection; None: unknown)."""
+        return getattr(self.inner, "identity", None)
+
+    @property
     def loaded(self) -> bool:
-        return self._embedder is not None and getattr(self._embedder, "_model", None) is not None
+        inner = self._embedder
+        return inner is not None and (getattr(inner, "_model", None) is not None
+                                      or getattr(inner, "_onnx", None) is not None)
 
     def warm_up(self) -> None:
         self.embed("warm up")
@@ -281,14 +288,21 @@ class Backend(QObject):
     def check_library(self, *, progress: Callable[[Any], None],
                       success: Callable[[Any], None],
                       failure: Callable[[Failure], None] | None = None) -> Job:
-        """At start-up: re-index watched folders (changes made while the app was closed) and
-        finish files left waiting by an interrupted run. Runs first on the index worker, so
-        it sees the library as it was when the app started."""
+        """At start-up: bring collections made by another embedder onto this one (a re-embed
+        that resumes where a closed app left it), re-index watched folders (changes made while
+        the app was closed) and finish files left waiting by an interrupted run. Runs first on
+        the index worker, so it sees the library as it was when the app started."""
 
         def work(ctx: TaskContext) -> Any:
             from assistant.ingest.indexer import IndexSummary
+            from assistant.search.reembed import reembed, stale_collections
 
             store = ctx.state["store"]
+            if self.embedder.identity is not None:
+                stale = stale_collections(store, self.embedder)
+                if stale:
+                    reembed(store, self.embedder, stale, progress=ctx.progress,
+                            cancel=ctx.cancel)
             groups: dict[str, list[str]] = {}
             for collection, folder in store.watched():
                 if Path(folder).is_dir():

@@ -12,6 +12,8 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
+from assistant.search.reembed import ReembedProgress
+
 HIDE_AFTER_MS = 12_000
 
 
@@ -91,8 +93,16 @@ class IndexProgressArea(QFrame):
         self.queued = queued
 
     def update_progress(self, p: Any, embedder_loading: bool = False) -> None:
-        """Show an `IndexProgress` (files_done, files_total, current, rate, eta, failed)."""
+        """Show an `IndexProgress` (files_done, files_total, current, rate, eta, failed), or a
+        `ReembedProgress` (a collection moving to a new embedding model)."""
         if p is None:
+            return
+        if isinstance(p, ReembedProgress):
+            self.bar.setRange(0, max(1, p.total))
+            self.bar.setValue(p.done)
+            self.detail.setText(f"Updating “{p.collection}” for the new embedding model  ·  "
+                                f"{p.done:,} of {p.total:,} passages  ·  searches use the "
+                                "old vectors until it is done")
             return
         if p.files_total:
             self.bar.setRange(0, p.files_total)

@@ -314,3 +314,45 @@ def test_a_changed_file_in_a_watched_folder_is_reindexed(qtbot, make_window, doc
     with Store() as store:
         texts = " ".join(c[4] for d in store.documents() for c in store.chunk_texts(d.id))
     assert "40 moorings" in texts and "12 moorings" not in texts
+
+
+def test_a_library_made_by_another_embedder_is_reembedded_at_start(qtbot, make_window,
+                                                                    embedder, data_dir,
+                                                                    monkeypatch):
+    """An upgrade that changes the embedding model: the app moves the library over at start,
+    showing its progress, and answers from the old vectors until the move is done."""
+    from assistant.gui.progress import IndexProgressArea
+    from assistant.ingest.indexer import Indexer
+    from assistant.search import Embedder
+    from assistant.search.reembed import ReembedProgress, stale_collections
+    from assistant.store.store import Store
+
+    other = "torch-fp32" if embedder.runtime != "torch-fp32" else "onnx-int8"
+    old = Embedder(runtime=other)
+    with Store() as store:
+        Indexer(store, old).index([data_dir / "docs"], "default")
+        assert stale_collections(store, embedder) == ["default"]
+    del old
+
+    shown: list[str] = []
+    original = IndexProgressArea.update_progress
+
+    def watch(self: Any, p: Any, embedder_loading: bool = False) -> None:
+        original(self, p, embedder_loading)
+        if isinstance(p, ReembedProgress):
+            shown.append(self.detail.text())
+
+    monkeypatch.setattr(IndexProgressArea, "update_progress", watch)
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(window.indexing.summaries), timeout=INDEX_TIMEOUT)
+    assert window.indexing.summaries[-1] is not None
+    with Store() as store:
+        assert stale_collections(store, embedder) == []
+        cid = store.collection_id("default", create=False)
+        assert store.collection_embedder(cid) == embedder.identity
+        assert not store.check_consistency()
+    assert shown and "new embedding model" in shown[-1]
+    import re
+
+    done = re.search(r"([\d,]+) of ([\d,]+) passages", shown[-1])
+    assert done and done.group(1) == done.group(2), shown[-1]  # it showed the move completed

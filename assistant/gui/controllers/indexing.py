@@ -21,6 +21,7 @@ from assistant.gui.dialogs import FailuresDialog
 from assistant.gui.progress import IndexProgressArea, fmt_seconds
 from assistant.gui.tasks import Failure, Job
 from assistant.gui.watcher import FolderWatcher
+from assistant.search.reembed import ReembedProgress
 
 DOCUMENT_FILTER = ("Documents (*.pdf *.docx *.md *.markdown *.html *.htm *.txt *.rst *.py "
                    "*.json *.csv);;All files (*)")
@@ -130,14 +131,16 @@ class IndexingController(QObject):
                                 "shown": False, "collection": collection}
 
         def progress(p: Any) -> None:
+            reembedding = isinstance(p, ReembedProgress)
             if not info["shown"]:
-                if quiet and (p is None or not p.files_total):
+                if quiet and (p is None or not (p.total if reembedding else p.files_total)):
                     return
                 info["shown"] = True
-                self.progress.start(title, queued=self._queued(info))
+                self.progress.start("Updating the library for the new embedding model"
+                                    if reembedding else title, queued=self._queued(info))
             self.progress.set_queued(self._queued(info))
             self.progress.update_progress(p, embedder_loading=not self.backend.embedder.loaded)
-            if p is not None and p.files_done:
+            if p is not None and not reembedding and p.files_done:
                 self.library.schedule_refresh()
                 self.files_indexed.emit()
 
