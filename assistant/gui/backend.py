@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -295,14 +295,14 @@ class Backend(QObject):
 
         def work(ctx: TaskContext) -> Any:
             from assistant.ingest.indexer import IndexSummary
-            from assistant.search.reembed import reembed, stale_collections
+            from assistant.search.reembed import IdentifiedEncoder, reembed, stale_collections
 
             store = ctx.state["store"]
-            if self.embedder.identity is not None:
-                stale = stale_collections(store, self.embedder)
+            if self.embedder.identity is not None:  # None: an embedder that names no identity
+                encoder = cast(IdentifiedEncoder, self.embedder)
+                stale = stale_collections(store, encoder)
                 if stale:
-                    reembed(store, self.embedder, stale, progress=ctx.progress,
-                            cancel=ctx.cancel)
+                    reembed(store, encoder, stale, progress=ctx.progress, cancel=ctx.cancel)
             groups: dict[str, list[str]] = {}
             for collection, folder in store.watched():
                 if Path(folder).is_dir():
