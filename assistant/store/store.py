@@ -22,6 +22,7 @@ import numpy as np
 from assistant import paths
 from assistant.errors import UserError
 from assistant.store import db, migrations
+from assistant.store.terms import TermStats
 
 DEFAULT_COLLECTION = "default"
 
@@ -70,14 +71,23 @@ def _document(row: Sequence[Any]) -> Document:
                     row[7], int(row[8]), int(row[9]), row[10], row[11], warnings, row[13])
 
 
-def fts_query(text: str) -> str:
-    """Turn free text into a safe FTS5 query: each word quoted, any word may match."""
+_STOP = {"the", "a", "an", "of", "is", "are", "was", "what", "how", "and", "or", "to",
+         "in", "on", "for", "does", "do", "it", "its", "be", "by", "with", "at", "which",
+         "who", "when", "where", "why", "that", "this", "my", "i", "me", "you", "about"}
+
+
+def query_words(text: str) -> list[str]:
+    """The words of free text worth matching: lower-cased, stop words out, each once."""
     words = re.findall(r"\w+", text.lower())
-    stop = {"the", "a", "an", "of", "is", "are", "was", "what", "how", "and", "or", "to",
-            "in", "on", "for", "does", "do", "it", "its", "be", "by", "with", "at", "which",
-            "who", "when", "where", "why", "that", "this", "my", "i", "me", "you", "about"}
-    kept = [w for w in words if w not in stop] or words
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(kept))
+    kept = [w for w in words if w not in _STOP] or words
+    return list(dict.fromkeys(kept))
+
+
+def fts_query(text: str | Sequence[str]) -> str:
+    """Turn free text (or its `query_words`) into a safe FTS5 query: each word quoted, any
+    word may match."""
+    words = query_words(text) if isinstance(text, str) else text
+    return " OR ".join(f'"{w}"' for w in words)
 
 
 class Store:
@@ -86,6 +96,7 @@ class Store:
         self.conn = db.connect(self.path)
         with db.translate_errors(self.path):
             migrations.migrate(self.conn)
+        self.terms = TermStats(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -384,8 +395,11 @@ class Store:
 
     def keyword(self, text: str, k: int, collection_ids: Sequence[int],
                 kind: str | None = None, path_prefix: str | None = None) -> list[tuple[int, float]]:
-        """BM25 matches: [(chunk_id, bm25)], best first (bm25 is negative; lower is better)."""
-        query = fts_query(text)
+        """BM25 matches: [(chunk_id, bm25)], best first (bm25 is negative; lower is better).
+
+        In a large store, words in a big share of the chunks are left out (see `terms`).
+        """
+        query = fts_query(self.terms.discriminating(query_words(text), self.generation()))
         if not query or not collection_ids:
             return []
         marks = ", ".join("?" for _ in collection_ids)

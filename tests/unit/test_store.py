@@ -122,3 +122,35 @@ def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
     assert errors == []
     with Store(tmp_path / "new.db") as store:
         assert migrations.current_version(store.conn) == len(migrations.MIGRATIONS)
+
+
+def test_words_in_most_chunks_of_a_large_store_are_left_out_of_bm25(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """At scale a word in most chunks costs seconds of BM25 and weighs almost nothing; the
+    words are matched as the index stems them ("warranties" is the index's "warranti")."""
+    from assistant.store import terms
+
+    store = Store(tmp_path / "s.db")
+    cid = store.collection_id("Work")
+    assert cid is not None
+    texts = [f"warranty clause {i} for the appliance" for i in range(40)]
+    texts[7] = "warranty clause for the zephyr kettle: 27 months"
+    store.write_document(cid, "/d/a.txt", size=1, mtime=1.0, hash="h", kind="text", title="A",
+                         pages=1, warnings=[], chunks=[ChunkRow(None, i, i + 1, t)
+                                                       for i, t in enumerate(texts)],
+                         vectors=_vecs(len(texts)))
+    everything = store.keyword("kettle warranties", 50, [cid])
+    assert len(everything) == 40  # a small store: every word is scored
+    monkeypatch.setattr(terms, "MIN_CHUNKS", 10)
+    store.terms = terms.TermStats(store.conn)
+    only_rare = store.keyword("kettle warranties", 50, [cid])
+    assert len(only_rare) == 1 and only_rare[0][0] == everything[0][0]
+    assert store.keyword("warranties", 50, [cid]) == []  # nothing left worth scoring
+    assert store.terms.stems(["Warranties", "kettles", "???"]) == ["warranti", "kettl", None]
+    # after a write the counts are read again: the word is now in few enough chunks
+    store.write_document(cid, "/d/b.txt", size=1, mtime=1.0, hash="h2", kind="text",
+                         title="B", pages=1, warnings=[],
+                         chunks=[ChunkRow(None, i, i + 1, f"descaling step {i}")
+                                 for i in range(400)], vectors=_vecs(400, seed=1))
+    assert len(store.keyword("warranties", 50, [cid])) == 40
+    store.close()
