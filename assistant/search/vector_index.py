@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 _FETCH_BATCH = 500
 _LOAD_BLOCK = 50_000
 EXACT_LIMIT = 200_000  # above this many chunks the quantised layout is used
-BINARY_CANDIDATES = 4000  # Hamming stage keeps this many (at least 100 per result asked)
+BINARY_CANDIDATES = 20000  # Hamming stage keeps this many (at least 100 per result asked)
 EXACT_RESCORE = 100  # int8 stage keeps this many for exact rescoring (at least 2 per result)
 
 
