@@ -11,7 +11,8 @@ pass gives the whole trade-off curve:
 - balanced: the threshold with the largest correct-refusal minus false-refusal rate
   (Youden's J: with as many answerable as unanswerable questions, the fewest errors);
 - lenient: the lowest threshold whose false-refusal rate is at most 5%;
-- strict: the highest threshold whose correct-refusal rate is at least 90%.
+- strict: the highest threshold whose correct-refusal rate is at least 80% (the refusal
+  target of issue 8).
 
 Usage:
     .venv/bin/python tests/bench/calibrate_strictness.py ../shared/data/squad2-dev-half.json \
@@ -54,7 +55,7 @@ def choose(points: list[dict[str, float]]) -> dict[str, float]:
     balanced = max(points, key=lambda p: (p["correct_refusals"] - p["false_refusals"],
                                           -abs(p["threshold"] - 0.5)))
     lenient = next((p for p in points if p["false_refusals"] <= 0.05), points[-1])
-    strict = next((p for p in reversed(points) if p["correct_refusals"] >= 0.9), points[0])
+    strict = next((p for p in reversed(points) if p["correct_refusals"] >= 0.8), points[0])
     return {"lenient": lenient["threshold"], "balanced": balanced["threshold"],
             "strict": strict["threshold"]}
 
