@@ -32,9 +32,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-import linux  # noqa: E402
-
 import build  # noqa: E402
+import linux  # noqa: E402
 
 PACKAGE = linux.PACKAGE
 QUESTION = "How long is the guarantee on the Zephyr X200 kettle?"
