@@ -109,16 +109,21 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _counter(self, key: str) -> int:
+        return self._scalar_args("SELECT value FROM meta WHERE key = ?", (key,))
+
+    def _increment(self, key: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, 1) "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1", (key,))
+
     def generation(self) -> int:
         """A number that changes with every write of chunks (for caches of the store)."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
+        return self._counter("generation")
 
     def _bump(self) -> None:
         """Call inside a write transaction that adds or removes chunks."""
-        self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('generation', 1) "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+        self._increment("generation")
 
     # --- collections -------------------------------------------------------------------
     def collection_id(self, name: str, create: bool = True) -> int | None:
@@ -235,13 +240,10 @@ class Store:
 
     def vectors_epoch(self) -> int:
         """Changes when vectors are replaced in place (caches of vectors must reload)."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
-        return int(row[0]) if row else 0
+        return self._counter("epoch")
 
     def _bump_epoch(self) -> None:
-        self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('epoch', 1) "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+        self._increment("epoch")
 
     def _scalar_args(self, sql: str, args: tuple[Any, ...]) -> int:
         row = self.conn.execute(sql, args).fetchone()
@@ -443,16 +445,14 @@ class Store:
             return {}
         unique = list(dict.fromkeys(int(i) for i in ids))
         if len(unique) * POINT_LOOKUPS_PER_SCAN < self.terms.total(self.generation()):
-            out: dict[int, np.ndarray] = {}
-            for chunk_id in unique:
-                row = self.conn.execute("SELECT embedding FROM chunks_vec WHERE chunk_id = ?",
-                                        (chunk_id,)).fetchone()
-                if row is not None:
-                    out[chunk_id] = np.frombuffer(row[0], dtype=np.float32)
-            return out
-        marks = ", ".join("?" for _ in unique)
-        rows = self.conn.execute(
-            f"SELECT chunk_id, embedding FROM chunks_vec WHERE chunk_id IN ({marks})", unique)
+            rows = self.conn.executemany(
+                "SELECT chunk_id, embedding FROM chunks_vec WHERE chunk_id = ?",
+                [(i,) for i in unique])
+        else:
+            marks = ", ".join("?" for _ in unique)
+            rows = self.conn.execute(
+                f"SELECT chunk_id, embedding FROM chunks_vec WHERE chunk_id IN ({marks})",
+                unique)
         return {int(r[0]): np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
     # --- watched folders ---------------------------------------------------------------
