@@ -13,7 +13,7 @@ Stages, each skipped when its inputs are unchanged (a stamp holds a hash of them
    preparation at first start, no torch on the query path);
 4. `dist/knowledge-assistant/`: the PyInstaller one-folder bundle (packaging/knowledge_assistant.
    spec) with two executables: `knowledge-assistant` (windowed) and `assistant` (console);
-5. on Linux `dist/knowledge-assistant_<version>_<arch>.deb` (dpkg-deb, zstd) and
+5. on Linux `dist/knowledge-assistant_<version>_<arch>.deb` (dpkg-deb, xz) and
    `dist/knowledge-assistant-<version>-linux-<arch>.tar.gz` (the same bundle, portable).
 Windows and macOS installers are made from the bundle by packaging/windows and packaging/macos
 (see .github/workflows/installers.yml).
