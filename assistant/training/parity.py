@@ -79,6 +79,8 @@ class Tolerance:
 
     The log-prob gap is judged on its 95th percentile over positions: a CI machine's build
     showed a single position at 1.03 with a correct adapter (mean 0.18, KL 0.0075).
+    KL may be 2.5x (a): an AVX-512 build gave a correct adapter KL 0.0092 against a base of
+    0.0044 (permuted q/k, at 0.043, still fails by four times).
     """
 
     delta_min_mean_correlation: float = 0.9
@@ -86,6 +88,7 @@ class Tolerance:
     adapter_vs_base_factor: float = 2.0  # (b) may be at most this many times (a) ...
     logprob_floor: float = 0.25  # ... or this (max) / half this (mean), whichever is larger
     kl_floor: float = 0.005
+    kl_factor: float = 2.5
     top1_slack: float = 0.1  # (b) top-1 agreement may be this much below (a)
 
 
@@ -204,7 +207,7 @@ def judge(base: Agreement, adapter: Agreement, delta: DeltaAgreement,
     if adapter.mean_topk_logprob_diff > limit_mean:
         failures.append(f"adapter mean top-k logprob difference "
                         f"{adapter.mean_topk_logprob_diff:.3f} > {limit_mean:.3f}")
-    limit_kl = max(t.kl_floor, t.adapter_vs_base_factor * base.mean_kl)
+    limit_kl = max(t.kl_floor, t.kl_factor * base.mean_kl)
     if adapter.mean_kl > limit_kl:
         failures.append(f"adapter mean KL {adapter.mean_kl:.4f} > {limit_kl:.4f}")
     if adapter.top1_agreement < base.top1_agreement - t.top1_slack:

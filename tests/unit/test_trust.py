@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from assistant.answer import answerability as ans
 from assistant.ingest import Indexer
 from assistant.search import Hit, Retriever
 from assistant.store import Store
+
+MONTHS_27 = re.compile(r"\b27[ -]months?\b")  # the fact, however the model phrases it
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +93,7 @@ def test_answers_are_grounded_end_to_end(indexed, default_gguf: Path) -> None:
         found = answer_question("How long is the guarantee on the Zephyr X200 kettle?",
                                 retriever=retrieve, generator=generator)
         assert found.grounding in ("answered", "quoted")
-        assert "27 months" in found.text and found.citations
+        assert MONTHS_27.search(found.text) and found.citations  # "27 months", "27-month"
         assert any(c.hit.page == 2 for c in found.citations)
 
         # A first-ranked passage just under the old floor reaches the model and is answered.
@@ -98,7 +101,7 @@ def test_answers_are_grounded_end_to_end(indexed, default_gguf: Path) -> None:
         weak = [dataclasses.replace(top, similarity=0.2498)]
         kept = answer_question("How long is the guarantee on the Zephyr X200 kettle?",
                                retriever=lambda q, k: weak, generator=generator)
-        assert not kept.not_found and "27 months" in kept.text
+        assert not kept.not_found and MONTHS_27.search(kept.text)
 
         missing = answer_question("Who won the football world cup in 1954?",
                                   retriever=retrieve, generator=generator)
