@@ -146,8 +146,10 @@ def build_deb(bundle: Path, dist: Path, version: str, arch: str) -> Path:
     write_md5sums(stage)
     out = dist / f"{PACKAGE}_{version}_{arch}.deb"
     log(f"Depends: {depends}")
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z6", "--build",
-                    str(stage), str(out)], check=True)
+    # xz -9 on every core: 2.7% smaller than -6 on libtorch (the bulk of the package).
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z9",
+                    f"--threads-max={os.cpu_count() or 1}", "--build", str(stage), str(out)],
+                   check=True)
     log(f"{out.name}: {out.stat().st_size / 1e6:.0f} MB")
     return out
 

@@ -41,8 +41,11 @@ MAX_TOKENS = 256
 MODEL_NAME = "all-minilm-l6-v2"
 RUNTIMES = ("onnx-int8", "torch-fp32")
 DEFAULT_RUNTIME = "onnx-int8"
-ONNX_RECIPE = 2  # bump when the export or quantisation changes: caches and identities move
+ONNX_RECIPE = 3  # bump when the export or quantisation changes: caches and identities move
 # 2: eager attention in the export (1: transformers' SDPA, a heavier graph: 1.3x slower int8)
+# 3: the embedding tables stored in fp16 (58.7 -> 34.9 MB, a smaller installer); cosine to
+#    the fp32 reference unchanged (mean 0.99465 vs 0.99459, min 0.9874 vs 0.9871, on 500
+#    NFCorpus texts)
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +334,7 @@ class OnnxRuntimeEncoder:
             try:
                 export_onnx(self.model_path, fp32)
                 quantize_int8(fp32, int8)
+                half_embedding_tables(int8)
             except ModelError:
                 raise
             except Exception as exc:
@@ -425,3 +429,36 @@ def quantize_int8(source: Path, target: Path) -> None:
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
         root.setLevel(level)
+
+
+def half_embedding_tables(path: Path) -> None:
+    """Store the large lookup tables (word and position embeddings) in fp16, in place.
+
+    They are 47 of the int8 export's 59 MB, read by Gather ops that quantisation leaves in
+    fp32. Each table becomes fp16 with a Cast back to fp32 after its Gather: the rows looked
+    up lose nothing that the int8 MatMuls after them keep.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    tables = {t.name: t for t in graph.initializer}
+    for node in list(graph.node):
+        name = node.input[0] if node.op_type == "Gather" and node.input else ""
+        table = tables.get(name)
+        if table is None or table.data_type != TensorProto.FLOAT:
+            continue
+        values = numpy_helper.to_array(table)
+        if values.size < 10_000:
+            continue
+        graph.initializer.remove(table)
+        graph.initializer.append(numpy_helper.from_array(values.astype(np.float16),
+                                                         f"{name}_fp16"))
+        out = node.output[0]
+        node.input[0], node.output[0] = f"{name}_fp16", f"{out}_fp16"
+        cast = helper.make_node("Cast", [f"{out}_fp16"], [out], to=TensorProto.FLOAT,
+                                name=f"{node.name}_to_fp32")
+        graph.node.insert(list(graph.node).index(node) + 1, cast)
+        del tables[name]
+    onnx.save(model, str(path))
