@@ -8,10 +8,14 @@ Two stages, each using the evidence it has:
    signals is never thrown away: that is where a cosine of 0.2498 against a 0.25 floor used to
    lose the right answer. No passage counting means "not in your documents" without asking
    the model (a small model would otherwise answer from its own memory).
-2. **The model's own judgement**: with the grounded-answer adapter, the model has learned to
-   open with the refusal sentence when no passage holds the answer. The probability it gives
-   that opening, read from one forward pass over the prompt it is about to answer (free: the
-   same prefill serves the answer), is compared with the strictness's threshold.
+2. **After the answer is written**: the model's refusal probability (with the grounded
+   adapter it has learned to open with the refusal sentence when no passage holds the
+   answer), read from the prefill that serves the answer anyway; the best passage's
+   similarity; and the model's confidence in the answer it wrote (the mean log-probability
+   of its first tokens; the refusal opening is suppressed so an answer is always written).
+   A logistic score over the three, fitted on the development data, is compared with the
+   strictness's threshold (`refusal_score`). A refusal probability of EARLY_REFUSAL or more
+   refuses at once, without writing an answer.
 
 Strictness trades false refusals for invented answers; "balanced" is the default.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from assistant.search import Hit
@@ -36,16 +41,17 @@ class Strictness:
 
 
 # Floors: on NFCorpus and SQuAD paragraphs a passage holding the answer has cosine >= 0.30
-# for most questions and unrelated passages rarely exceed 0.20. Refusal thresholds: set by
-# tests/bench/calibrate_strictness.py on 80 questions of the SQuAD split's TRAINING articles
-# (none the adapter was trained on) with the shipped adapter: balanced maximises correct
-# minus false refusals (0.55: 52% vs 33%), lenient keeps false refusals <= 5% (0.80),
-# strict keeps correct refusals >= 80% (0.30). See README, "Answer quality".
+# for most questions and unrelated passages rarely exceed 0.20. Refusal thresholds on
+# `refusal_score`: set by tests/bench/calibrate_strictness.py on 160 questions of the SQuAD
+# split's TRAINING articles (none the adapter was trained on), from 5-fold cross-validated
+# scores: balanced maximises correct minus false refusals (0.55: 61% vs 29%), lenient keeps
+# false refusals <= 5% (0.85: 6% vs 3%), strict keeps correct refusals >= 80% (0.40: 88%
+# vs 75%). See resources/adapters/README.md, "Calibration".
 STRICTNESS: dict[str, Strictness] = {
     "lenient": Strictness("lenient", "Lenient: answer whenever a passage may hold it",
-                          0.15, 0.05, 0.80),
+                          0.15, 0.05, 0.85),
     "balanced": Strictness("balanced", "Balanced (recommended)", 0.22, 0.10, 0.55),
-    "strict": Strictness("strict", "Strict: answer only when clearly covered", 0.30, 0.15, 0.30),
+    "strict": Strictness("strict", "Strict: answer only when clearly covered", 0.30, 0.15, 0.40),
 }
 DEFAULT_STRICTNESS = "balanced"
 AGREED_RANK = 3  # "near the top of both": within the first three of each
@@ -76,7 +82,7 @@ class Judgement:
     """The model's view of the prompt it is about to answer."""
 
     refusal_probability: float  # probability of opening with the refusal sentence
-    refuse: bool  # refused at this strictness
+    refuse: bool  # refused at this strictness on this signal alone (no answer read yet)
     greedy_refuses: bool  # greedy decoding would open with the refusal
 
 
@@ -103,4 +109,77 @@ def judge(model: Any, prompt: str, refusal: str, level: Strictness) -> Judgement
         second = reader(prompt + " " + refusal.split()[0])
         p = p1 * math.exp(float(second[tokens[1]]))
         greedy_first = greedy_first and int(second.argmax()) == tokens[1]
-    return Judgement(p, p >= level.refuse_at, greedy_first)
+    return Judgement(p, p >= EARLY_REFUSAL, greedy_first)
+
+
+# --------------------------------------------------------------------------- the decision
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything known once the model has written its answer (refusal opening suppressed)."""
+
+    refusal_probability: float  # the model's judgement before answering
+    top_similarity: float  # retrieval's confidence: see `retrieval_confidence`
+    answer_logprob: float  # mean log-probability of the answer's first tokens
+
+
+# The median similarity of the best passage for answerable questions of the development data.
+# A best passage that keyword and vector search both rank first counts as at least this
+# similar: agreement of the two is evidence of its own (answerable questions show it 67% of
+# the time, unanswerable ones 49%), and a passage ranked first on both is never held against
+# the answer for a low cosine, which real documents often give (0.2498 in the issue's case).
+AGREED_SIMILARITY = 0.6
+
+
+def retrieval_confidence(hits: Sequence[Hit]) -> float:
+    best = max((h.similarity for h in hits), default=0.0)
+    if hits and hits[0].keyword_rank == 1 and hits[0].vector_rank == 1:
+        return max(best, AGREED_SIMILARITY)
+    return best
+
+
+ANSWER_TOKENS = 5  # the answer's opening: a short answer's words, before its [n] marker
+EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth the time
+# Logistic weights over `features` (intercept, refusal probability's logit, retrieval
+# confidence, answer log-probability), fitted by tests/bench/calibrate_strictness.py on the
+# 160 questions above. Cross-validated AUC of unanswerable vs answerable: 0.69, against 0.59
+# for the refusal probability alone (retrieval confidence alone 0.65, answer log-probability
+# alone 0.65). Once the other two are known, the refusal probability adds almost nothing
+# (its weight is about 0): the model's doubt shows in how unsure its answer is.
+WEIGHTS: tuple[float, ...] = (0.0833, 0.0109, -0.5592, -1.3019)
+
+
+def calibrated_for(model: Any) -> bool:
+    """Whether WEIGHTS apply: they were fitted with the shipped grounded adapter at strength 1.
+
+    Any other model or adapter (or strength) has no calibration: it refuses only where it
+    writes the refusal itself (or is sure of it: EARLY_REFUSAL).
+    """
+    from assistant.llm.grounded import ADAPTER_NAME
+
+    path = getattr(model, "adapter_path", None)
+    scale = getattr(model, "adapter_scale", 0.0)
+    return path is not None and Path(path).name == ADAPTER_NAME and abs(scale - 1.0) < 1e-6
+
+
+def features(evidence: Evidence) -> list[float]:
+    p = min(max(evidence.refusal_probability, 1e-4), 1 - 1e-4)
+    # Each on a scale of a few units, so one L2 penalty suits all three weights.
+    return [1.0, math.log(p / (1 - p)), 10.0 * (evidence.top_similarity - 0.5),
+            max(evidence.answer_logprob, -10.0)]
+
+
+def answer_logprob(logprobs: Sequence[float]) -> float:
+    head = list(logprobs)[:ANSWER_TOKENS]
+    return sum(head) / len(head) if head else -10.0
+
+
+def refusal_score(evidence: Evidence, weights: Sequence[float] = WEIGHTS) -> float:
+    """How likely the passages lack the answer, 0..1, from the model's and retrieval's signals.
+
+    The model's refusal probability alone separates answerable from unanswerable questions
+    only weakly; the passages' similarity to the question and the model's confidence in the
+    answer it wrote add what it misses.
+    """
+    z = sum(w * x for w, x in zip(weights, features(evidence), strict=True))
+    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))

@@ -9,7 +9,8 @@ The flow:
 3. fit the passages and earlier turns into the model's context (`prompt`);
 4. ask the model for its judgement (the probability it opens with the refusal, which the
    grounded-answer adapter has learned to write when no passage holds the answer), then
-   generate;
+   generate its best answer and decide (`answerability.refusal_score`: that probability,
+   the passages' similarity and the answer's own confidence, weighed by calibration);
 5. map `[n]` markers to passages, infer them where the model wrote none (`citations`);
 6. check every sentence against the passage it cites and drop what is unsupported
    (`support`); when nothing is left, quote the passage sentence that best matches the
@@ -73,10 +74,12 @@ class Answer:
     prompt: str = field(default="", repr=False)
     grounding: Grounding = "answered"
     refusal_probability: float | None = None  # the model's judgement, where it was read
+    refusal_score: float | None = None  # the answerability decision's score (refused >= level)
     not_found_reason: str = ""  # "retrieval" or "model", for not-found answers
     unsupported: list[str] = field(default_factory=list)  # sentences dropped by the check
     quote: support.Quote | None = None
     first_token_seconds: float | None = None
+    token_logprobs: list[float] = field(default_factory=list, repr=False)  # generated tokens
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -88,6 +91,8 @@ class Answer:
         }
         if self.refusal_probability is not None:
             out["refusal_probability"] = round(self.refusal_probability, 4)
+        if self.refusal_score is not None:
+            out["refusal_score"] = round(self.refusal_score, 4)
         if self.unsupported:
             out["unsupported"] = self.unsupported
         if self.quote is not None:
@@ -155,11 +160,14 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
                     on_token: Callable[[str], None] | None = None,
                     cancel: threading.Event | None = None, max_tokens: int = 256,
                     temperature: float = 0.0, infer_missing_citations: bool = True,
-                    copy_bias: float = DEFAULT_COPY_BIAS, judge: bool = True) -> Answer:
+                    copy_bias: float = DEFAULT_COPY_BIAS, judge: bool = True,
+                    focus_words: int | None = None) -> Answer:
     """Answer `question` from the documents (or, with `no_docs`, from the model alone).
 
     `strictness` ("lenient", "balanced", "strict") sets the answerability decision;
     `relevance_floor`, when given, replaces its cosine floor (for callers of the old API).
+    `focus_words` > 0 gives the model only each passage's sentences nearest the question
+    (`focus`); the default is `focus.FOCUS_WORDS`.
     `on_token` receives the text as it is generated; the final `Answer.text` may differ
     (markers fixed, unsupported sentences dropped, or a quote instead), so show it when done.
     Cancelling returns what was generated so far with `cancelled=True`.
@@ -186,15 +194,18 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     if budget < 64:
         raise ModelError(f"The context size ({generator.n_ctx} tokens) leaves no room for "
                          f"sources next to a {max_tokens}-token answer; raise it.")
-    prompt = build_prompt(question, hits, turns, generator, budget, no_docs=no_docs)
+    prompt = build_prompt(question, hits, turns, generator, budget, no_docs=no_docs,
+                          focus_words=focus_words)
     judgement = None
     bias: dict[int, float] | None = None
+    calibrated = answerability.calibrated_for(generator)
     if prompt.messages is None and not no_docs and judge:
         judgement = answerability.judge(generator, prompt.text, NOT_FOUND_TEXT, level)
         if judgement is not None and judgement.refuse:
             return _not_found(prompt.hits, started, "model", judgement)
-        if judgement is not None and judgement.greedy_refuses:
-            # The model leans to refusing but not enough at this strictness: let it answer.
+        if judgement is not None and judgement.greedy_refuses and calibrated:
+            # The model leans to refusing: let it write its best answer anyway, so that the
+            # decision below weighs that answer's confidence with the other signals.
             bias = dict.fromkeys(answerability.refusal_tokens(generator, NOT_FOUND_TEXT)[:1],
                                  -100.0)
     if prompt.messages is not None:
@@ -223,6 +234,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         if close is not None:
             close()
     cancelled = cancel is not None and cancel.is_set()
+    logprobs = [float(v) for v in getattr(generator, "last_logprobs", None) or []]
     count = generator.count_tokens(text)
     text = _clean(text)
     refusal_p = None if judgement is None else judgement.refusal_probability
@@ -232,7 +244,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
                       prompt_tokens=prompt.tokens, completion_tokens=count, cancelled=cancelled,
                       history_used=prompt.history_used, seconds=time.monotonic() - started,
                       prompt=prompt.text, grounding=grounding, refusal_probability=refusal_p,
-                      first_token_seconds=first_token, **extra)
+                      first_token_seconds=first_token, token_logprobs=logprobs,
+                      refusal_score=refusal_score, **extra)
 
     if no_docs:
         return done(text or ("" if cancelled else EMPTY_ANSWER_TEXT), [], "model_only")
@@ -240,8 +253,15 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         cleaned, citations = parse_citations(text, prompt.hits)
         return done(cleaned, citations, "answered",
                     citation_source="model" if citations else "none")
-    if _is_refusal(text):
+    refusal_score = None
+    if judgement is not None and calibrated:
+        evidence = answerability.Evidence(
+            judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
+            answerability.answer_logprob(logprobs))
+        refusal_score = answerability.refusal_score(evidence)
+    if _is_refusal(text) or (refusal_score is not None and refusal_score >= level.refuse_at):
         answer = _not_found(prompt.hits, started, "model", judgement)
+        answer.refusal_score = refusal_score
         answer.prompt_tokens, answer.completion_tokens = prompt.tokens, count
         answer.first_token_seconds = first_token
         return answer

@@ -238,7 +238,8 @@ def run_qa(qa: QASet, questions: Sequence[Question], *, generator: Any,
            settings: dict[str, Any], embedder: Any = None, oracle: bool = False,
            collection: str | None = None, store: Any = None,
            progress: Progress | None = None, work_dir: Path | None = None,
-           on_row: Callable[[Row], None] | None = None) -> QAReport:
+           on_row: Callable[[Row], None] | None = None,
+           on_answer: Callable[[Question, Answer], None] | None = None) -> QAReport:
     """Ask every question the way the app does and score the answers."""
     from assistant.ingest import Chunker, Indexer
     from assistant.search import Retriever
@@ -280,8 +281,11 @@ def run_qa(qa: QASet, questions: Sequence[Question], *, generator: Any,
             answer = answer_question(
                 question.question, retriever=ask_retriever(question), generator=generator,
                 top_k=settings["top_k"], strictness=settings["strictness"],
-                max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"])
+                max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"],
+                focus_words=settings.get("focus_words"))
             report.rows.append(score(question, answer))
+            if on_answer is not None:  # the whole answer (passages, ranks), for calibration
+                on_answer(question, answer)
             if on_row is not None:  # e.g. written as it comes, so a stopped run keeps its rows
                 on_row(report.rows[-1])
         if progress is not None:

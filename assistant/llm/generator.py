@@ -153,6 +153,8 @@ class Generator:
         self._control_texts: list[str] | None = None
         self._adapter: Any = None  # an assistant.llm.adapters.LoadedAdapter
         self._closed = False
+        # Log-probabilities of the tokens the last stream generated (the answer's confidence).
+        self.last_logprobs: list[float] = []
 
     # ----------------------------------------------------------------------- basics
 
@@ -262,6 +264,12 @@ class Generator:
             pointer, shape=(self.n_vocab,)).astype(np.float32)
         return logits
 
+    def _token_logprob(self, token: int) -> float:
+        """The model's own log-probability of `token` (before any sampler bias)."""
+        logits = self._last_logits().astype(np.float64)
+        top = logits.max()
+        return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
+
     def next_token_logits(self, prompt: str, *, add_bos: bool = True) -> npt.NDArray[np.float32]:
         """Raw logits for the token after `prompt` (for parity checks against other runtimes)."""
         with self._lock:
@@ -333,6 +341,7 @@ class Generator:
         with self._lock:
             if self._closed:
                 raise ModelError("The model was closed.")
+            self.last_logprobs = []
             if not self._prefill(tokens, cancel):
                 return
             lib = self._lib
@@ -347,6 +356,7 @@ class Generator:
                     if cancel is not None and cancel.is_set():
                         break
                     token = int(lib.llama_sampler_sample(sampler, ctx, -1))
+                    self.last_logprobs.append(self._token_logprob(token))
                     if lib.llama_vocab_is_eog(self._vocab, token):
                         break
                     text = decoder.decode(self._piece(token, buffer))

@@ -1,51 +1,135 @@
-"""Calibrate the strictness levels' refusal thresholds on the TRAINING articles.
+"""Fit the answerability decision and the strictness thresholds on the TRAINING articles.
 
 Asks questions from the training side of the SQuAD article split (never the held-out
 articles that `assistant eval qa --split held-out` reports on, and never a question the
-adapter was trained on) the way the app does, with the balanced retrieval floors but the
-model's refusal never acted on, and records each answer and its refusal probability. As
-generation suppresses the refusal opening whenever the judgement lets the model answer, the
-answer at any threshold t is: refused when p >= t, else the answer recorded here. So one
-pass gives the whole trade-off curve:
+adapter was trained on) the way the app does, with the balanced retrieval floors but no
+refusal acted on, and records each answer with its evidence: the model's refusal
+probability, the passages' similarities and the answer's token log-probabilities. As
+generation suppresses the refusal opening whenever the model leans to it, the answer at any
+threshold is: refused when the decision's score reaches it, else the answer recorded here.
 
-- balanced: the threshold with the largest correct-refusal minus false-refusal rate
-  (Youden's J: with as many answerable as unanswerable questions, the fewest errors);
-- lenient: the lowest threshold whose false-refusal rate is at most 5%;
-- strict: the highest threshold whose correct-refusal rate is at least 80% (the refusal
-  target of issue 8).
+1. `answerability.WEIGHTS`: a logistic regression (L2) of "unanswerable" on
+   `answerability.features`, fitted on every row; its 5-fold cross-validated scores give an
+   honest curve.
+2. Thresholds on that score, from the cross-validated curve:
+   - balanced: the largest correct-refusal minus false-refusal rate (Youden's J);
+   - lenient: the lowest threshold whose false-refusal rate is at most 5%;
+   - strict: the highest threshold whose correct-refusal rate is at least 80%.
 
 Usage:
     .venv/bin/python tests/bench/calibrate_strictness.py ../shared/data/squad2-dev-half.json \
-        --exclude grounded.jsonl --limit 80 [--lora ADAPTER.gguf] [--out rows.json]
+        --exclude grounded.jsonl --limit 160 [--lora ADAPTER.gguf] [--out rows.json]
+    .venv/bin/python tests/bench/calibrate_strictness.py --rows rows.json   # refit only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import random
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from assistant.answer import answerability
+from assistant.search import Hit
+
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
+EARLY = answerability.EARLY_REFUSAL
 
 
-def curve(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """Rates at each threshold, from rows asked with the model's refusal not acted on."""
-    ans = [r for r in rows if r["answerable"]]
-    una = [r for r in rows if not r["answerable"]]
+def evidence(row: dict[str, Any]) -> answerability.Evidence | None:
+    """The decision's evidence for a recorded row (None: refused before the model)."""
+    p = row["refusal_probability"]
+    if p is None:
+        return None
+    hits = [Hit(0, 0, "", None, 0, 0, "", 0.0, h["similarity"], h.get("keyword_rank"),
+                h.get("vector_rank")) for h in row.get("consulted", [])]
+    return answerability.Evidence(p, answerability.retrieval_confidence(hits),
+                                  answerability.answer_logprob(
+        row.get("token_logprobs", [])))
+
+
+def fit(rows: Sequence[dict[str, Any]], l2: float = 1.0) -> list[float]:
+    """Logistic regression weights (Newton's method; the intercept is not penalised)."""
+    xs = [answerability.features(e) for r in rows if (e := evidence(r)) is not None]
+    ys = [0.0 if r["answerable"] else 1.0 for r in rows if evidence(r) is not None]
+    n = len(xs[0])
+    w = [0.0] * n
+    for _ in range(50):
+        grad = [0.0] * n
+        hess = [[0.0] * n for _ in range(n)]
+        for x, y in zip(xs, ys, strict=True):
+            z = sum(a * b for a, b in zip(w, x, strict=True))
+            p = 1 / (1 + math.exp(-max(min(z, 40), -40)))
+            for i in range(n):
+                grad[i] += (p - y) * x[i]
+                for j in range(n):
+                    hess[i][j] += p * (1 - p) * x[i] * x[j]
+        for i in range(1, n):
+            grad[i] += l2 * w[i]
+            hess[i][i] += l2
+        step = _solve(hess, grad)
+        w = [a - b for a, b in zip(w, step, strict=True)]
+        if max(abs(v) for v in step) < 1e-8:
+            break
+    return [round(v, 4) for v in w]
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting (a few unknowns)."""
+    n = len(b)
+    m = [[*row, b[i]] for i, row in enumerate(a)]
+    for c in range(n):
+        pivot = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[pivot] = m[pivot], m[c]
+        for r in range(n):
+            if r != c and m[c][c]:
+                f = m[r][c] / m[c][c]
+                m[r] = [x - f * y for x, y in zip(m[r], m[c], strict=True)]
+    return [m[i][n] / m[i][i] if m[i][i] else 0.0 for i in range(n)]
+
+
+def scores(rows: Sequence[dict[str, Any]], weights: Sequence[float] | None = None,
+           folds: int = 5, seed: int = 0) -> list[float]:
+    """Each row's refusal score: from `weights`, or cross-validated (fitted without its fold).
+
+    A row refused before the model (by retrieval, or with a refusal probability of at least
+    EARLY_REFUSAL) scores 1: no threshold lets it through.
+    """
+    out = [1.0] * len(rows)
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    for k in range(1 if weights is not None else folds):
+        test = set(order[k::folds]) if weights is None else set(order)
+        w = weights if weights is not None else fit([r for i, r in enumerate(rows)
+                                                     if i not in test])
+        for i in test:
+            e = evidence(rows[i])
+            if e is not None and e.refusal_probability < EARLY:
+                out[i] = answerability.refusal_score(e, w)
+    return out
+
+
+def curve(rows: Sequence[dict[str, Any]], score: Sequence[float]) -> list[dict[str, float]]:
+    """Rates at each threshold on the score, from rows asked with no refusal acted on."""
+    ans = [(r, s) for r, s in zip(rows, score, strict=True) if r["answerable"]]
+    una = [(r, s) for r, s in zip(rows, score, strict=True) if not r["answerable"]]
     out = []
     for t in THRESHOLDS:
-        def refused(r: dict[str, Any], t: float = t) -> bool:
-            p = r["refusal_probability"]
-            return bool(r["refused"] or (p is not None and p >= t))
+        def refused(pair: tuple[dict[str, Any], float], t: float = t) -> bool:
+            return bool(pair[0]["refused"] or pair[1] >= t)
 
         out.append({
             "threshold": t,
-            "correct_refusals": sum(refused(r) for r in una) / max(1, len(una)),
-            "false_refusals": sum(refused(r) for r in ans) / max(1, len(ans)),
-            "contains_gold": sum(1 for r in ans if not refused(r) and r["contains"])
+            "correct_refusals": sum(refused(x) for x in una) / max(1, len(una)),
+            "false_refusals": sum(refused(x) for x in ans) / max(1, len(ans)),
+            "contains_gold": sum(1 for x in ans if not refused(x) and x[0]["contains"])
             / max(1, len(ans)),
         })
     return out
@@ -54,54 +138,102 @@ def curve(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
 def choose(points: list[dict[str, float]]) -> dict[str, float]:
     balanced = max(points, key=lambda p: (p["correct_refusals"] - p["false_refusals"],
                                           -abs(p["threshold"] - 0.5)))
-    lenient = next((p for p in points if p["false_refusals"] <= 0.05), points[-1])
+    lenient = next((p for p in reversed(points) if p["false_refusals"] > 0.05), None)
+    lenient_t = min(0.95, lenient["threshold"] + 0.05) if lenient else points[0]["threshold"]
     strict = next((p for p in reversed(points) if p["correct_refusals"] >= 0.8), points[0])
-    return {"lenient": lenient["threshold"], "balanced": balanced["threshold"],
+    return {"lenient": lenient_t, "balanced": balanced["threshold"],
             "strict": strict["threshold"]}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data")
-    parser.add_argument("--exclude", help="training JSONL whose questions are left out")
-    parser.add_argument("--limit", type=int, default=80)
-    parser.add_argument("--seed", type=int, default=1, help="seed of the question sample")
-    parser.add_argument("--lora", help="adapter (default: as the app chooses)")
-    parser.add_argument("--out", help="write the rows and the curve here (JSON)")
-    parser.add_argument("--rows", help="skip asking: read rows written by an earlier --out")
-    args = parser.parse_args()
+def auc(rows: Sequence[dict[str, Any]], value: Callable[[dict[str, Any]], float]) -> float:
+    """Probability that an unanswerable row gets a higher value than an answerable one."""
+    pos = [value(r) for r in rows if not r["answerable"] and evidence(r) is not None]
+    neg = [value(r) for r in rows if r["answerable"] and evidence(r) is not None]
+    pairs = [(a > b) + 0.5 * (a == b) for a in pos for b in neg]
+    return sum(pairs) / max(1, len(pairs))
 
-    if args.rows:
-        rows = json.loads(Path(args.rows).read_text(encoding="utf-8"))["rows"]
-    else:
-        rows = ask(args)
-    points = curve(rows)
-    print(f"{len(rows)} questions from the training articles "
-          f"({sum(r['answerable'] for r in rows)} answerable)")
+
+def show(title: str, points: list[dict[str, float]]) -> None:
+    print(title)
     print("threshold  correct refusals  false refusals  contains gold")
     for p in points:
         print(f"  {p['threshold']:.2f}      {100 * p['correct_refusals']:5.1f}%"
               f"           {100 * p['false_refusals']:5.1f}%        "
               f"{100 * p['contains_gold']:5.1f}%")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data", nargs="?")
+    parser.add_argument("--exclude", help="training JSONL whose questions are left out")
+    parser.add_argument("--limit", type=int, default=160)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the question sample")
+    parser.add_argument("--lora", help="adapter (default: as the app chooses)")
+    parser.add_argument("--out", help="write the rows and the curve here (JSON)")
+    parser.add_argument("--rows", help="skip asking: read rows written by an earlier --out")
+    parser.add_argument("--split", choices=("train", "held-out"), default="train",
+                        help="held-out: ask the held-out articles' questions and compare the "
+                        "shipped decision with the refusal probability alone (no fitting)")
+    parser.add_argument("--focus-words", type=int, help="words of each passage the model "
+                        "reads (default: the app's; 0: whole passages)")
+    args = parser.parse_args()
+    if args.focus_words is not None:
+        from assistant.answer import focus
+        focus.FOCUS_WORDS = args.focus_words
+
+    if args.rows:
+        rows = json.loads(Path(args.rows).read_text(encoding="utf-8"))["rows"]
+    elif args.data:
+        rows = ask(args)
+    else:
+        parser.error("give DATA or --rows")
+    where = "held-out" if args.split == "held-out" else "training"
+    print(f"{len(rows)} questions from the {where} articles "
+          f"({sum(r['answerable'] for r in rows)} answerable)")
+    names = ["refusal probability", "retrieval confidence", "answer log-probability"]
+    for i, name in enumerate(names, 1):
+        def value(r: dict[str, Any], i: int = i) -> float:
+            e = evidence(r)
+            return answerability.features(e)[i] if e is not None else 0.0
+        print(f"AUC of {name}: {auc(rows, value):.3f}")
+    if args.split == "held-out":
+        shipped = scores(rows, answerability.WEIGHTS)
+        print(f"AUC of the shipped decision: {auc(rows, lambda r: shipped[rows.index(r)]):.3f}")
+        show("the shipped decision (WEIGHTS) on held-out articles:", curve(rows, shipped))
+        show("the refusal probability alone, on held-out articles:", curve(rows, [
+            r["refusal_probability"] if r["refusal_probability"] is not None else 1.0
+            for r in rows]))
+        if args.out:
+            Path(args.out).write_text(json.dumps({"rows": rows}, indent=1), encoding="utf-8")
+        return 0
+    weights = fit(rows)
+    crossed = scores(rows)
+    print(f"weights (intercept, {', '.join(names)}): {weights}")
+    print(f"AUC of the decision, cross-validated: "
+          f"{auc(rows, lambda r: crossed[rows.index(r)]):.3f}")
+    points = curve(rows, crossed)
+    show("cross-validated decision:", points)
+    only_p = curve(rows, [r["refusal_probability"] if r["refusal_probability"] is not None
+                          else 1.0 for r in rows])
+    show("the refusal probability alone:", only_p)
     chosen = choose(points)
     print("chosen:", ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()))
     if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "curve": points,
+        Path(args.out).write_text(json.dumps({"rows": rows, "curve": points, "weights": weights,
                                               "chosen": chosen}, indent=1), encoding="utf-8")
     return 0
 
 
 def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from assistant.answer import answerability
     from assistant.cli.models import make_generator
-    from assistant.evaluation.qa import run_qa, sample
+    from assistant.evaluation.qa import run_qa, sample, score
     from assistant.search import Embedder
     from assistant.settings import Settings
     from assistant.training.squad import load_qa, split_articles
 
     qa = load_qa(args.data)
-    train_articles, _held_out = split_articles(qa.articles, held_out=0.25, seed=0)
-    qa = qa.only_articles(train_articles)
+    train_articles, held_out = split_articles(qa.articles, held_out=0.25, seed=0)
+    qa = qa.only_articles(held_out if args.split == "held-out" else train_articles)
     seen: set[str] = set()
     if args.exclude:
         for line in Path(args.exclude).read_text(encoding="utf-8").splitlines():
@@ -123,10 +255,25 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
     def progress(done: int, total: int, text: str) -> None:
         print(f"  {done}/{total} {text}", file=sys.stderr, flush=True)
 
-    report = run_qa(qa, questions, generator=generator, settings=values, embedder=Embedder(),
-                    progress=progress)
-    return [asdict(r) for r in report.rows]
+    rows: list[dict[str, Any]] = []
 
+    def keep(question: Any, answer: Any) -> None:
+        rows.append(dict(asdict(score(question, answer)), **{
+            "consulted": [{"text": h.text, "similarity": h.similarity,
+                           "keyword_rank": h.keyword_rank, "vector_rank": h.vector_rank}
+                          for h in answer.consulted],
+            "cited": [c.n for c in answer.citations],
+            "first_token_seconds": answer.first_token_seconds,
+            "prompt_tokens": answer.prompt_tokens,
+            "token_logprobs": [round(v, 4) for v in answer.token_logprobs],
+            "answer_raw": answer.text,
+        }))
+        if args.out and len(rows) % 10 == 0:  # a stopped run keeps what it asked
+            Path(args.out).write_text(json.dumps({"rows": rows}), encoding="utf-8")
+
+    run_qa(qa, questions, generator=generator, settings=values, embedder=Embedder(),
+           progress=progress, on_answer=keep)
+    return rows
 
 if __name__ == "__main__":
     sys.exit(main())

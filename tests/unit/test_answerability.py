@@ -1,0 +1,49 @@
+"""The answerability decision weighs the model's judgement, retrieval and the answer's confidence."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from assistant.answer import answerability
+from assistant.answer.answerability import Evidence, refusal_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import calibrate_strictness
+
+
+def test_each_signal_moves_the_score_the_right_way() -> None:
+    # (The refusal probability's fitted weight is about 0 once the other two are known.)
+    middle = Evidence(0.3, 0.5, -0.8)
+    assert refusal_score(Evidence(0.3, 0.3, -0.8)) > refusal_score(middle)  # weak passages
+    assert refusal_score(Evidence(0.3, 0.5, -2.5)) > refusal_score(middle)  # unsure answer
+
+
+def test_a_confident_answer_from_a_close_passage_is_kept_at_every_strictness() -> None:
+    sure = refusal_score(Evidence(0.02, 0.7, -0.05))
+    for level in answerability.STRICTNESS.values():
+        assert sure < level.refuse_at, level.name
+    lost = refusal_score(Evidence(0.9, 0.2, -3.0))
+    for level in answerability.STRICTNESS.values():
+        assert lost >= level.refuse_at, level.name
+
+
+def test_strictness_levels_are_ordered() -> None:
+    levels = answerability.STRICTNESS
+    assert levels["strict"].refuse_at <= levels["balanced"].refuse_at <= \
+        levels["lenient"].refuse_at
+
+
+def test_the_calibration_fit_recovers_a_planted_signal() -> None:
+    """The fit used for WEIGHTS finds a signal that separates two groups of rows."""
+    rows = []
+    for i in range(60):
+        answerable = i % 2 == 0
+        similarity = (0.65 if answerable else 0.40) + 0.002 * (i % 7)
+        rows.append({"answerable": answerable, "refused": False, "contains": answerable,
+                     "refusal_probability": 0.3 + 0.001 * (i % 5),
+                     "consulted": [{"similarity": similarity}], "token_logprobs": [-0.5]})
+    weights = calibrate_strictness.fit(rows)
+    assert weights[2] < -1.0  # lower similarity, more refusal
+    crossed = calibrate_strictness.scores(rows)
+    assert all((s < 0.5) == r["answerable"] for s, r in zip(crossed, rows, strict=True))
