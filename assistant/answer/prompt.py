@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.answer.citations import MARKER_GROUP
+from assistant.answer.focus import focus
 from assistant.errors import ModelError
 from assistant.search import Hit
 
@@ -212,13 +213,16 @@ def _truncate_to_tokens(generator: TextModel, text: str, tokens: int) -> str:
 
 
 def build_prompt(question: str, hits: Sequence[Hit], history: HistoryLike | None,
-                 generator: TextModel, budget: int, *, no_docs: bool = False) -> Prompt:
+                 generator: TextModel, budget: int, *, no_docs: bool = False,
+                 focus_words: int | None = None) -> Prompt:
     """Fit sources (best first) and earlier turns (most recent first) into `budget` tokens.
 
     `budget` is what the prompt may use: n_ctx minus the answer's tokens minus a margin.
     Up to a quarter of it goes to the conversation so far, the rest to sources; whatever
     does not fit is dropped, never cut mid-way (except the best passage, which is shortened
-    rather than dropped when it alone is too long).
+    rather than dropped when it alone is too long). Each passage is first focused on the
+    question (`focus`: its best sentences within `focus_words` words, by default
+    `focus.FOCUS_WORDS`; 0 keeps it whole).
     """
     chat = generator.has_chat_template
     turns = turns_of(history)
@@ -244,14 +248,14 @@ def build_prompt(question: str, hits: Sequence[Hit], history: HistoryLike | None
     if not no_docs:
         remaining = budget - _count(generator, *_render(question, [], kept, chat, no_docs))
         for hit in hits:
-            block = _source_block(len(used) + 1, hit)
+            shown = focus(question, hit.text, focus_words)
+            block = _source_block(len(used) + 1, hit, shown)
             cost = generator.count_tokens(block) + 2
             if cost > remaining:
                 if used:
                     continue  # a shorter later passage may still fit
                 label_cost = generator.count_tokens(_source_label(1, hit)) + 4
-                short = _truncate_to_tokens(generator, " ".join(hit.text.split()),
-                                            remaining - label_cost)
+                short = _truncate_to_tokens(generator, shown, remaining - label_cost)
                 if not short:
                     continue
                 block = _source_block(1, hit, short)

@@ -190,7 +190,8 @@ def _ask_once(question: str, args: argparse.Namespace, settings: Any, generator:
             retriever=lambda q, n: retriever.search(q, n, collections=collections),
             generator=generator, top_k=k, strictness=settings["strictness"],
             history=history, no_docs=args.no_docs, on_token=stream, cancel=cancel,
-            max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"])
+            max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"],
+            focus_words=settings["focus_words"])
     except KeyboardInterrupt:
         cancel.set()
         raise

@@ -195,7 +195,8 @@ class Backend(QObject):
         s = self.settings
         wanted = {k: s[k] for k in (*MODEL_KEYS, *ADAPTER_KEYS)}
         params = dict(top_k=s["top_k"], strictness=s["strictness"],
-                      max_tokens=s["max_answer_tokens"], temperature=s["temperature"])
+                      max_tokens=s["max_answer_tokens"], temperature=s["temperature"],
+                      focus_words=s["focus_words"])
         injected = self.default_model_path
         history = list(history)
 

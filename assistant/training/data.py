@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from assistant.answer.focus import focus
 from assistant.answer.prompt import completion_prompt, source_block
 from assistant.errors import UserError
 from assistant.training import pii
@@ -42,8 +43,9 @@ def format_example_prompt(prompt: str, sources: Sequence[str] = (), preamble: st
     so an adapter trains on exactly the prompts it will see: the instruction line, "Sources:"
     with "[1] (name)" blocks, earlier turns (`preamble`), then "Question: ..." and "Answer:".
     `source_names` are the file names (", page n") shown beside each source; none by default.
+    Each source is focused on the question exactly as at answer time (`focus`).
     """
-    cleaned = [(s, source_names[i] if i < len(source_names) else "")
+    cleaned = [(focus(prompt, s), source_names[i] if i < len(source_names) else "")
                for i, s in enumerate(sources) if s.strip()]
     blocks = [source_block(n, name, text) for n, (text, name) in enumerate(cleaned, 1)]
     return completion_prompt(prompt, blocks, preamble, no_docs=not blocks)
