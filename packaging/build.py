@@ -155,6 +155,31 @@ def freeze_inputs(src: Path) -> list[Path]:
     return files
 
 
+def strip_symbols(bundle: Path) -> None:
+    """Drop the static symbol tables of shared libraries that still carry them (Linux).
+
+    Wheels of torch, CPython, tokenizers and cryptography ship unstripped: about 120 MB of
+    the bundle (89 MB in libtorch_cpu alone). `strip --strip-unneeded` keeps the dynamic
+    symbols that loading and linking use, as distributions' own packages do.
+    """
+    strip = shutil.which("strip")
+    if strip is None or sys.platform != "linux":
+        return
+    before = after = 0
+    for path in sorted(bundle.rglob("*.so*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        with path.open("rb") as f:
+            if f.read(4) != b"\x7fELF":
+                continue
+        size = path.stat().st_size
+        if subprocess.run([strip, "--strip-unneeded", str(path)], capture_output=True,
+                          check=False).returncode != 0:
+            continue  # not a file strip understands: leave it as it is
+        before, after = before + size, after + path.stat().st_size
+    log(f"stripped symbol tables: {(before - after) / 1e6:.0f} MB")
+
+
 def freeze(python: Path, model: Path, embedder: Path, src: Path) -> Path:
     stamp_file = BUILD / "freeze.stamp"
     stamp = digest_of(freeze_inputs(src) + sorted(embedder.iterdir()),
@@ -171,6 +196,7 @@ def freeze(python: Path, model: Path, embedder: Path, src: Path) -> Path:
     bootstrap.run([str(python), "-m", "PyInstaller", "--noconfirm",
                    "--distpath", str(DIST), "--workpath", str(BUILD / "pyinstaller"),
                    str(HERE / "knowledge_assistant.spec")], env=env, cwd=str(BUILD))
+    strip_symbols(BUNDLE)
     stamp_file.write_text(stamp)
     log(f"froze the app in {time.monotonic() - started:.0f} s: {BUNDLE}")
     return BUNDLE
