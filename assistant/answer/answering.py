@@ -238,6 +238,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     count = generator.count_tokens(text)
     text = _clean(text)
     refusal_p = None if judgement is None else judgement.refusal_probability
+    refusal_score: float | None = None
 
     def done(text: str, citations: list[Citation], grounding: Grounding, **extra: Any) -> Answer:
         return Answer(text=text, citations=citations, consulted=prompt.hits, not_found=False,
@@ -253,7 +254,6 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         cleaned, citations = parse_citations(text, prompt.hits)
         return done(cleaned, citations, "answered",
                     citation_source="model" if citations else "none")
-    refusal_score = None
     if judgement is not None and calibrated:
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
