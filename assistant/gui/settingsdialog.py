@@ -38,7 +38,8 @@ from assistant.settings import OPTIONS, Option, Settings
 SECTIONS = (
     ("Model", ("model_path", "threads", "context_size")),
     ("Adapter", ("grounded_adapter", "lora_path", "lora_scale")),
-    ("Answers", ("collection", "strictness", "top_k", "max_answer_tokens", "temperature")),
+    ("Answers", ("collection", "strictness", "top_k", "focus_words", "max_answer_tokens",
+                 "temperature")),
 )
 PLACEHOLDERS = {
     "model_path": "The built-in model (Gemma 3 270M)",
