@@ -169,15 +169,35 @@ def strip_symbols(bundle: Path) -> None:
     for path in sorted(bundle.rglob("*.so*")):
         if path.is_symlink() or not path.is_file():
             continue
-        with path.open("rb") as f:
-            if f.read(4) != b"\x7fELF":
-                continue
+        if any(part.endswith(".libs") for part in path.relative_to(bundle).parts):
+            continue  # auditwheel's vendored libraries: patchelf-rewritten, strip breaks them
+        if not _has_symbol_table(path):
+            continue  # already stripped: rewriting it gains nothing
         size = path.stat().st_size
         if subprocess.run([strip, "--strip-unneeded", str(path)], capture_output=True,
                           check=False).returncode != 0:
             continue  # not a file strip understands: leave it as it is
         before, after = before + size, after + path.stat().st_size
     log(f"stripped symbol tables: {(before - after) / 1e6:.0f} MB")
+
+
+def _has_symbol_table(path: Path) -> bool:
+    """Whether a 64-bit little-endian ELF file has a .symtab section (it is not stripped)."""
+    import struct
+
+    try:
+        with path.open("rb") as f:
+            header = f.read(64)
+            if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
+                return False
+            shoff, = struct.unpack_from("<Q", header, 0x28)
+            shentsize, shnum = struct.unpack_from("<HH", header, 0x3A)
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+    except OSError:
+        return False
+    return any(struct.unpack_from("<I", table, i * shentsize + 4)[0] == 2  # SHT_SYMTAB
+               for i in range(len(table) // max(shentsize, 1)))
 
 
 def freeze(python: Path, model: Path, embedder: Path, src: Path) -> Path:

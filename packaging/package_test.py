@@ -10,7 +10,8 @@ Runs as root on a Debian/Ubuntu machine (apt-get installs the package and its De
    (the kettle guarantee on page 2 of handbook.pdf) and `ask --json` (an answer with "27"
    citing that page); the bundled GGUF and the embedder's int8 export are read in place,
    never prepared or copied into ASSISTANT_HOME;
-4. the installed windowed app's `--self-test` offscreen: window, a PDF opened at page 2, one
+4. one training step of the installed `assistant train` (torch, the base model's conversion,
+   the adapter's export to GGUF), then the installed windowed app's `--self-test` offscreen: window, a PDF opened at page 2, one
    question answered; its timings (start to window, start to first answer) are reported;
 5. the window started with the xcb platform and one xcb library hidden: a sentence naming
    that library, exit 1, no Qt plugin error;
@@ -124,6 +125,20 @@ def check_cli(home: Path, docs: Path, env: dict[str, str]) -> None:
     log("CLI: indexed, found page 2, answered '27 months' citing handbook.pdf p. 2")
 
 
+def check_training(work: Path, env: dict[str, str]) -> None:
+    """One real training step with the installed app, ending in a GGUF adapter (torch inside)."""
+    out = work / "tiny-adapter.gguf"
+    examples = ROOT / "tests" / "data" / "qa" / "heldout_grounded.jsonl"
+    started = time.monotonic()
+    proc = sh(offline(["/usr/bin/assistant", "train", str(examples), "--out", str(out),
+                       "--stop-after", "1", "--batch-size", "2", "--max-length", "512",
+                       "--json"]), env=env, timeout=1200)
+    summary["cli_train_step_s"] = round(time.monotonic() - started, 1)
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert out.is_file() and out.read_bytes()[:4] == b"GGUF", "no adapter was written"
+    log("training: one step, adapter written")
+
+
 def check_self_test(docs: Path, env: dict[str, str]) -> None:
     gui_env = dict(env, QT_QPA_PLATFORM="offscreen")
     proc = sh(offline(["/usr/bin/knowledge-assistant", "--self-test", "--pdf",
@@ -209,6 +224,7 @@ def main() -> int:
             assert version == build.version(), version
             summary["installed_mb"] = round(int(size_kib) / 1024)
             check_cli(home, docs, env)
+            check_training(work, env)
             check_self_test(docs, env)
             check_missing_library(env)
             apt("install", "--reinstall", str(deb.resolve()))
