@@ -82,7 +82,7 @@ class Judgement:
     """The model's view of the prompt it is about to answer."""
 
     refusal_probability: float  # probability of opening with the refusal sentence
-    refuse: bool  # refused at this strictness on this signal alone (no answer read yet)
+    refuse: bool  # so sure of a refusal (EARLY_REFUSAL) that no answer is written
     greedy_refuses: bool  # greedy decoding would open with the refusal
 
 
@@ -91,7 +91,7 @@ def refusal_tokens(model: Any, refusal: str) -> list[int]:
     return list(model.tokenize(" " + refusal))[:2]
 
 
-def judge(model: Any, prompt: str, refusal: str, level: Strictness) -> Judgement | None:
+def judge(model: Any, prompt: str, refusal: str) -> Judgement | None:
     """The refusal probability of the answer's first two tokens, or None when unreadable.
 
     Two tokens (" I", " couldn") rather than one, so an answer that merely starts with "I"

@@ -200,7 +200,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     bias: dict[int, float] | None = None
     calibrated = answerability.calibrated_for(generator)
     if prompt.messages is None and not no_docs and judge:
-        judgement = answerability.judge(generator, prompt.text, NOT_FOUND_TEXT, level)
+        judgement = answerability.judge(generator, prompt.text, NOT_FOUND_TEXT)
         if judgement is not None and judgement.refuse:
             return _not_found(prompt.hits, started, "model", judgement)
         if judgement is not None and judgement.greedy_refuses and calibrated:

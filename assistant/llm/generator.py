@@ -108,6 +108,15 @@ class _StopFilter:
         return out
 
 
+LOGPROB_TOKENS = 16  # generated tokens whose log-probability a stream records
+
+
+def _log_softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    shifted = logits.astype(np.float64) - float(logits.max())
+    out: npt.NDArray[np.float32] = (shifted - np.log(np.exp(shifted).sum())).astype(np.float32)
+    return out
+
+
 class Generator:
     """One loaded GGUF model, ready to stream completions."""
 
@@ -153,7 +162,9 @@ class Generator:
         self._control_texts: list[str] | None = None
         self._adapter: Any = None  # an assistant.llm.adapters.LoadedAdapter
         self._closed = False
-        # Log-probabilities of the tokens the last stream generated (the answer's confidence).
+        # Log-probabilities of the first LOGPROB_TOKENS tokens the last stream generated (the
+        # answer's confidence); later tokens are not scored, as each costs a softmax over the
+        # whole vocabulary (about 3 ms for Gemma's 262k tokens, a tenth of a token's time).
         self.last_logprobs: list[float] = []
 
     # ----------------------------------------------------------------------- basics
@@ -264,12 +275,6 @@ class Generator:
             pointer, shape=(self.n_vocab,)).astype(np.float32)
         return logits
 
-    def _token_logprob(self, token: int) -> float:
-        """The model's own log-probability of `token` (before any sampler bias)."""
-        logits = self._last_logits().astype(np.float64)
-        top = logits.max()
-        return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
-
     def next_token_logits(self, prompt: str, *, add_bos: bool = True) -> npt.NDArray[np.float32]:
         """Raw logits for the token after `prompt` (for parity checks against other runtimes)."""
         with self._lock:
@@ -280,11 +285,7 @@ class Generator:
     def next_token_logprobs(self, prompt: str, *,
                             add_bos: bool = True) -> npt.NDArray[np.float32]:
         """Log-probabilities (log-softmax of the logits) of the token after `prompt`."""
-        logits = self.next_token_logits(prompt, add_bos=add_bos).astype(np.float64)
-        shifted = logits - logits.max()
-        logprobs: npt.NDArray[np.float32] = (
-            shifted - np.log(np.exp(shifted).sum())).astype(np.float32)
-        return logprobs
+        return _log_softmax(self.next_token_logits(prompt, add_bos=add_bos))
 
     def _sampler(self, temperature: float, top_k: int, top_p: float, min_p: float,
                  repeat_penalty: float, logit_bias: Mapping[int, float] | None) -> Any:
@@ -356,7 +357,8 @@ class Generator:
                     if cancel is not None and cancel.is_set():
                         break
                     token = int(lib.llama_sampler_sample(sampler, ctx, -1))
-                    self.last_logprobs.append(self._token_logprob(token))
+                    if len(self.last_logprobs) < LOGPROB_TOKENS:  # raw, before any bias
+                        self.last_logprobs.append(float(_log_softmax(self._last_logits())[token]))
                     if lib.llama_vocab_is_eog(self._vocab, token):
                         break
                     text = decoder.decode(self._piece(token, buffer))
