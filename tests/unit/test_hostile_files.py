@@ -59,7 +59,7 @@ def test_deeply_nested_html_is_flattened_before_parsing(tmp_path: Path) -> None:
 
 
 def test_ordinary_html_is_left_alone() -> None:
-    from assistant.ingest.extract import _flatten_deep_html
+    from assistant.ingest.formats.web import _flatten_deep_html
 
     html = (DATA / "docs" / "page.html").read_text(encoding="utf-8")
     assert _flatten_deep_html(html) == (html, False)
