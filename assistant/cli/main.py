@@ -51,11 +51,14 @@ def cmd_index(args: argparse.Namespace) -> int:
         bar.close()
     out = sys.stderr if args.json else sys.stdout
     print(f"Indexed {len(summary.indexed)}, unchanged {len(summary.unchanged)}, "
-          f"removed {len(summary.removed)}, failed {len(summary.failed)} "
+          f"removed {len(summary.removed)}, failed {len(summary.failed)}, "
+          f"skipped {len(summary.skipped)} "
           f"({summary.chunks} chunks in {summary.seconds:.1f} s) into '{args.collection}'.",
           file=out)
     for failure in summary.failed:
         print(f"  failed: {failure.path}: {failure.reason}", file=out)
+    for skip in summary.skipped:
+        print(f"  skipped: {skip.path}: {skip.type}: {skip.reason}", file=out)
     if args.json:
         emit_json(summary.to_json())
     return 0

@@ -322,6 +322,7 @@ class Backend(QObject):
                 total.unchanged += summary.unchanged
                 total.removed += summary.removed
                 total.failed += summary.failed
+                total.skipped += summary.skipped
                 total.chunks += summary.chunks
                 total.seconds += summary.seconds
                 total.cancelled = total.cancelled or summary.cancelled

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from assistant import __version__
 from assistant.errors import UserError
+from assistant.gui.wording import reason_text
 
 
 def show_message(parent: QWidget | None, text: str, title: str = "Knowledge Assistant",
@@ -117,7 +118,7 @@ class FailuresDialog(QDialog):
     """Files that could not be indexed, each with its reason."""
 
     def __init__(self, failures: Sequence[tuple[str, str]], parent: QWidget | None = None,
-                 title: str = "Files that could not be indexed") -> None:
+                 title: str = "Files that could not be indexed", intro: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setObjectName("FailuresDialog")
@@ -125,16 +126,21 @@ class FailuresDialog(QDialog):
         self.resize(760, 380)
         layout = QVBoxLayout(self)
         n = len(failures)
-        intro = QLabel(f"{n} file{'s' if n != 1 else ''} could not be indexed. The rest of the "
-                       "library is unaffected; fix a file and it is picked up again.")
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
+        self.intro = QLabel(intro or (
+            f"{n} file{'s' if n != 1 else ''} could not be indexed. The rest of the "
+            "library is unaffected; fix a file and it is picked up again."))
+        self.intro.setWordWrap(True)
+        layout.addWidget(self.intro)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["File", "Why", "Folder"])
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
-        for path, reason in failures:
+        self.tree.setWordWrap(True)
+        self.tree.setUniformRowHeights(False)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        for path, raw_reason in failures:
             p = Path(path)
+            reason = reason_text(raw_reason)
             item = QTreeWidgetItem([p.name, reason, str(p.parent)])
             item.setToolTip(0, path)
             item.setToolTip(1, reason)
@@ -147,7 +153,7 @@ class FailuresDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         copy = QPushButton("Copy list")
         copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(
-            "\n".join(f"{p}\t{r}" for p, r in failures)))
+            "\n".join(f"{p}\t{reason_text(r)}" for p, r in failures)))
         buttons.addButton(copy, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

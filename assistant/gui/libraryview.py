@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.gui import theme
+from assistant.gui.wording import Counts, reason_text
 
 COLUMNS = ("Name", "Status", "Size", "Pages", "Chunks", "Indexed", "Folder")
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -166,7 +167,9 @@ class LibraryView(QWidget):
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setUniformRowHeights(True)
+        # long reasons wrap inside the Status column instead of being cut
+        self.table.setUniformRowHeights(False)
+        self.table.setWordWrap(True)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._document_menu)
         self.table.doubleClicked.connect(self._double_clicked)
@@ -209,15 +212,15 @@ class LibraryView(QWidget):
         self._update_buttons()
 
     # --- data ------------------------------------------------------------------------
-    def set_collections(self, counts: dict[str, int], current: str) -> None:
+    def set_collections(self, counts: dict[str, Counts], current: str) -> None:
         self.collections.blockSignals(True)
         self.collections.clear()
         names = sorted(set(counts) | {current})
         for name in names:
-            n = counts.get(name, 0)
-            item = QListWidgetItem(f"{name}  ·  {n}")
+            held = counts.get(name, Counts())
+            item = QListWidgetItem(f"{name}  ·  {held.documents}")
             item.setData(Qt.ItemDataRole.UserRole, name)
-            item.setToolTip(f"{n} document{'s' if n != 1 else ''}")
+            item.setToolTip(held.text())
             self.collections.addItem(item)
             if name == (self.collection or current):
                 self.collections.setCurrentItem(item)
@@ -236,7 +239,6 @@ class LibraryView(QWidget):
         self.documents = documents
         selected = {p for _, p in self.selected()}
         self.model.removeRows(0, self.model.rowCount())
-        failed = 0
         for doc in documents:
             path = Path(doc.path)
             name = QStandardItem(path.name)
@@ -244,10 +246,10 @@ class LibraryView(QWidget):
             if doc.status == "indexed":
                 status_text, color = "Indexed", theme.good()
                 if doc.warnings:
-                    status_text = f"Indexed — {doc.warnings[0]}"
+                    status_text = f"Indexed — {reason_text(doc.warnings[0])}"
             elif doc.status == "failed":
-                status_text, color = f"Failed — {doc.error or 'unknown reason'}", theme.bad()
-                failed += 1
+                status_text = f"Could not be read — {reason_text(doc.error or 'unknown reason')}"
+                color = theme.bad()
             else:
                 status_text, color = "Waiting to be indexed", theme.warn()
             status = QStandardItem(f"● {status_text}")
@@ -270,16 +272,8 @@ class LibraryView(QWidget):
             for item in (size, pages, chunks):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.model.appendRow(row)
-        total = len(documents)
-        indexed = sum(1 for d in documents if d.status == "indexed")
-        chunks_total = sum(d.chunks for d in documents)
-        parts = [f"{indexed} indexed", f"{chunks_total} passages"]
-        if failed:
-            parts.append(f"{failed} failed")
-        pending = total - indexed - failed
-        if pending:
-            parts.append(f"{pending} waiting")
-        self.summary.setText(" · ".join(parts) if total else "No documents yet")
+        counts = Counts.of(documents)
+        self.summary.setText("No documents yet" if counts.empty else counts.text())
         self.heading.setText(collection)
         if selected:
             sel = self.table.selectionModel()

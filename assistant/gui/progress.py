@@ -1,7 +1,8 @@
 """The indexing progress area at the bottom of the window.
 
 While indexing: files done of total, the current file, the rate, the time left, and Cancel.
-Afterwards: a one-line summary; when files failed, "Show N failed" opens the list with reasons.
+Afterwards: a one-line summary; when files failed, "Show N failed" opens the list with reasons,
+and when files of a type the app does not read were found, "Show N skipped" lists them.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ def fmt_seconds(seconds: float | None) -> str:
 class IndexProgressArea(QFrame):
     cancel_requested = Signal()
     show_failures = Signal()
+    show_skipped = Signal()
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("ProgressArea")
         self.failures: list[tuple[str, str]] = []
+        self.skipped: list[tuple[str, str]] = []  # (path, its type)
         self.running = False
         self.queued = 0
         layout = QHBoxLayout(self)
@@ -49,6 +52,7 @@ class IndexProgressArea(QFrame):
         self.detail = QLabel()
         self.detail.setObjectName("Muted")
         self.detail.setTextFormat(Qt.TextFormat.PlainText)
+        self.detail.setWordWrap(True)
         text.addWidget(self.title)
         text.addWidget(self.detail)
         layout.addLayout(text, 1)
@@ -60,12 +64,17 @@ class IndexProgressArea(QFrame):
         self.failures_button = QPushButton()
         self.failures_button.setObjectName("FailuresButton")
         self.failures_button.clicked.connect(self.show_failures)
+        self.skipped_button = QPushButton()
+        self.skipped_button.setObjectName("SkippedButton")
+        self.skipped_button.setToolTip("Files in the folder whose type the app does not read")
+        self.skipped_button.clicked.connect(self.show_skipped)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop indexing; what was indexed so far is kept")
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.close_button = QPushButton("Dismiss")
         self.close_button.clicked.connect(self.dismiss)
-        for b in (self.failures_button, self.cancel_button, self.close_button):
+        for b in (self.failures_button, self.skipped_button, self.cancel_button,
+                  self.close_button):
             layout.addWidget(b)
         self._hide_timer = QTimer(self)
         self._hide_timer.setSingleShot(True)
@@ -76,6 +85,9 @@ class IndexProgressArea(QFrame):
         n = len(self.failures)
         self.failures_button.setText(f"Show {n} failed")
         self.failures_button.setVisible(n > 0)
+        k = len(self.skipped)
+        self.skipped_button.setText(f"Show {k} skipped")
+        self.skipped_button.setVisible(k > 0)
 
     def start(self, title: str, queued: int = 0) -> None:
         self._hide_timer.stop()
@@ -127,10 +139,11 @@ class IndexProgressArea(QFrame):
             parts = ["Nothing new to index"] if p.files_done == 0 else parts
         self.detail.setText("  ·  ".join(parts))
 
-    def finish(self, title: str, detail: str, failures: list[tuple[str, str]]) -> None:
+    def finish(self, title: str, detail: str, failures: list[tuple[str, str]],
+               skipped: list[tuple[str, str]] | None = None) -> None:
         self.running = False
-        known = {path for path, _ in self.failures}
-        self.failures.extend(f for f in failures if f[0] not in known)
+        self.add_failures(failures)
+        self.add_skipped(skipped or [])
         self.title.setText(title)
         self.detail.setText(detail)
         self.bar.setRange(0, 1)
@@ -139,12 +152,21 @@ class IndexProgressArea(QFrame):
         self.close_button.show()
         self._update_failures_button()
         self.show()
-        if not self.failures:
+        if not self.failures and not self.skipped:
             self._hide_timer.start(HIDE_AFTER_MS)
+
+    def add_failures(self, failures: list[tuple[str, str]]) -> None:
+        known = {path for path, _ in self.failures}
+        self.failures.extend(f for f in failures if f[0] not in known)
+
+    def add_skipped(self, skipped: list[tuple[str, str]]) -> None:
+        known = {path for path, _ in self.skipped}
+        self.skipped.extend(f for f in skipped if f[0] not in known)
 
     def dismiss(self) -> None:
         if self.running:
             return
         self._hide_timer.stop()
         self.failures = []
+        self.skipped = []
         self.hide()

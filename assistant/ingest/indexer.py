@@ -29,7 +29,7 @@ import numpy as np
 from assistant.ingest.chunking import DEFAULT_MAX_TOKENS
 from assistant.ingest.extract import MAX_FILE_BYTES, is_supported
 from assistant.ingest.worker import Prepared, prepare
-from assistant.paths import is_under
+from assistant.paths import home, is_under
 from assistant.store.store import ChunkRow, Store
 
 FILE_TIME_LIMIT_S = 120.0
@@ -54,6 +54,18 @@ class Failure:
 
     def to_json(self) -> dict[str, str]:
         return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class Skipped:
+    """A file in an added folder that is not indexed because of its type."""
+
+    path: str
+    type: str  # its extension (".pptx"), or "no extension"
+    reason: str = "this type is not supported"
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "type": self.type, "reason": self.reason}
 
 
 @dataclass
@@ -84,13 +96,15 @@ class IndexSummary:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
     cancelled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"indexed": len(self.indexed), "unchanged": len(self.unchanged),
-                "removed": len(self.removed), "failed": [f.to_json() for f in self.failed]}
+                "removed": len(self.removed), "failed": [f.to_json() for f in self.failed],
+                "skipped": [s.to_json() for s in self.skipped]}
 
 
 def _is_hidden(path: Path) -> bool:
@@ -102,10 +116,15 @@ def _printable(path: str) -> str:
     return os.fsencode(path).decode("utf-8", errors="replace")
 
 
-def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[Failure]]:
+def scan(paths: Iterable[Path], skipped: list[Skipped] | None = None,
+         ) -> tuple[list[Path], list[Path], list[Failure]]:
     """Files to consider, the roots they came from, and paths that cannot be indexed at all
-    (not there, a folder that cannot be opened, a broken link, a name that is not text)."""
+    (not there, a folder that cannot be opened, a broken link, a name that is not text).
+
+    Files in a folder whose type is not indexed go to `skipped`; hidden files and folders and
+    the app's own data folder are left out without a mention."""
     files: dict[str, Path] = {}
+    own_data = os.path.abspath(home())
     roots: list[Path] = []
     missing: list[Failure] = []
 
@@ -133,11 +152,18 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[Failure]]:
         roots.append(path)
         if path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path, onerror=unreadable):
-                dirnames[:] = sorted(d for d in dirnames if not _is_hidden(Path(d)))
+                dirnames[:] = sorted(d for d in dirnames if not _is_hidden(Path(d)) and
+                                     os.path.join(dirpath, d) != own_data)
                 for name in sorted(filenames):
                     candidate = Path(dirpath) / name
-                    if not _is_hidden(candidate) and is_supported(candidate):
+                    if _is_hidden(candidate):
+                        continue
+                    if is_supported(candidate):
                         consider(candidate)
+                    elif skipped is not None and (candidate.is_file() or
+                                                  candidate.is_symlink()):
+                        skipped.append(Skipped(_printable(str(candidate)),
+                                               candidate.suffix.lower() or "no extension"))
         elif path.is_file() or path.is_symlink():
             consider(path)
         else:
@@ -200,7 +226,7 @@ class Indexer:
         summary = IndexSummary()
         cid = self.store.collection_id(collection)
         assert cid is not None
-        files, roots, missing = scan(Path(p) for p in paths)
+        files, roots, missing = scan((Path(p) for p in paths), summary.skipped)
         known = {doc.path: doc for doc in self.store.documents(collection)}
 
         if remove_missing:
@@ -339,7 +365,8 @@ class Indexer:
                     cid, prepared.path, size=prepared.size, mtime=prepared.mtime,
                     hash=prepared.hash or "", kind=prepared.kind or "text", title=prepared.title,
                     pages=prepared.pages, warnings=prepared.warnings,
-                    chunks=[ChunkRow(c.page, c.start, c.end, c.text) for c in prepared.chunks],
+                    chunks=[ChunkRow(c.page, c.start, c.end, c.text, c.place)
+                            for c in prepared.chunks],
                     vectors=vectors[offset:offset + n],
                     embedder=getattr(self.embedder, "identity", None))
                 offset += n

@@ -34,7 +34,8 @@ def test_index_search_docs_remove(app_home, data_dir, tmp_path):
     shutil.copytree(data_dir / "docs", folder / "docs")
     shutil.copytree(data_dir / "bad", folder / "bad")
     out = last_json(run_cli("index", str(folder), "--json", home=app_home).stdout)
-    assert set(out) == {"indexed", "unchanged", "removed", "failed"}
+    assert set(out) == {"indexed", "unchanged", "removed", "failed", "skipped"}
+    assert out["skipped"] == []  # every file in tests/data is of a type that is read
     assert out["indexed"] == len(list((data_dir / "docs").iterdir()))
     assert out["unchanged"] == 0 and out["removed"] == 0
     failed = {Path(f["path"]).name: f["reason"] for f in out["failed"]}

@@ -84,14 +84,15 @@ def test_dropping_real_files_indexes_them_and_fills_the_library(qtbot, make_wind
     rows = library_rows(window)
     assert all(rows[p.name].startswith("● Indexed") for p in docs), rows
     assert "encrypted" in rows["encrypted.pdf"].lower() and rows["encrypted.pdf"].startswith(
-        "● Failed")
-    assert rows["empty.txt"].startswith("● Failed")
+        "● Could not be read")
+    assert rows["empty.txt"].startswith("● Could not be read")
     model = window.library.view.model
     row = next(r for r in range(model.rowCount()) if model.item(r, 0).text() == "handbook.pdf")
     assert model.item(row, 3).text() == "5"  # pages
     assert int(model.item(row, 4).text()) >= 5  # chunks
     assert window.conversations.chat.empty.title.text() == "Ask about your documents"
-    assert window.library.collection_box.currentText() == f"default ({len(docs) + 2})"
+    # one count everywhere: documents are the files that can be searched
+    assert window.library.collection_box.currentText() == f"default ({len(docs)})"
     # dropping files (not a folder) does not watch anything
     assert window.indexing.watcher.folders == []
     assert window.probe.stats()["max"] < 500

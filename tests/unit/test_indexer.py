@@ -157,3 +157,39 @@ def test_cancel_keeps_store_consistent(store, embedder, docs_copy):
     assert store.check_consistency() == []
     rest = Indexer(store, embedder).index([docs_copy], "default")
     assert len(rest.indexed) + len(summary.indexed) == len(list(docs_copy.iterdir()))
+
+
+def test_every_file_in_a_mixed_folder_is_accounted_for(store, embedder, data_dir, tmp_path,
+                                                       monkeypatch):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(data_dir / "docs" / "guide.md", folder / "guide.md")
+    shutil.copy(data_dir / "bad" / "scanned.pdf", folder / "scan.pdf")
+    # types no reader handles (office formats, e-books and mail are read, or will be)
+    unsupported = ["weights.bin", "song.mp3", "disk.iso", "design.psd", "setup.exe", "blob"]
+    for name in unsupported:
+        (folder / name).write_bytes(b"\x00\x01 not a format we read")
+    (folder / ".hidden.txt").write_text("a hidden note", encoding="utf-8")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main", encoding="utf-8")
+    own = folder / "app-data"  # the app's own data folder, inside the added folder
+    own.mkdir()
+    (own / "store.sqlite3").write_bytes(b"SQLite format 3\x00")
+    monkeypatch.setenv("ASSISTANT_HOME", str(own))
+
+    summary = Indexer(store, embedder).index([folder], "default")
+
+    assert [Path(p).name for p in summary.indexed] == ["guide.md"]
+    assert [Path(f.path).name for f in summary.failed] == ["scan.pdf"]
+    skipped = {Path(s.path).name: s for s in summary.skipped}
+    assert sorted(skipped) == sorted(unsupported)
+    assert skipped["song.mp3"].type == ".mp3"
+    assert skipped["blob"].type == "no extension"
+    assert all(s.reason == "this type is not supported" for s in summary.skipped)
+    out = summary.to_json()
+    assert {"indexed", "unchanged", "removed", "failed", "skipped"} <= set(out)
+    assert sorted(Path(s["path"]).name for s in out["skipped"]) == sorted(unsupported)
+
+    again = Indexer(store, embedder).index([folder], "default")
+    assert len(again.unchanged) == 1 and len(again.failed) == 1
+    assert len(again.skipped) == len(unsupported)

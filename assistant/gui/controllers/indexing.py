@@ -21,6 +21,7 @@ from assistant.gui.dialogs import FailuresDialog
 from assistant.gui.progress import IndexProgressArea, fmt_seconds
 from assistant.gui.tasks import Failure, Job
 from assistant.gui.watcher import FolderWatcher
+from assistant.gui.wording import plural, skipped_text
 from assistant.search.reembed import ReembedProgress
 
 DOCUMENT_FILTER = ("Documents (*.pdf *.docx *.md *.markdown *.html *.htm *.txt *.rst *.py "
@@ -51,6 +52,7 @@ class IndexingController(QObject):
         self.progress = IndexProgressArea()
         self.progress.cancel_requested.connect(self.cancel)
         self.progress.show_failures.connect(self.show_failures)
+        self.progress.show_skipped.connect(self.show_skipped)
         self.watcher = FolderWatcher(parent=self)
         self.watcher.changed.connect(self._watched_folder_changed)
 
@@ -184,7 +186,9 @@ class IndexingController(QObject):
             self.summaries.append(None)
             self.finished.emit(None)
             return
-        changed = summary.indexed or summary.removed or summary.failed
+        # a run the user asked for names every file it skipped; a quiet re-check does not
+        skipped = [] if info["quiet"] else [(s.path, s.type) for s in summary.skipped]
+        changed = summary.indexed or summary.removed or summary.failed or skipped
         failures = [(f.path, f.reason) for f in summary.failed]
         if summary.cancelled:
             title = "Indexing cancelled"
@@ -197,14 +201,16 @@ class IndexingController(QObject):
             parts.append(f"{len(summary.removed)} removed")
         if summary.failed:
             parts.append(f"{len(summary.failed)} could not be read")
+        if skipped:
+            parts.append(f"{len(skipped)} skipped (type not supported)")
         parts.append(f"{summary.chunks} passages in {fmt_seconds(summary.seconds) or '0 s'}")
         detail = " · ".join(parts)
         if summary.cancelled:
             detail = "What was indexed so far is kept. " + detail
         if info["shown"] or changed:
-            self.progress.finish(title, detail, failures)
+            self.progress.finish(title, detail, failures, skipped)
         elif failures:
-            self.progress.failures.extend(failures)
+            self.progress.add_failures(failures)
         self.library.refresh()
         self.summaries.append(summary)
         self.finished.emit(summary)
@@ -214,6 +220,19 @@ class IndexingController(QObject):
 
     def show_failures(self) -> None:
         dialog = FailuresDialog(self.progress.failures, self.context.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def show_skipped(self) -> None:
+        rows = [(path, skipped_text(kind)) for path, kind in self.progress.skipped]
+        n = len(rows)
+        dialog = FailuresDialog(
+            rows, self.context.window, title="Files skipped",
+            intro=f"{plural(n, 'file')} in the folder {'is' if n == 1 else 'are'} of a type "
+                  "the app does not read, so nothing in "
+                  f"{'it' if n == 1 else 'them'} can be searched. Hidden files and the app's "
+                  "own data are left out without a mention.")
+        dialog.setObjectName("SkippedDialog")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 

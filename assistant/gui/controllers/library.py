@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QInputDialog, QLabel, QLineEdit
 
 from assistant.errors import UserError
@@ -19,6 +19,7 @@ from assistant.gui import desktop, dialogs
 from assistant.gui.controllers.context import AppContext
 from assistant.gui.controllers.sources import SourcesController
 from assistant.gui.libraryview import LibraryView
+from assistant.gui.wording import Counts
 
 LIBRARY_REFRESH_MS = 800  # listings refresh at most this often while indexing
 
@@ -27,11 +28,10 @@ LIBRARY_REFRESH_MS = 800  # listings refresh at most this often while indexing
 class Listing:
     """One read of the library: what the page, the box and the summary show."""
 
-    counts: dict[str, int]  # documents per collection
+    counts: dict[str, Counts]  # per collection (documents are the indexed files)
     documents: list[Any]  # of the collection shown on the page
     watched: list[tuple[str, str]]  # (collection, folder)
     active_documents: int  # indexed documents in the active collection
-    stats: dict[str, int]
 
 
 class LibraryController(QObject):
@@ -43,7 +43,7 @@ class LibraryController(QObject):
         super().__init__(context.window)
         self.context = context
         self.backend = context.backend
-        self.collection_counts: dict[str, int] = {}
+        self.collection_counts: dict[str, Counts] = {}
         self.active_documents = 0
 
         self.view = LibraryView()
@@ -92,15 +92,13 @@ class LibraryController(QObject):
         active = self.context.collection
 
         def read(store: Any) -> Listing:
-            counts = {name: 0 for name in store.collections()}
-            active_docs = 0
+            every: dict[str, list[Any]] = {name: [] for name in store.collections()}
             for doc in store.documents():
-                counts[doc.collection] = counts.get(doc.collection, 0) + 1
-                if doc.collection == active and doc.status == "indexed":
-                    active_docs += 1
-            return Listing(counts=counts, documents=store.documents(shown),
-                           watched=store.watched(), active_documents=active_docs,
-                           stats=store.stats())
+                every.setdefault(doc.collection, []).append(doc)
+            counts = {name: Counts.of(docs) for name, docs in every.items()}
+            active_docs = counts[active].documents if active in counts else 0
+            return Listing(counts=counts, documents=every.get(shown, []),
+                           watched=store.watched(), active_documents=active_docs)
 
         def show(listing: Listing) -> None:
             self.collection_counts = listing.counts
@@ -109,11 +107,11 @@ class LibraryController(QObject):
             self.view.set_collections(listing.counts, shown)
             self.view.set_documents(shown, listing.documents)
             self.view.set_watched(listing.watched)
-            stats = listing.stats
-            text = f"{stats['documents']} documents · {stats['chunks']} passages"
-            if stats["failed"]:
-                text += f" · {stats['failed']} failed"
-            self.status_label.setText(text)
+            counts = listing.counts.get(active, Counts())
+            self.status_label.setText(f"“{active}”: {counts.text()}")
+            self.status_label.setToolTip(
+                "Documents are the files you can ask about; files that could not be read "
+                "are listed in the Library with the reason.")
             self.refreshed.emit(listing)
 
         self.backend.read(read, success=show, owner=self, name="listing")
@@ -158,8 +156,9 @@ class LibraryController(QObject):
         box.clear()
         names = sorted(set(self.collection_counts) | {active})
         for name in names:
-            n = self.collection_counts.get(name, 0)
-            box.addItem(f"{name} ({n})", name)
+            counts = self.collection_counts.get(name, Counts())
+            box.addItem(f"{name} ({counts.documents})", name)
+            box.setItemData(box.count() - 1, counts.text(), Qt.ItemDataRole.ToolTipRole)
         box.insertSeparator(box.count())
         box.addItem("New collection…", None)
         box.setCurrentIndex(names.index(active))
@@ -209,7 +208,7 @@ class LibraryController(QObject):
                            failure=self.context.report, name="collection")
 
     def delete_collection(self, name: str) -> None:
-        n = self.collection_counts.get(name, 0)
+        n = self.collection_counts.get(name, Counts()).documents
         if not dialogs.confirm(self.context.window, "Delete collection",
                                f"Delete the collection “{name}” and forget its {n} document"
                                f"{'s' if n != 1 else ''}? The files themselves stay where they "
