@@ -153,7 +153,116 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    """Train the reader (question + passage -> holds the answer?, and where) on QA data."""
+    from assistant.ingest.chunking import Chunker
+    from assistant.search import default_model_path
+    from assistant.training.reader_data import KINDS, build_reader_pairs, reader_split
+    from assistant.training.reader_train import ReaderConfig, ReaderProgress, train_reader
+    from assistant.training.squad import load_qa, passages_of
+
+    try:
+        config = ReaderConfig(epochs=args.epochs, batch_size=args.batch_size,
+                              learning_rate=args.lr, seed=args.seed, threads=args.threads,
+                              checkpoint_minutes=args.checkpoint_minutes)
+    except ValueError as exc:
+        raise UserError(f"Training options: {exc}.") from exc
+    qa = load_qa(args.data)
+    split = reader_split(qa.articles, held_out=args.held_out, seed=args.seed)
+    chunker = Chunker()
+
+    def pairs_of(articles: list[str], seed: int) -> list[Any]:
+        part = qa.only_articles(articles)
+        passages = passages_of(part, lambda text: [c.text for c in chunker.chunk_page(text)])
+        pairs = build_reader_pairs(part, passages, seed=seed)
+        return pairs[:args.limit] if args.limit else pairs
+
+    train_pairs = pairs_of(split.train, args.seed)
+    val_pairs = pairs_of(split.validation, args.seed + 1)
+    held_pairs = pairs_of(split.held_out, args.seed + 2)
+    if not train_pairs:
+        raise UserError(f"'{args.data}' gives no training pairs: it needs at least two "
+                        "articles with questions.")
+
+    def count(pairs: list[Any]) -> dict[str, int]:
+        return {k: sum(1 for p in pairs if p.kind == k) for k in KINDS}
+
+    note = {"source": Path(args.data).name, "seed": args.seed,
+            "train_articles": split.train, "validation_articles": split.validation,
+            "held_out_articles": split.held_out, "train_kinds": count(train_pairs),
+            "validation_kinds": count(val_pairs), "held_out_kinds": count(held_pairs)}
+    print(f"Reader pairs: {len(train_pairs)} for training ({len(split.train)} articles), "
+          f"{len(val_pairs)} for validation ({len(split.validation)}), {len(held_pairs)} "
+          f"held out ({len(split.held_out)}).", file=sys.stderr)
+    out = Path(args.out).expanduser()
+    bar = ProgressBar()
+
+    def progress(p: ReaderProgress) -> None:
+        if p.phase == "training":
+            loss = f"loss {p.loss:.3f}" if p.loss is not None else ""
+            bar.update(p.step, p.total_steps, f"steps · {loss} · ETA {fmt_seconds(p.eta_s)}")
+        elif p.phase in ("validating", "exporting"):
+            bar.update(p.step, p.total_steps, p.phase)
+
+    cancel = threading.Event()
+    try:
+        result = train_reader(train_pairs, val_pairs, config, default_model_path(), out,
+                              held_out_pairs=held_pairs, progress=progress, cancel=cancel,
+                              resume=args.resume, stop_after=args.stop_after, data_note=note)
+    except KeyboardInterrupt:
+        cancel.set()
+        bar.close()
+        print("Interrupted. Run the same command with --resume to continue.", file=sys.stderr)
+        return 130
+    except Cancelled:
+        bar.close()
+        print("Cancelled. Run the same command with --resume to continue.", file=sys.stderr)
+        return 130
+    bar.close()
+    summary: dict[str, Any] = {"out": str(out), "steps": result.steps,
+                               "seconds": round(result.duration_s, 1)}
+    if not result.reader.exists():
+        text = (f"Stopped after {result.steps} steps; the checkpoint is in {out}. Run the "
+                "same command with --resume to continue.")
+        summary["finished"] = False
+    else:
+        summary.update(finished=True, reader=str(result.reader), report=str(result.report_path),
+                       **result.metrics)
+        val = result.metrics.get("validation") or {}
+        text = f"Wrote {result.reader} after {result.steps} steps in {result.duration_s:.0f} s."
+        if val.get("auc") is not None:
+            text += (f" Validation: AUC {val['auc']:.3f}, answer exact match "
+                     f"{val.get('has_answer_exact_match', 0):.1%}, unanswerable rejected "
+                     f"{val.get('no_answer_accuracy', 0):.1%}.")
+    print(text, file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        emit_json(summary)
+    return 0
+
+
 def add_training_commands(sub: Any) -> None:
+    p = sub.add_parser("train-reader",
+                       help="train the reader that judges passages, from SQuAD-format QA data")
+    p.add_argument("data", metavar="DATA", help="SQuAD 2.0 JSON or our QA JSONL")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for reader.onnx, its manifest and the training report")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=16, dest="batch_size")
+    p.add_argument("--lr", type=float, default=5e-5, help="learning rate (default 5e-5)")
+    p.add_argument("--held-out", type=float, default=0.25, dest="held_out",
+                   help="share of articles held out (default 0.25, as eval qa)")
+    p.add_argument("--limit", type=int, help="use at most this many pairs of each split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for training")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",
+                   help="write a resumable checkpoint this often (default 10)")
+    p.add_argument("--resume", action="store_true", help="continue a stopped or crashed run")
+    p.add_argument("--stop-after", type=int, dest="stop_after", metavar="STEPS",
+                   help="stop after this many steps, keeping the checkpoint")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train_reader)
+
+
     p = sub.add_parser("grounded-data",
                        help="build RAFT-style training examples from SQuAD-format QA data")
     p.add_argument("data", metavar="DATA", help="SQuAD 2.0 JSON or our QA JSONL")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import string
 import tempfile
 import time
 from collections import Counter
@@ -29,29 +28,9 @@ from typing import Any
 from assistant.answer import EMPTY_ANSWER_TEXT, Answer, answer_question
 from assistant.answer.support import QUOTE_LEAD
 from assistant.search import Hit
-from assistant.training.squad import QASet, Question
+from assistant.training.squad import QASet, Question, normalize, token_f1
 
 Progress = Callable[[int, int, str], None]
-
-
-def normalize(text: str) -> str:
-    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    pred, ref = normalize(prediction).split(), normalize(gold).split()
-    if not pred or not ref:
-        return float(pred == ref)
-    common = Counter(pred) & Counter(ref)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(pred), same / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 _MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")

@@ -1,0 +1,189 @@
+"""The reader: a small cross-encoder that judges whether a passage holds the answer, and where.
+
+A generator asked whether it can answer is a weak judge (the 270M model separated
+answerable from unanswerable questions with an AUC of 0.63); readers trained for that very
+judgement on SQuAD 2.0 are strong ones. Ours is all-MiniLM-L6-v2 (the embedder's own
+weights, already installed) with two heads, trained by `assistant train-reader`
+(`assistant.training.reader_train`) and shipped as an int8 ONNX file of about 35 MB in
+`resources/reader/`. It reads the question with one passage and gives:
+
+* the probability that the passage holds the answer (answerability, reranking);
+* the answer's span in the passage (the support check, the quoted fallback, the highlight).
+
+It runs on ONNX Runtime, like the fast embedder: no torch at answer time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import ModelError
+
+READER_FILE = "reader.onnx"
+MANIFEST_FILE = "reader.json"
+READER_RECIPE = 1  # the recipe this code reads (the training side writes the same number)
+BATCH = 8
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's view of one passage."""
+
+    probability: float  # that the passage holds the answer
+    start: int  # character span of the answer in the passage (start == end: none found)
+    end: int
+    span_score: float  # start + end logit of that span
+
+    def span(self, passage: str) -> str:
+        return passage[self.start:self.end]
+
+
+def shipped_dir() -> Path:
+    from assistant import paths
+
+    return paths.resources_dir() / "reader"
+
+
+def _tokenizer_path() -> Path:
+    from assistant.search import default_model_path
+
+    return default_model_path() / "tokenizer.json"
+
+
+class Reader:
+    """The int8 reader on ONNX Runtime. Thread-safe: one run at a time."""
+
+    def __init__(self, folder: Path | None = None, *, threads: int | None = None,
+                 verify: bool = True) -> None:
+        self.folder = folder or shipped_dir()
+        self.file = self.folder / READER_FILE
+        try:
+            manifest = json.loads((self.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"The reader in {self.folder} has no readable manifest. "
+                             "Reinstall the app.") from exc
+        if not isinstance(manifest, dict) or manifest.get("recipe") != READER_RECIPE:
+            raise ModelError(f"The reader in {self.folder} was made for another version of "
+                             "the app. Reinstall the app.")
+        if verify:
+            try:
+                digest = hashlib.sha256(self.file.read_bytes()).hexdigest()
+            except OSError as exc:
+                raise ModelError(f"The reader {self.file} cannot be read.") from exc
+            if digest != manifest.get("sha256"):
+                raise ModelError(f"The reader {self.file} is damaged. Reinstall the app.")
+        self.max_length = int(manifest.get("max_length", 256))
+        self.max_question_tokens = int(manifest.get("max_question_tokens", 64))
+        self.max_answer_tokens = int(manifest.get("max_answer_tokens", 30))
+        self._lock = threading.Lock()
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            self.tokenizer = Tokenizer.from_file(str(_tokenizer_path()))
+            self.tokenizer.no_padding()
+            self.tokenizer.no_truncation()
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.log_severity_level = 3
+            self.session = ort.InferenceSession(str(self.file), options,
+                                                providers=["CPUExecutionProvider"])
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"The reader {self.file} could not be loaded ({exc}).") from exc
+        self._cls = int(self.tokenizer.token_to_id("[CLS]"))
+        self._sep = int(self.tokenizer.token_to_id("[SEP]"))
+
+    def _encode(self, question_ids: list[int], passage: str
+                ) -> tuple[list[int], list[int], int, list[tuple[int, int]]]:
+        p = self.tokenizer.encode(passage, add_special_tokens=False)
+        room = max(1, self.max_length - len(question_ids) - 3)
+        ids: list[int] = [self._cls, *question_ids, self._sep, *p.ids[:room], self._sep]
+        types = [0] * (len(question_ids) + 2) + [1] * (len(p.ids[:room]) + 1)
+        offsets = [(int(a), int(b)) for a, b in p.offsets[:room]]
+        return ids, types, len(question_ids) + 2, offsets
+
+    def read(self, question: str, passages: Sequence[str]) -> list[Reading]:
+        """One `Reading` per passage, in the order given."""
+        if not passages:
+            return []
+        q_ids = self.tokenizer.encode(question, add_special_tokens=False).ids
+        q_ids = q_ids[:self.max_question_tokens]
+        encoded = [self._encode(q_ids, p) for p in passages]
+        out: list[Reading | None] = [None] * len(passages)
+        order = sorted(range(len(passages)), key=lambda i: len(encoded[i][0]))
+        for at in range(0, len(order), BATCH):
+            idx = order[at:at + BATCH]
+            width = max(len(encoded[i][0]) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            types = np.zeros_like(ids)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(idx):
+                n = len(encoded[i][0])
+                ids[row, :n], types[row, :n], mask[row, :n] = encoded[i][0], encoded[i][1], 1
+            with self._lock:
+                logit, start, end = self.session.run(
+                    None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            for row, i in enumerate(idx):
+                _, _, first, offsets = encoded[i]
+                s_tok, e_tok, score = best_span(start[row], end[row], first,
+                                                first + len(offsets), self.max_answer_tokens)
+                if offsets and s_tok >= first:
+                    a, b = offsets[s_tok - first][0], offsets[e_tok - first][1]
+                else:
+                    a = b = 0
+                out[i] = Reading(_sigmoid(float(logit[row])), int(a), int(b), score)
+        return [r for r in out if r is not None]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(x, 40.0), -40.0)))
+
+
+def best_span(start: Any, end: Any, first: int, last: int, max_tokens: int = 30
+              ) -> tuple[int, int, float]:
+    """The highest-scoring span (start <= end < start + max_tokens) inside tokens
+    [first, last), as (first token, last token, start + end logit)."""
+    s = np.asarray(start[first:last], dtype=np.float32)
+    e = np.asarray(end[first:last], dtype=np.float32)
+    if s.size == 0:
+        return first, first, float("-inf")
+    best = (0, 0, float("-inf"))
+    for i in np.argsort(-s)[:20]:
+        for j in np.argsort(-e)[:20]:
+            if i <= j < i + max_tokens:
+                score = float(s[i] + e[j])
+                if score > best[2]:
+                    best = (int(i), int(j), score)
+    return first + best[0], first + best[1], best[2]
+
+
+_shared: Reader | None = None
+_shared_failed = False
+_shared_lock = threading.Lock()
+
+
+def shipped_reader() -> Reader | None:
+    """The reader installed with the app, loaded once; None when there is none (answers then
+    fall back to the generator's own judgement)."""
+    global _shared, _shared_failed
+    with _shared_lock:
+        if _shared is None and not _shared_failed:
+            try:
+                _shared = Reader()
+            except ModelError:
+                _shared_failed = True
+        return _shared

