@@ -104,8 +104,8 @@ class Reader:
             raise
         except Exception as exc:
             raise ModelError(f"The reader {self.file} could not be loaded ({exc}).") from exc
-        self._cls = int(self.tokenizer.token_to_id("[CLS]"))
-        self._sep = int(self.tokenizer.token_to_id("[SEP]"))
+        self._cls = int(self.tokenizer.token_to_id("[CLS]") or 101)
+        self._sep = int(self.tokenizer.token_to_id("[SEP]") or 102)
 
     def _encode(self, question_ids: list[int], passage: str
                 ) -> tuple[list[int], list[int], int, list[tuple[int, int]]]:

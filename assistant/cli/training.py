@@ -201,6 +201,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         if p.phase == "training":
             loss = f"loss {p.loss:.3f}" if p.loss is not None else ""
             bar.update(p.step, p.total_steps, f"steps · {loss} · ETA {fmt_seconds(p.eta_s)}")
+            if not bar.enabled and p.step % 50 == 0:  # a log file: a line now and then
+                print(f"step {p.step}/{p.total_steps} · {loss} · ETA {fmt_seconds(p.eta_s)}",
+                      file=sys.stderr, flush=True)
         elif p.phase in ("validating", "exporting"):
             bar.update(p.step, p.total_steps, p.phase)
 
