@@ -5,7 +5,8 @@ page at once, so a chunk never exceeds the model's window and no text is silentl
 Chunks end at a paragraph or sentence boundary where one is near, otherwise at a word
 boundary, and the next chunk starts a little before the previous one ended (overlap), at
 a sentence start where possible. Every chunk keeps its page and character offsets into
-the page text, so the exact passage can be shown and highlighted later.
+the page text, so the exact passage can be shown and highlighted later, and the page's
+place in words ("slide 3: Results", "Sales!A2:D14") for formats whose places are not pages.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Chunk:
     end: int
     text: str
     tokens: int
+    place: str | None = None
 
 
 def default_tokenizer_path() -> Path:
@@ -77,7 +79,8 @@ class Chunker:
     def count(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def chunk_page(self, text: str, page: int | None = None) -> list[Chunk]:
+    def chunk_page(self, text: str, page: int | None = None,
+                   place: str | None = None) -> list[Chunk]:
         if not text.strip():
             return []
         offsets = [o for o in self.tokenizer.encode(text, add_special_tokens=False).offsets
@@ -102,7 +105,7 @@ class Chunker:
                 window = range(last, lo - 1, -1)
                 best = max((strength[i] for i in window), default=0)
                 end = next((i for i in window if strength[i] == best), last)
-            chunks.append(self._make(text, page, offsets, start, end))
+            chunks.append(self._make(text, page, offsets, start, end, place))
             if end >= n - 1:
                 break
             overlap_tokens = round((end - start + 1) * self.overlap)
@@ -125,6 +128,7 @@ class Chunker:
         return max(target, start + 1)
 
     def _make(self, text: str, page: int | None, offsets: list[tuple[int, int]],
-              first: int, last: int) -> Chunk:
+              first: int, last: int, place: str | None) -> Chunk:
         s, e = offsets[first][0], offsets[last][1]
-        return Chunk(page=page, start=s, end=e, text=text[s:e], tokens=last - first + 1)
+        return Chunk(page=page, start=s, end=e, text=text[s:e], tokens=last - first + 1,
+                     place=place)

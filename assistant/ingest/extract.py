@@ -1,5 +1,8 @@
 """Text out of user files: which format a file is, and which format module reads it.
 
+PDF, Word, PowerPoint, Excel and OpenDocument, EPUB, RTF, saved mail, HTML, Markdown, plain
+text and source code.
+
 Users point the app at real folders, so every expected failure (encrypted, truncated, scanned,
 mislabelled, binary, empty, huge) becomes an `ExtractionError` with a short reason the GUI can
 show next to the file, never a traceback. The kind is decided from the bytes as well as the
@@ -11,19 +14,28 @@ Everything here is a pure function of the file's bytes; no Qt, no torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from assistant.ingest.formats.common import (
+    OLE_MAGIC,
+    ZIP_MAGICS,
     Extracted,
     ExtractionError,
     Page,
     file_size,
     human_size,
+    is_encrypted_office,
     read_all,
     read_head,
 )
+from assistant.ingest.formats.documents import extract_odt, extract_rtf
+from assistant.ingest.formats.ebook import extract_epub
+from assistant.ingest.formats.mail import extract_eml, extract_mbox
 from assistant.ingest.formats.office import extract_docx
 from assistant.ingest.formats.pdf import extract_pdf
+from assistant.ingest.formats.sheets import extract_ods, extract_xlsx
+from assistant.ingest.formats.slides import extract_pptx
 from assistant.ingest.formats.text import (
     PDF_MAGIC_WINDOW,
     SNIFF_BYTES,
@@ -77,15 +89,45 @@ _CODE_EXTS = frozenset(
     }
 )  # fmt: skip
 
+# Packaged (zip) formats and the words for them in sentences.
+_PACKAGES: dict[str, str] = {
+    "docx": "Word document",
+    "pptx": "PowerPoint presentation",
+    "xlsx": "Excel workbook",
+    "ods": "OpenDocument spreadsheet",
+    "odt": "OpenDocument text",
+    "epub": "EPUB e-book",
+}
+_OOXML_OLD = {"pptx": ".ppt", "xlsx": ".xls"}  # the binary formats that came before
+
 _KIND_BY_EXT: dict[str, str] = {
     **dict.fromkeys(_PDF_EXTS, "pdf"),
     **dict.fromkeys(_DOCX_EXTS, "docx"),
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".ods": "ods",
+    ".odt": "odt",
+    ".epub": "epub",
+    ".rtf": "rtf",
+    ".eml": "eml",
+    ".mbox": "mbox",
     **dict.fromkeys(_MARKDOWN_EXTS, "markdown"),
     **dict.fromkeys(_HTML_EXTS, "html"),
     **dict.fromkeys(_TEXT_EXTS, "text"),
     **dict.fromkeys(_CODE_EXTS, "code"),
 }
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_KIND_BY_EXT)
+
+
+_BY_PATH: dict[str, Callable[[Path], Extracted]] = {
+    "pptx": extract_pptx,
+    "xlsx": extract_xlsx,
+    "ods": extract_ods,
+    "odt": extract_odt,
+    "epub": extract_epub,
+    "mbox": extract_mbox,
+}
 
 
 def is_supported(path: Path) -> bool:
@@ -117,8 +159,24 @@ def detect_kind(path: Path) -> str:
             raise ExtractionError(
                 "not a .docx file (old .doc format, or a password-protected Word document)"
             )
-        if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        if not head.startswith(ZIP_MAGICS):
             raise ExtractionError(f"not a Word document (mislabelled file{what_is_it(head)})")
+    elif kind in _PACKAGES:
+        what = _PACKAGES[kind]
+        if head.startswith(OLE_MAGIC):
+            if is_encrypted_office(path):
+                raise ExtractionError(f"password-protected {what}: save a copy without a "
+                                      "password to index it")
+            old = _OOXML_OLD.get(kind)
+            raise ExtractionError(f"not a {suffix} file (the old {old} format; save it as "
+                                  f"{suffix} to index it)" if old else
+                                  f"not an {what} (mislabelled file)")
+        if not head.startswith(ZIP_MAGICS):
+            article = "an" if what[0] in "AEIOU" else "a"
+            raise ExtractionError(f"not {article} {what} (mislabelled file{what_is_it(head)})")
+    elif kind == "rtf":
+        if not strip_bom(head).lstrip().startswith(b"{\\rtf"):
+            raise ExtractionError(f"not an RTF document (mislabelled file{what_is_it(head)})")
     elif looks_binary(head):
         raise ExtractionError("binary file, not text")
     return kind
@@ -143,10 +201,17 @@ def extract(path: Path, max_bytes: int = MAX_FILE_BYTES,
         return extract_pdf(path)
     if kind == "docx":
         return extract_docx(path)
+    by_path = _BY_PATH.get(kind)
+    if by_path is not None:
+        return by_path(path)
     if size > max_text_bytes:
         raise ExtractionError(f"too large for a text file ({human_size(size)} > "
                               f"{human_size(max_text_bytes)} limit); split it into smaller files")
     data = read_all(path)
     if kind == "html":
         return extract_html(data)
+    if kind == "rtf":
+        return extract_rtf(data)
+    if kind == "eml":
+        return extract_eml(data)
     return extract_text(data, kind)

@@ -99,7 +99,7 @@ def prepare(path: str, max_tokens: int, max_bytes: int, known_hash: str | None =
         if chunker is None:
             chunker = _chunkers[max_tokens] = Chunker(max_tokens=max_tokens)
         chunks = [chunk for page in extracted.pages
-                  for chunk in chunker.chunk_page(page.text, page.number)]
+                  for chunk in chunker.chunk_page(page.text, page.number, page.label)]
     except ExtractionError as exc:
         result.error = exc.reason
         return result

@@ -114,8 +114,15 @@ def _m003_collection_embedder(conn: apsw.Connection) -> None:
                  (LEGACY_EMBEDDER,))
 
 
+def _m004_chunk_place(conn: apsw.Connection) -> None:
+    """Where a chunk is, in words, for formats whose places are not pages: "slide 3:
+    Results", "Sales!A2:D14", "chapter 2: The Storm", "message 5: Lunch from Kari". NULL
+    for PDFs (their page number says it) and unpaged text."""
+    conn.execute("ALTER TABLE chunks ADD COLUMN place TEXT")
+
+
 MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
-    _m001_initial, _m002_watched_folders, _m003_collection_embedder]
+    _m001_initial, _m002_watched_folders, _m003_collection_embedder, _m004_chunk_place]
 
 
 def current_version(conn: apsw.Connection) -> int:

@@ -35,6 +35,7 @@ class ChunkRow:
     start: int
     end: int
     text: str
+    place: str | None = None  # "slide 3: Results", "Sales!A2:D14": where, for non-page formats
 
 
 @dataclass
@@ -306,9 +307,9 @@ class Store:
             self.conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
             for seq, (chunk, vec) in enumerate(zip(chunks, vecs, strict=True)):
                 self.conn.execute(
-                    'INSERT INTO chunks(document_id, seq, page, start, "end", text) '
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (doc_id, seq, chunk.page, chunk.start, chunk.end, chunk.text))
+                    'INSERT INTO chunks(document_id, seq, page, start, "end", text, place) '
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (doc_id, seq, chunk.page, chunk.start, chunk.end, chunk.text, chunk.place))
                 chunk_id = self.conn.last_insert_rowid()
                 self.conn.execute(
                     "INSERT INTO chunks_vec(chunk_id, collection_id, embedding, kind) "
@@ -427,12 +428,13 @@ class Store:
         marks = ", ".join("?" for _ in ids)
         rows = self.conn.execute(
             'SELECT ch.id, ch.document_id, d.path, ch.page, ch.start, ch."end", ch.text, '
-            f"c.name, d.kind, d.collection_id, d.title FROM chunks ch JOIN documents d ON d.id = ch.document_id "
+            "c.name, d.kind, d.collection_id, d.title, ch.place FROM chunks ch "
+            "JOIN documents d ON d.id = ch.document_id "
             f"JOIN collections c ON c.id = d.collection_id WHERE ch.id IN ({marks})", tuple(ids))
         return {int(r[0]): {"document_id": int(r[1]), "path": r[2], "page": r[3],
                             "start": int(r[4]), "end": int(r[5]), "text": r[6],
                             "collection": r[7], "kind": r[8], "collection_id": int(r[9]),
-                            "title": r[10]} for r in rows}
+                            "title": r[10], "place": r[11]} for r in rows}
 
     def embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """The stored vectors of `ids` (those that exist).

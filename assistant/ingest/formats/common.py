@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +159,44 @@ _PACKAGES = {"Word document": ".docx package"}
 
 def _package_name(what: str) -> str:
     return _PACKAGES.get(what, "package")
+
+
+def zip_problem(err: BaseException) -> str:
+    """What a failure inside a packaged format's library (lxml, zipfile) means, in words."""
+    noted(err, "package")
+    text = str(err).lower()
+    if isinstance(err, RecursionError) or "depth" in text:
+        return "its XML is nested too deeply"
+    if isinstance(err, MemoryError) or "resource limit" in text or "huge" in text:
+        return "its XML is too large to read"
+    if "amplification" in text or "entity" in text:
+        return "its XML expands entities without end (a 'billion laughs' file)"
+    if isinstance(err, zlib.error) or "crc" in text or "decompress" in text:
+        return "its compressed data is damaged"
+    if isinstance(err, KeyError) or "no item named" in text:
+        return "a part it refers to is missing"
+    if "document is empty" in text:
+        return "a part of it is empty"
+    if err.__class__.__module__.startswith("lxml") or "line 1, column" in text:
+        return "its XML is damaged"
+    return "its contents cannot be read"
+
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def is_encrypted_office(path: Path) -> bool:
+    """An OLE file holding an 'EncryptedPackage' stream is a password-protected Office file
+    (Word, Excel and PowerPoint wrap the encrypted zip that way); other OLE files are the
+    old binary formats (.doc, .xls, .ppt)."""
+    marker = "EncryptedPackage".encode("utf-16-le")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1024 * 1024)
+            fh.seek(0, 2)
+            fh.seek(max(len(head), fh.tell() - 1024 * 1024))
+            tail = fh.read()  # the directory of a large file may sit at its end
+    except OSError:
+        return False
+    return head.startswith(OLE_MAGIC) and (marker in head or marker in tail)
