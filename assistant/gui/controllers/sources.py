@@ -1,8 +1,9 @@
 """Sources and viewer: the tabs beside the chat, the passages an answer used and the documents
 opened at them.
 
-The first tab always shows the selected answer's sources; each document opened from a source,
-a citation or the library gets a tab of its own, up to a handful.
+The first tab always shows the selected answer's sources, and is pinned: its button sits in the
+tab bar's corner, always visible. Each document opened from a source, a citation or the library
+gets a tab of its own, up to a handful.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QTabWidget
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QTabWidget, QToolButton
 
 from assistant.gui.chatview import TurnView
 from assistant.gui.controllers.context import AppContext
@@ -34,13 +35,23 @@ class SourcesController(QObject):
         self.tabs.setMovable(True)
         self.tabs.setMinimumWidth(300)
         self.tabs.tabCloseRequested.connect(self._close_tab)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideMiddle)
         self.view = SourcesView()
         self.view.open_requested.connect(self.open_source)
         self.tabs.addTab(self.view, "Sources")
-        close_button = self.tabs.tabBar().tabButton(
-            0, self.tabs.tabBar().ButtonPosition.RightSide)
-        if close_button is not None:
-            close_button.hide()
+        # The sources tab is pinned: its button sits in the tab bar's corner, so however many
+        # documents are open (and however far their tabs scroll) it is one click away.
+        self.tabs.tabBar().setTabVisible(0, False)
+        self.sources_button = QToolButton()
+        self.sources_button.setObjectName("SourcesTabButton")
+        self.sources_button.setText("Sources")
+        self.sources_button.setCheckable(True)
+        self.sources_button.setAutoRaise(True)
+        self.sources_button.setToolTip("The passages of the selected answer")
+        self.sources_button.clicked.connect(self.bring_forward)
+        self.tabs.setCornerWidget(self.sources_button, Qt.Corner.TopLeftCorner)
+        self.tabs.currentChanged.connect(self._current_changed)
+        self._current_changed(self.tabs.currentIndex())
 
     # ------------------------------------------------------------------ the sources tab
     def show_turn(self, turn: TurnView | None, *, bring_forward: bool = False) -> None:
@@ -51,6 +62,10 @@ class SourcesController(QObject):
 
     def bring_forward(self) -> None:
         self.tabs.setCurrentWidget(self.view)
+        self.sources_button.setChecked(True)
+
+    def _current_changed(self, _index: int) -> None:
+        self.sources_button.setChecked(self.tabs.currentWidget() is self.view)
 
     def showing(self, turn_id: int) -> bool:
         return self.view.turn is not None and self.view.turn.id == turn_id
@@ -73,7 +88,7 @@ class SourcesController(QObject):
     # ------------------------------------------------------------------ documents
     def viewer_for(self, path: str) -> DocumentViewer:
         """The tab showing `path`, opened if need be (the oldest document tab makes room)."""
-        for i in range(1, self.tabs.count()):
+        for i in range(self.tabs.count()):
             widget = self.tabs.widget(i)
             if isinstance(widget, DocumentViewer) and str(widget.path) == str(path):
                 return widget
@@ -81,8 +96,10 @@ class SourcesController(QObject):
         index = self.tabs.addTab(viewer, Path(path).name)
         self.tabs.setTabToolTip(index, str(path))
         while self.tabs.count() > MAX_TABS:
-            old = self.tabs.widget(1)
-            self.tabs.removeTab(1)
+            oldest = next(i for i in range(self.tabs.count())
+                          if self.tabs.widget(i) is not self.view)
+            old = self.tabs.widget(oldest)
+            self.tabs.removeTab(oldest)
             if old is not None:
                 old.deleteLater()
         return viewer
@@ -113,9 +130,9 @@ class SourcesController(QObject):
         viewer.show_passage(Target(page=1 if viewer.is_pdf else None, start=0, end=0, text=""))
 
     def _close_tab(self, index: int) -> None:
-        if index == 0:
-            return
         widget = self.tabs.widget(index)
+        if widget is self.view:
+            return
         self.tabs.removeTab(index)
         if widget is not None:
             widget.deleteLater()
