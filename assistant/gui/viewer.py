@@ -158,8 +158,54 @@ class PassagePdfView(QPdfView):
                 self.setZoomFactor(zoom)
 
     def zoom_by(self, factor: float) -> None:
+        """Zoom, keeping the highlighted passage where it is on screen (or, when it is not
+        in view, the point at the middle of the view)."""
+        anchor = self._zoom_anchor()
         self.fit_width = False
         self.setZoomFactor(max(0.2, min(6.0, self.zoomFactor() * factor)))
+        if anchor is not None:
+            self._keep_anchor(*anchor)
+
+    def highlight_rect(self) -> QRectF | None:
+        """The passage's highlight in viewport pixels (None when nothing is highlighted)."""
+        for page, layers in self.highlights.items():
+            if not layers or not layers[0][0]:
+                continue
+            box = QRectF()
+            for poly in layers[0][0]:
+                box = box.united(poly.boundingRect())
+            rect, s = self.page_rect(page), self.scale()
+            return QRectF(rect.left() + box.left() * s - self.horizontalScrollBar().value(),
+                          rect.top() + box.top() * s - self.verticalScrollBar().value(),
+                          box.width() * s, box.height() * s)
+        return None
+
+    def _zoom_anchor(self) -> tuple[int, QPointF, QPointF] | None:
+        """(page, a point on it in page points, where that point is in the viewport)."""
+        doc = self.document()
+        if doc is None or doc.status() != QPdfDocument.Status.Ready or doc.pageCount() == 0:
+            return None
+        s = self.scale()
+        shown = self.highlight_rect()
+        if shown is not None and shown.intersects(QRectF(self.viewport().rect())):
+            page = next(iter(self.highlights))
+            rect = self.page_rect(page)
+            at = shown.topLeft()
+            return page, QPointF((at.x() + self.horizontalScrollBar().value() - rect.left()) / s,
+                                 (at.y() + self.verticalScrollBar().value() - rect.top()) / s), at
+        middle = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
+        y = middle.y() + self.verticalScrollBar().value()
+        page = next((p for p in range(doc.pageCount()) if self.page_rect(p).bottom() >= y),
+                    doc.pageCount() - 1)
+        rect = self.page_rect(page)
+        return page, QPointF((middle.x() + self.horizontalScrollBar().value() - rect.left()) / s,
+                             (y - rect.top()) / s), middle
+
+    def _keep_anchor(self, page: int, point: QPointF, at: QPointF) -> None:
+        rect, s = self.page_rect(page), self.scale()
+        self._pending_scroll = None
+        self.horizontalScrollBar().setValue(max(0, int(rect.left() + point.x() * s - at.x())))
+        self.verticalScrollBar().setValue(max(0, int(rect.top() + point.y() * s - at.y())))
 
     def scroll_to(self, page: int, y_points: float) -> None:
         """Bring `y_points` of `page` to about a third of the way down the view."""
@@ -513,7 +559,8 @@ class DocumentViewer(QWidget):
         self.stack.setCurrentWidget(self.message)
         exc = failure.exception
         self.message.setText(str(exc) if isinstance(exc, UserError) else
-                             f"{self.path.name} cannot be shown ({type(exc).__name__}: {exc}).")
+                             f"{self.path.name} cannot be shown here; “Open in the system's "
+                             "app” may still open it.")
 
     def _show_text(self) -> None:
         assert self.pages_text is not None
