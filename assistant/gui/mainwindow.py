@@ -106,6 +106,12 @@ class MainWindow(QMainWindow):
         """The window's own actions: the pages, quitting, About."""
         action = self.context.action
         self.quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        # The platform's Quit key is empty on desktops Qt does not recognise (a bare X
+        # server, some window managers): Ctrl+Q always quits as well.
+        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        if QKeySequence("Ctrl+Q") not in quit_keys:
+            quit_keys.append(QKeySequence("Ctrl+Q"))
+        self.quit_action.setShortcuts(quit_keys)
         self.chat_action = action("Chat", lambda: self.show_page("chat"), "Ctrl+1",
                                   "Conversations with your documents (Ctrl+1)")
         self.library_action = action("Library", lambda: self.show_page("library"), "Ctrl+2",
