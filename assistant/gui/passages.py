@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection
+from typing import Any
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n{2,}|\n(?=\s*[-*•\d])")
@@ -97,6 +98,18 @@ def cited_span(passage: str, reference: str, *, max_sentences: int = 2) -> tuple
     return spans[first][0], spans[last][1]
 
 
+def question_coverage(passage: str, question: str) -> float:
+    """How much of the question's content the passage's best matching sentences hold (0-1).
+
+    On a refusal this tells the sources pane whether to say that none of the nearest passages
+    matches or, honestly, that the closest one may hold the answer."""
+    asked = content_words(question)
+    span = cited_span(passage, question)
+    if not asked or span is None:
+        return 0.0
+    return len(asked & content_words(passage[span[0]:span[1]])) / len(asked)
+
+
 def _fold(text: str) -> tuple[str, list[int]]:
     """Lower-cased letters and digits of `text`, and for each the index it came from."""
     chars: list[str] = []
@@ -139,6 +152,36 @@ def locate(passage: str, text: str, *, anchor: int = 48) -> tuple[int, int] | No
     else:
         end = min(len(hay), start + len(needle))
     return index[start], index[end - 1] + 1
+
+
+def renumber_citations(answer: str, citations: list[dict[str, Any]],
+                       ) -> tuple[str, list[dict[str, Any]]]:
+    """Number an answer's citations 1, 2, 3 in the order the answer first cites them.
+
+    The model numbers passages in the order it was given them, so an answer may cite only [2]
+    and [5]; the reader sees [1] and [2]. Markers are rewritten in the text and in the
+    citations alike (display only; the passages are the same). Citations the text never
+    marks keep their order after the marked ones."""
+    known = [int(c["n"]) for c in citations if c.get("n") is not None]
+    order: list[int] = []
+    for m in _MARKER.finditer(answer):
+        for x in re.split(r"\s*[,;]\s*", m.group(1)):
+            n = int(x)
+            if n in known and n not in order:
+                order.append(n)
+    order += [n for n in known if n not in order]
+    new = {old: i for i, old in enumerate(order, 1)}
+    if all(old == n for old, n in new.items()):
+        return answer, citations
+
+    def repl(m: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+        return "[" + ", ".join(str(new.get(n, n)) for n in numbers) + "]"
+
+    renumbered = [dict(c, n=new[int(c["n"])]) if c.get("n") is not None else c
+                  for c in citations]
+    renumbered.sort(key=lambda c: int(c.get("n") or 0))
+    return _MARKER.sub(repl, answer), renumbered
 
 
 def link_citations(markdown: str, known: Collection[int]) -> str:

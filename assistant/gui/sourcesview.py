@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from assistant.gui import desktop, theme
 from assistant.gui.chatview import TurnView
-from assistant.gui.passages import cited_span, citing_text
+from assistant.gui.passages import cited_span, citing_text, question_coverage
 
 PASSAGE_CHARS = 700  # how much of a passage a card shows (around the highlighted span)
 
@@ -73,6 +73,19 @@ def passage_html(text: str, span: tuple[int, int] | None, limit: int = PASSAGE_C
         parts.append(esc(text[lo:hi]))
     parts.append("…" if hi < len(text) else "")
     return "".join(parts)
+
+
+MAY_HOLD_IT = 0.6  # share of the question's content words in the closest passage's best match
+
+
+def nearest_note(hits: list[dict[str, Any]], question: str) -> str:
+    """What to say above the nearest passages of a refusal, true to what they show."""
+    best = max((question_coverage(str(h.get("text") or ""), question) for h in hits[:3]),
+               default=0.0)
+    if best >= MAY_HOLD_IT:
+        return ("The app was not sure enough to answer, but the closest passage may hold it: "
+                "its best match to your question is highlighted.")
+    return "None of these matches the question closely enough to answer it."
 
 
 class SourceCard(QFrame):
@@ -237,10 +250,10 @@ class SourcesView(QWidget):
                            dimmed=False)
         rest = [h for h in turn.consulted if hit_key(h) not in cited_keys]
         if rest:
-            if turn.not_found or not turn.citations:
-                self._heading("Nearest passages" if turn.not_found else "Passages consulted",
-                              "None of these was close enough to answer the question."
-                              if turn.not_found else "")
+            if turn.not_found:
+                self._heading("Nearest passages", nearest_note(rest, turn.question))
+            elif not turn.citations:
+                self._heading("Passages consulted")
             else:
                 self.column.addSpacing(10)
                 self._heading("Consulted, not cited",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gui_helpers import library_rows, wait_library
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
 INDEX_TIMEOUT = 180_000
@@ -88,3 +89,154 @@ def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
     rows = library_rows(window)
     assert set(rows) == {"guide.md", "scan.pdf"}
     assert rows["scan.pdf"].startswith("● Could not be read — This PDF has no text layer")
+
+
+def _hit(path: str, page: int | None, text: str, similarity: float = 0.6) -> dict[str, Any]:
+    return {"path": path, "page": page, "start": 0, "end": len(text), "text": text,
+            "similarity": similarity, "chunk_id": 1, "document_id": 1, "score": 0.1,
+            "collection": "default"}
+
+
+def _notes(view: Any) -> list[str]:
+    from PySide6.QtWidgets import QLabel
+
+    return [w.text() for w in view.contents.findChildren(QLabel) if w.objectName() == "Muted"]
+
+
+def test_a_refusal_says_honestly_whether_the_nearest_passage_may_hold_the_answer(
+        qtbot, make_window, tmp_path):
+    from assistant.gui.chatview import TurnView
+
+    window = make_window(watch=False)
+    view = window.sources.view
+    passage = ("Brightwater Appliances guarantees the kettle. The warranty period of the Zephyr "
+               "X200 is 27 months from the date of purchase. Keep your receipt.")
+    close = TurnView(id=1, question="How long is the warranty period of the Zephyr X200?",
+                     answer="I couldn't find this in your documents.", not_found=True,
+                     consulted=[_hit(str(tmp_path / "handbook.pdf"), 2, passage)])
+    view.show_turn(close)
+    notes = " ".join(_notes(view))
+    assert "the closest passage may hold it" in notes
+    assert "close enough" not in notes
+    assert view.cards and view.cards[0].span is not None  # the matching sentence is marked
+
+    far = TurnView(id=2, question="What is the airspeed velocity of an unladen swallow?",
+                   answer="I couldn't find this in your documents.", not_found=True,
+                   consulted=[_hit(str(tmp_path / "handbook.pdf"), 2, passage)])
+    view.show_turn(far)
+    notes = " ".join(_notes(view))
+    assert "None of these matches the question closely enough" in notes
+    assert "may hold it" not in notes
+
+
+def test_the_sources_tab_stays_reachable_after_opening_five_documents(qtbot, make_window,
+                                                                      data_dir):
+    window = make_window(watch=False)
+    sources = window.sources
+    docs = [data_dir / "docs" / name for name in ("guide.md", "example.py", "latin1.txt",
+                                                 "page.html", "notes_utf16.txt")]
+    for path in docs:
+        sources.open_document(str(path))
+    tabs = sources.tabs
+    assert tabs.count() == 6 and tabs.currentWidget() is not sources.view
+    button = sources.sources_button
+    assert button.isVisible() and not button.isChecked()
+    # the button is inside the pane, not scrolled away with the tabs
+    top_left = button.mapTo(tabs, button.rect().topLeft())
+    assert tabs.rect().contains(top_left) and button.width() > 20
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert tabs.currentWidget() is sources.view and button.isChecked()
+    # a document tab brought forward again unchecks it; closing documents never closes it
+    tabs.setCurrentIndex(tabs.count() - 1)
+    assert not button.isChecked()
+    for _ in range(10):
+        tabs.tabCloseRequested.emit(tabs.count() - 1)
+    assert tabs.count() == 1 and tabs.widget(0) is sources.view
+
+
+def test_conversations_with_the_same_title_can_be_told_apart(qtbot, make_window):
+    import time
+
+    from assistant.gui.controllers.conversations import list_titles
+
+    window = make_window(watch=False)
+    history = window.history
+    question = "How long do I have to upload receipts for the expense report?"
+    first = history.create()
+    history.add_turn(first.id, question)
+    second = history.create()
+    history.add_turn(second.id, question)
+    window.conversations.refresh()
+    texts = [window.conversations.conversation_list.item(i).text() for i in range(2)]
+    assert len(set(texts)) == 2, texts
+    title = history.conversation(first.id).title
+    assert all(" · today " in t for t in texts)
+    assert sorted(t.split(" · today ")[0] for t in texts) == [title, f"{title} (2)"]
+
+    now = time.mktime((2026, 12, 5, 12, 0, 0, 0, 0, -1))
+    convs = [type(first)(1, "Kettle", now - 86_400 * 40, now - 86_400 * 40),
+             type(first)(2, "Kettle", now - 86_400, now - 86_400 + 60),
+             type(first)(3, "Hut", now - 60, now - 60)]
+    names = list_titles(convs, now)
+    assert names[1].startswith("Kettle · 26 Oct ")
+    assert names[2].startswith("Kettle (2) · yesterday ")
+    assert names[3] == "Hut · today 11:59"
+
+
+def test_zooming_keeps_the_highlighted_passage_in_view(qtbot, make_window, data_dir):
+    from assistant.ingest.extract import extract
+
+    window = make_window(watch=False)
+    path = data_dir / "docs" / "handbook.pdf"
+    page = next(p for p in extract(path).pages if p.number == 2)
+    at = page.text.index("27 months")
+    start = page.text.rfind(".", 0, at) + 1
+    end = page.text.index(".", at) + 1
+    viewer = window.sources.open_source(
+        {"path": str(path), "page": 2, "start": start, "end": end,
+         "text": page.text[start:end]})
+    assert viewer is not None and viewer.pdf_located
+    pdf = viewer.pdf_view
+    qtbot.waitUntil(lambda: pdf.highlight_rect() is not None and
+                    pdf.viewport().rect().contains(pdf.highlight_rect().topLeft().toPoint()))
+    before = pdf.highlight_rect()
+    zoom = pdf.zoomFactor()
+    for _ in range(4):
+        qtbot.mouseClick(viewer.zoom_in, Qt.MouseButton.LeftButton)
+        qtbot.wait(20)
+        shown = pdf.highlight_rect()
+        assert pdf.viewport().rect().contains(shown.topLeft().toPoint()), (shown, before)
+        assert abs(shown.top() - before.top()) < 3
+    assert pdf.zoomFactor() > zoom * 2
+    for _ in range(2):
+        qtbot.mouseClick(viewer.zoom_out, Qt.MouseButton.LeftButton)
+        assert abs(pdf.highlight_rect().top() - before.top()) < 3
+
+
+def test_citations_are_numbered_in_the_order_the_answer_uses_them() -> None:
+    from assistant.gui.passages import renumber_citations
+
+    hit_a, hit_b = {"path": "a.md"}, {"path": "b.md"}
+    text, cites = renumber_citations("The period is 27 months [2]. Keep the box [5].",
+                                     [{"n": 5, "hit": hit_b}, {"n": 2, "hit": hit_a}])
+    assert text == "The period is 27 months [1]. Keep the box [2]."
+    assert cites == [{"n": 1, "hit": hit_a}, {"n": 2, "hit": hit_b}]
+    text, cites = renumber_citations("Both say so [3, 1].", [{"n": 1, "hit": hit_a},
+                                                             {"n": 3, "hit": hit_b}])
+    assert text == "Both say so [1, 2]." and cites[0]["hit"] is hit_b
+    same = [{"n": 1, "hit": hit_a}]
+    assert renumber_citations("Plain [1].", same) == ("Plain [1].", same)
+
+
+def test_a_refusal_reports_what_happened_and_ctrl_q_quits(qtbot, make_window):
+    from assistant.gui.chatview import TurnView
+    from assistant.gui.controllers.conversations import timing_note
+
+    refused = TurnView(id=1, question="q", not_found=True)
+    assert timing_note(refused, 0.01) == "Not found in your documents (searched in under 0.1 s)"
+    assert timing_note(TurnView(id=2, question="q"), 2.34) == "Answered in 2.3 s"
+
+    window = make_window(watch=False)
+    assert window.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isVisible()

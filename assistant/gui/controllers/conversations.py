@@ -36,6 +36,7 @@ from assistant.gui.controllers.settings import SettingsController
 from assistant.gui.controllers.sources import SourcesController
 from assistant.gui.dialogs import CorrectionDialog, show_bug
 from assistant.gui.history import StoredTurn, hit_to_dict
+from assistant.gui.passages import renumber_citations
 from assistant.gui.tasks import Failure, Job
 
 WINDOW_TITLE = "Knowledge Assistant"
@@ -51,12 +52,47 @@ def turn_view(stored: StoredTurn) -> TurnView:
 
 def fill_turn(turn: TurnView, answer: Any) -> None:
     """Copy a finished `Answer` (assistant.answer) into the turn the chat shows."""
-    turn.answer = answer.text
-    turn.citations = [{"n": c.n, "hit": hit_to_dict(c.hit)} for c in answer.citations]
+    # citations are numbered by their order in the answer ([1] first), for display only
+    turn.answer, turn.citations = renumber_citations(
+        answer.text, [{"n": c.n, "hit": hit_to_dict(c.hit)} for c in answer.citations])
     turn.consulted = [hit_to_dict(h) for h in answer.consulted]
     turn.not_found = bool(answer.not_found)
     turn.stopped = bool(getattr(answer, "cancelled", False))
     turn.citation_source = getattr(answer, "citation_source", None)
+
+
+def when_text(ts: float, now: float | None = None) -> str:
+    """"today 14:02", "yesterday 09:15", "3 Dec 14:02", or "3 Dec 2025" in another year."""
+    t, today = time.localtime(ts), time.localtime(now)
+    day = time.strftime("%Y-%m-%d", t)
+    if day == time.strftime("%Y-%m-%d", today):
+        return time.strftime("today %H:%M", t)
+    yesterday = time.localtime(time.mktime(today) - 86_400)
+    if day == time.strftime("%Y-%m-%d", yesterday):
+        return time.strftime("yesterday %H:%M", t)
+    if t.tm_year == today.tm_year:
+        return f"{t.tm_mday} {time.strftime('%b %H:%M', t)}"
+    return f"{t.tm_mday} {time.strftime('%b %Y', t)}"
+
+
+def list_titles(conversations: list[Any], now: float | None = None) -> dict[int, str]:
+    """What the sidebar shows for each conversation: its title with when it was last used,
+    and a number where titles repeat ("… (2)", counted from the oldest), so no two look alike."""
+    seen: dict[str, int] = {}
+    out: dict[int, str] = {}
+    for conv in sorted(conversations, key=lambda c: (c.created, c.id)):
+        seen[conv.title] = seen.get(conv.title, 0) + 1
+        number = f" ({seen[conv.title]})" if seen[conv.title] > 1 else ""
+        out[conv.id] = f"{conv.title}{number} · {when_text(conv.updated, now)}"
+    return out
+
+
+def timing_note(turn: TurnView, seconds: float) -> str:
+    """The status bar's note when an answer is done: what happened and how long it took."""
+    took = "under 0.1 s" if seconds < 0.05 else f"{seconds:.1f} s"
+    if turn.not_found:
+        return f"Not found in your documents (searched in {took})"
+    return f"Answered in {took}"
 
 
 class ConversationsController(QObject):
@@ -102,7 +138,8 @@ class ConversationsController(QObject):
         self.search_shortcut.activated.connect(lambda: self.search.setFocus())
         self.conversation_list = QListWidget()
         self.conversation_list.setObjectName("Conversations")
-        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # the middle goes first, so the number and the time at the end stay visible
+        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.conversation_list.setHorizontalScrollBarPolicy(
             Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.conversation_list.setUniformItemSizes(True)
@@ -139,8 +176,9 @@ class ConversationsController(QObject):
         """List the conversations that match the search box."""
         self.conversation_list.blockSignals(True)
         self.conversation_list.clear()
+        names = list_titles(self.history.conversations())
         for conv in self.history.conversations(self.search.text()):
-            item = QListWidgetItem(conv.title)
+            item = QListWidgetItem(names.get(conv.id, conv.title))
             item.setData(Qt.ItemDataRole.UserRole, conv.id)
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated))
             item.setToolTip(f"{conv.title}\n{conv.turns} question"
@@ -360,7 +398,7 @@ class ConversationsController(QObject):
             self.sources.show_turn(turn)
         self.refresh()
         if seconds:
-            self.context.notify(f"Answered in {seconds:.1f} s", 6000)
+            self.context.notify(timing_note(turn, seconds), 6000)
         self.answer_finished.emit(turn.id)
 
     def stop_answer(self) -> None:
