@@ -6,6 +6,7 @@ The public face of the stage; the CLI, the GUI, training and evaluation import f
 from assistant.answer.answering import (
     EMPTY_ANSWER_TEXT,
     NOT_FOUND_TEXT,
+    SHIPPED,
     Answer,
     CitationSource,
     Grounding,
@@ -26,6 +27,7 @@ __all__ = [
     "BASE_STOPS",
     "EMPTY_ANSWER_TEXT",
     "NOT_FOUND_TEXT",
+    "SHIPPED",
     "Answer",
     "Citation",
     "CitationSource",

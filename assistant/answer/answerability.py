@@ -38,6 +38,7 @@ class Strictness:
     floor: float  # cosine a passage needs on its own
     agreed_floor: float  # cosine enough when keyword and vector search both rank it high
     refuse_at: float  # the model's refusal probability from which the answer is refused
+    reader_at: float = 0.5  # the reader's probability a passage must reach to be answered
 
 
 # Floors: on NFCorpus and SQuAD paragraphs a passage holding the answer has cosine >= 0.30
@@ -49,9 +50,10 @@ class Strictness:
 # vs 75%). See resources/adapters/README.md, "Calibration".
 STRICTNESS: dict[str, Strictness] = {
     "lenient": Strictness("lenient", "Lenient: answer whenever a passage may hold it",
-                          0.15, 0.05, 0.85),
-    "balanced": Strictness("balanced", "Balanced (recommended)", 0.22, 0.10, 0.55),
-    "strict": Strictness("strict", "Strict: answer only when clearly covered", 0.30, 0.15, 0.40),
+                          0.15, 0.05, 0.85, 0.2),
+    "balanced": Strictness("balanced", "Balanced (recommended)", 0.22, 0.10, 0.55, 0.5),
+    "strict": Strictness("strict", "Strict: answer only when clearly covered", 0.30, 0.15, 0.40,
+                         0.8),
 }
 DEFAULT_STRICTNESS = "balanced"
 AGREED_RANK = 3  # "near the top of both": within the first three of each

@@ -31,7 +31,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.answer import answerability, support
-from assistant.answer.citations import Citation, hit_json, infer_citations, parse_citations
+from assistant.answer.citations import (
+    MARKER_GROUP as MARKERS,
+)
+from assistant.answer.citations import (
+    Citation,
+    hit_json,
+    infer_citations,
+    parse_citations,
+)
 from assistant.answer.prompt import (
     ANSWER_MARGIN,
     HistoryLike,
@@ -40,12 +48,17 @@ from assistant.answer.prompt import (
     retrieval_query,
     turns_of,
 )
+from assistant.answer.reader import Reader, Reading, agrees, shipped_reader
 from assistant.errors import ModelError
 from assistant.search import Hit
 
 NOT_FOUND_TEXT = "I couldn't find this in your documents."
 EMPTY_ANSWER_TEXT = "The model gave no answer."  # only ever for --no-docs answers now
 DEFAULT_COPY_BIAS = 0.0  # see source_bias; applied to base-model prompts only when > 0
+
+SHIPPED = "shipped"  # answer_question's reader: the one installed with the app
+RERANK_DEPTH = 20  # hits the reader reads when it reranks
+DEFAULT_RERANK = False  # see README, "Answer quality": on by default only where it helps
 
 CitationSource = Literal["model", "inferred", "none"]
 Grounding = Literal["answered", "quoted", "not_found", "model_only"]
@@ -80,6 +93,8 @@ class Answer:
     quote: support.Quote | None = None
     first_token_seconds: float | None = None
     token_logprobs: list[float] = field(default_factory=list, repr=False)  # generated tokens
+    reader_probability: float | None = None  # the reader's best "a passage holds it"
+    span: support.Quote | None = None  # the reader's answer span in the cited passage
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -98,6 +113,11 @@ class Answer:
         if self.quote is not None:
             out["quote"] = {"n": self.quote.n, "text": self.quote.text,
                             "start": self.quote.start, "end": self.quote.end}
+        if self.reader_probability is not None:
+            out["reader_probability"] = round(self.reader_probability, 4)
+        if self.span is not None:
+            out["span"] = {"n": self.span.n, "text": self.span.text,
+                           "start": self.span.start, "end": self.span.end}
         return out
 
 
@@ -161,7 +181,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
                     cancel: threading.Event | None = None, max_tokens: int = 256,
                     temperature: float = 0.0, infer_missing_citations: bool = True,
                     copy_bias: float = DEFAULT_COPY_BIAS, judge: bool = True,
-                    focus_words: int | None = None) -> Answer:
+                    focus_words: int | None = None, reader: Reader | str | None = SHIPPED,
+                    rerank: bool | None = None) -> Answer:
     """Answer `question` from the documents (or, with `no_docs`, from the model alone).
 
     `strictness` ("lenient", "balanced", "strict") sets the answerability decision;
@@ -171,6 +192,9 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     `on_token` receives the text as it is generated; the final `Answer.text` may differ
     (markers fixed, unsupported sentences dropped, or a quote instead), so show it when done.
     Cancelling returns what was generated so far with `cancelled=True`.
+    `reader` judges the passages (`reader`): the shipped one by default, None for none (the
+    generator's own judgement then decides, as before the reader). With `rerank` (default
+    DEFAULT_RERANK) it reads the first RERANK_DEPTH hits and keeps the `top_k` it rates best.
     """
     started = time.monotonic()
     question = question.strip()
@@ -180,15 +204,33 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     if relevance_floor is not None:
         level = answerability.Strictness(level.name, level.label, relevance_floor,
                                          min(level.agreed_floor, relevance_floor),
-                                         level.refuse_at)
+                                         level.refuse_at, level.reader_at)
     turns = turns_of(history)
     hits: list[Hit] = []
+    judge_reader = shipped_reader() if reader == SHIPPED else reader
+    readings: dict[int, Reading] = {}  # id(hit) -> the reader's view of it
+    reader_p: float | None = None
     if not no_docs:
-        hits = list(retriever(retrieval_query(question, turns), top_k))
+        deep = isinstance(judge_reader, Reader) and (DEFAULT_RERANK if rerank is None
+                                                     else rerank)
+        hits = list(retriever(retrieval_query(question, turns),
+                              max(top_k, RERANK_DEPTH) if deep else top_k))
         usable = answerability.usable_passages(hits, level)
         if not usable:
-            return _not_found(hits, started, "retrieval")
-        hits = usable
+            return _not_found(hits[:top_k], started, "retrieval")
+        if isinstance(judge_reader, Reader):
+            read = judge_reader.read(question, [hit.text for hit in usable])
+            if deep:  # best first; ties keep the retrieval order (sorted is stable)
+                order = sorted(range(len(usable)), key=lambda i: -read[i].probability)
+                usable, read = [usable[i] for i in order], [read[i] for i in order]
+            usable, read = usable[:top_k], read[:top_k]
+            readings = {id(hit): r for hit, r in zip(usable, read, strict=True)}
+            reader_p = max(r.probability for r in read)
+            if reader_p < level.reader_at:
+                answer = _not_found(usable, started, "reader")
+                answer.reader_probability = reader_p
+                return answer
+        hits = usable[:top_k]
 
     budget = generator.n_ctx - max_tokens - ANSWER_MARGIN
     if budget < 64:
@@ -199,7 +241,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     judgement = None
     bias: dict[int, float] | None = None
     calibrated = answerability.calibrated_for(generator)
-    if prompt.messages is None and not no_docs and judge:
+    if prompt.messages is None and not no_docs and judge and not readings:
         judgement = answerability.judge(generator, prompt.text, NOT_FOUND_TEXT)
         if judgement is not None and judgement.refuse:
             return _not_found(prompt.hits, started, "model", judgement)
@@ -246,7 +288,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
                       history_used=prompt.history_used, seconds=time.monotonic() - started,
                       prompt=prompt.text, grounding=grounding, refusal_probability=refusal_p,
                       first_token_seconds=first_token, token_logprobs=logprobs,
-                      refusal_score=refusal_score, **extra)
+                      refusal_score=refusal_score, reader_probability=reader_p, **extra)
 
     if no_docs:
         return done(text or ("" if cancelled else EMPTY_ANSWER_TEXT), [], "model_only")
@@ -254,6 +296,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         cleaned, citations = parse_citations(text, prompt.hits)
         return done(cleaned, citations, "answered",
                     citation_source="model" if citations else "none")
+    if readings:
+        return _supported_by_reader(question, text, prompt.hits, readings, done)
     if judgement is not None and calibrated:
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
@@ -283,3 +327,45 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     return done(support.quoted_answer(quote), [Citation(n, prompt.hits[n - 1])], "quoted",
                 citation_source="inferred", unsupported=checked.dropped or
                 ([text] if text else []), quote=quote)
+
+
+def _supported_by_reader(question: str, text: str, hits: list[Hit],
+                         readings: dict[int, Reading], done: Callable[..., Answer]) -> Answer:
+    """The support check with the reader: the generator's answer stands when it agrees with
+    the reader's span in a passage it cites; otherwise (disagreement, a refusal the reader
+    overrules, nothing usable) the answer is the reader's span, quoted and cited."""
+    source: CitationSource = "none"
+    cleaned, citations = parse_citations(text, hits)
+    if citations:
+        source = "model"
+    elif cleaned and not _is_refusal(cleaned):
+        cleaned, citations = infer_citations(cleaned, hits)
+        source = "inferred" if citations else "none"
+    checked = support.check(cleaned, hits) if not _is_refusal(cleaned) else None
+    if checked is not None and checked.text and checked.citations:
+        plain = MARKERS.sub("", checked.text)
+        for citation in checked.citations:
+            reading = readings.get(id(citation.hit))
+            if reading is not None and reading.end > reading.start and agrees(
+                    plain, reading.span(citation.hit.text)):
+                span = support.Quote(citation.n, reading.span(citation.hit.text),
+                                     reading.start, reading.end)
+                return done(checked.text, checked.citations, "answered",
+                            citation_source=source, unsupported=checked.dropped, span=span)
+    ranked = [(readings[id(hit)].probability, -n, n) for n, hit in enumerate(hits, 1)
+              if id(hit) in readings and readings[id(hit)].end > readings[id(hit)].start]
+    if ranked:
+        n = max(ranked)[2]
+        hit, reading = hits[n - 1], readings[id(hits[n - 1])]
+        quote = support.Quote(n, reading.span(hit.text), reading.start, reading.end)
+        flat = " ".join(quote.text.split())
+        return done(f"\u201c{flat}\u201d [{n}]", [Citation(n, hit)], "quoted",
+                    citation_source="inferred", quote=quote, span=quote,
+                    unsupported=[text] if text and not _is_refusal(text) else [])
+    best = support.best_quote(question, hits, hint=text)
+    if best is None:  # no passage text at all
+        answer = done(NOT_FOUND_TEXT, [], "not_found")
+        answer.not_found = True
+        return answer
+    return done(support.quoted_answer(best), [Citation(best.n, hits[best.n - 1])], "quoted",
+                citation_source="inferred", quote=best)

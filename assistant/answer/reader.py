@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -169,6 +170,26 @@ def best_span(start: Any, end: Any, first: int, last: int, max_tokens: int = 30
                 if score > best[2]:
                     best = (int(i), int(j), score)
     return first + best[0], first + best[1], best[2]
+
+
+_WORDS = re.compile(r"\w+", re.UNICODE)
+_ARTICLES = frozenset(("a", "an", "the"))
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORDS.findall(text.lower()) if w not in _ARTICLES}
+
+
+def agrees(answer: str, span: str) -> bool:
+    """Whether an answer says what the reader's span says: one holds the other's words, or
+    they share at least half of each other's."""
+    a, s = _words(answer), _words(span)
+    if not a or not s:
+        return False
+    if s <= a or a <= s:
+        return True
+    shared = len(a & s)
+    return shared / len(s) >= 0.5 and shared / len(a) >= 0.5
 
 
 _shared: Reader | None = None

@@ -27,7 +27,7 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
         train_articles, held_out = split_articles(qa.articles, held_out=args.held_out,
                                                   seed=args.seed)
         qa = qa.only_articles(held_out if args.split == "held-out" else train_articles)
-    questions = sample(qa.questions, args.limit, seed=args.seed)
+    questions = sample(qa.questions, args.limit, seed=args.seed, balanced=args.balanced)
     if not questions:
         raise UserError("No questions to ask with these options.")
     settings = Settings()
@@ -39,6 +39,9 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     generator = make_generator(args, settings)
     values["adapter"] = str(generator.adapter_path or "")
     values["model"] = str(args.model or "embedded default")
+    values["reader"] = args.reader
+    if args.rerank is not None:
+        values["rerank"] = args.rerank == "on"
     embedder = None
     store = None
     if not args.oracle:
@@ -107,6 +110,12 @@ def add_qa_parser(eval_sub: Any) -> None:
     p.add_argument("--limit", type=int, help="ask at most this many questions (stratified)")
     p.add_argument("--strictness", choices=("lenient", "balanced", "strict"))
     p.add_argument("-k", type=int, help="passages per question (default from settings)")
+    p.add_argument("--balanced", action="store_true",
+                   help="as many unanswerable questions as answerable ones in the sample")
+    p.add_argument("--reader", choices=("on", "off"), default="on",
+                   help="judge passages with the shipped reader (default on, as the app)")
+    p.add_argument("--rerank", choices=("on", "off"),
+                   help="let the reader reorder the retrieved passages (default: as the app)")
     p.add_argument("--out", help="folder for the reports (default: the app's reports folder)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval_qa)

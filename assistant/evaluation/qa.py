@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.answer import EMPTY_ANSWER_TEXT, Answer, answer_question
+from assistant.answer import EMPTY_ANSWER_TEXT, SHIPPED, Answer, answer_question
 from assistant.answer.support import QUOTE_LEAD
 from assistant.search import Hit
 from assistant.training.squad import QASet, Question, normalize, token_f1
@@ -63,6 +63,7 @@ class Row:
     seconds: float
     refusal_probability: float | None
     not_found_reason: str
+    reader_probability: float | None = None
 
 
 def score(question: Question, answer: Answer) -> Row:
@@ -84,7 +85,8 @@ def score(question: Question, answer: Answer) -> Row:
         contains, cited = False, None
     return Row(question.id, question.question, question.answerable, list(question.answers),
                answer.text, answer.grounding, exact, f1, contains, refused, empty, cited,
-               round(answer.seconds, 3), answer.refusal_probability, answer.not_found_reason)
+               round(answer.seconds, 3), answer.refusal_probability, answer.not_found_reason,
+               answer.reader_probability)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -102,6 +104,17 @@ class QAReport:
     settings: dict[str, Any]
     rows: list[Row] = field(default_factory=list)
     index_seconds: float = 0.0
+
+    def _reader_auc(self) -> float | None:
+        """How well the reader's best probability separates answerable questions from the
+        rest (questions refused by retrieval count as 0)."""
+        from assistant.training.reader_train import auc
+
+        if all(r.reader_probability is None for r in self.rows):
+            return None
+        value = auc([r.answerable for r in self.rows],
+                    [r.reader_probability or 0.0 for r in self.rows])
+        return None if value is None else round(value, 4)
 
     def summary(self) -> dict[str, Any]:
         ans = [r for r in self.rows if r.answerable]
@@ -128,6 +141,7 @@ class QAReport:
             "latency_p50_s": round(_percentile(seconds, 0.5), 3),
             "latency_p95_s": round(_percentile(seconds, 0.95), 3),
             "grounding": dict(grounding),
+            "reader_auc": self._reader_auc(),
             "index_seconds": round(self.index_seconds, 1),
         }
 
@@ -153,6 +167,8 @@ class QAReport:
                  f"| unanswerable: correct refusals | {pct(s['correct_refusals'])} |",
                  f"| empty answers | {s['empty_answers']} |",
                  f"| citation accuracy | {pct(s['citation_accuracy'])} |",
+                 f"| reader AUC (answerable vs not) | "
+                 f"{'-' if s['reader_auc'] is None else format(s['reader_auc'], '.3f')} |",
                  f"| latency p50 / p95 | {s['latency_p50_s']:.2f} s / "
                  f"{s['latency_p95_s']:.2f} s |",
                  f"| grounding | {', '.join(f'{k} {v}' for k, v in s['grounding'].items())} |",
@@ -176,14 +192,16 @@ class QAReport:
         return json_path, md_path
 
 
-def sample(questions: Sequence[Question], limit: int | None, seed: int = 0) -> list[Question]:
-    """`limit` questions, answerable and unanswerable in their original proportion."""
+def sample(questions: Sequence[Question], limit: int | None, seed: int = 0,
+           balanced: bool = False) -> list[Question]:
+    """`limit` questions, answerable and unanswerable in their original proportion (or, with
+    `balanced`, half each)."""
     if not limit or limit >= len(questions):
         return list(questions)
     rng = random.Random(seed)
     ans = [q for q in questions if q.answerable]
     una = [q for q in questions if not q.answerable]
-    n_una = round(limit * len(una) / len(questions))
+    n_una = limit // 2 if balanced else round(limit * len(una) / len(questions))
     picked = rng.sample(ans, min(len(ans), limit - n_una)) + rng.sample(una, min(len(una), n_una))
     rng.shuffle(picked)
     return picked
@@ -261,7 +279,9 @@ def run_qa(qa: QASet, questions: Sequence[Question], *, generator: Any,
                 question.question, retriever=ask_retriever(question), generator=generator,
                 top_k=settings["top_k"], strictness=settings["strictness"],
                 max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"],
-                focus_words=settings.get("focus_words"))
+                focus_words=settings.get("focus_words"),
+                reader=SHIPPED if settings.get("reader", "on") == "on" else None,
+                rerank=settings.get("rerank"))
             report.rows.append(score(question, answer))
             if on_answer is not None:  # the whole answer (passages, ranks), for calibration
                 on_answer(question, answer)
