@@ -1,0 +1,130 @@
+"""`assistant train-reader` end to end on a tiny SQuAD-format file: pairs, a few real steps,
+a stop and a resume from the checkpoint, the int8 export that `Reader` loads, the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.answer.reader import Reader
+from assistant.cli import main
+from assistant.ingest.chunking import Chunker
+from assistant.training.reader_data import build_reader_pairs, find_answer, reader_split
+from assistant.training.reader_train import auc
+from assistant.training.squad import load_qa, passages_of
+
+pytestmark = pytest.mark.slow
+
+FACTS = {
+    "Lighthouses": [("The Brannock lighthouse was lit in 1871 and stands 41 metres tall.",
+                     "When was the Brannock lighthouse lit?", "1871",
+                     "Who painted the Brannock lighthouse?"),
+                    ("Its keeper, Ada Voss, logged every passing ship for 30 years.",
+                     "Who was the keeper of the lighthouse?", "Ada Voss",
+                     "When did Ada Voss retire?")],
+    "Orchards": [("The Kestle orchard grows 14 varieties of pear on chalk soil.",
+                  "How many varieties of pear does the Kestle orchard grow?", "14",
+                  "How many apple trees grow in the Kestle orchard?"),
+                 ("Harvest starts in late September and ends before the first frost.",
+                  "When does the harvest start?", "late September",
+                  "When does the pruning start?")],
+    "Ferries": [("The night ferry to Osterholm leaves at 22:40 from pier 6.",
+                 "When does the night ferry leave?", "22:40",
+                 "How much does the night ferry cost?"),
+                ("Bicycles travel free on the ferry between May and August.",
+                 "When do bicycles travel free?", "between May and August",
+                 "When do dogs travel free?")],
+}
+
+
+def _squad(path: Path) -> Path:
+    data: dict[str, Any] = {"version": "v2.0", "data": []}
+    qid = 0
+    for title, paragraphs in FACTS.items():
+        article: dict[str, Any] = {"title": title, "paragraphs": []}
+        for context, question, answer, impossible in paragraphs:
+            qid += 1
+            article["paragraphs"].append({"context": context, "qas": [
+                {"id": f"q{qid}", "question": question, "is_impossible": False,
+                 "answers": [{"text": answer, "answer_start": context.index(answer)}]},
+                {"id": f"u{qid}", "question": impossible, "is_impossible": True,
+                 "answers": []}]})
+        data["data"].append(article)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_pairs_hold_every_kind_and_negatives_never_hold_the_answer(tmp_path: Path) -> None:
+    qa = load_qa(_squad(tmp_path / "tiny.json"))
+    chunker = Chunker()
+    passages = passages_of(qa, lambda text: [c.text for c in chunker.chunk_page(text)])
+    pairs = build_reader_pairs(qa, passages, seed=0, easy_share=1.0)
+    kinds = {p.kind for p in pairs}
+    assert kinds == {"answer", "unanswerable", "hard", "easy"}
+    for p in pairs:
+        if p.positive:
+            assert p.passage[p.start:p.end].lower() in {a.lower() for a in p.answers}
+        else:
+            assert p.start == -1 and not p.answers
+    # hard negatives come from the same article, easy ones from another
+    assert all(p.article in FACTS for p in pairs)
+    split = reader_split(qa.articles)
+    assert not set(split.train) & set(split.validation) and not set(split.train) & set(
+        split.held_out)
+    assert find_answer("Leaves at 22:40.", ["22:40"]) == (10, 15)
+    assert find_answer("no such thing", ["22:40"]) is None
+
+
+def test_auc_counts_ties_as_half() -> None:
+    assert auc([True, False], [0.9, 0.1]) == 1.0
+    assert auc([True, False], [0.1, 0.9]) == 0.0
+    assert auc([True, False, True, False], [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert auc([True, True], [0.1, 0.2]) is None
+
+
+def test_train_reader_stops_resumes_and_exports(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    data = _squad(tmp_path / "tiny.json")
+    out = tmp_path / "reader"
+    args = ["train-reader", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "2",
+            "--lr", "1e-4", "--threads", "1", "--json"]
+    assert main([*args, "--stop-after", "2"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["finished"] is False and first["steps"] == 2
+    assert (out / "checkpoint" / "state.pt").is_file()
+    assert not (out / "reader.onnx").exists()
+
+    assert main([*args, "--resume"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["finished"] is True and done["steps"] > 2
+    assert not (out / "checkpoint").exists()
+    report = json.loads((out / "training_report.json").read_text(encoding="utf-8"))
+    assert report["steps"] == done["steps"]
+    assert report["validation"]["pairs"] > 0 and report["held_out"]["pairs"] > 0
+    assert "CC BY-SA 4.0" in report["license"]
+    assert report["data"]["held_out_articles"] and report["data"]["train_articles"]
+
+    reader = Reader(out)
+    readings = reader.read("When does the night ferry leave?",
+                           ["The night ferry to Osterholm leaves at 22:40 from pier 6.",
+                            "The Kestle orchard grows 14 varieties of pear on chalk soil."])
+    assert len(readings) == 2
+    for r, passage in zip(readings, ["x" * 57, "y" * 61], strict=True):
+        assert 0.0 <= r.probability <= 1.0
+        assert 0 <= r.start <= r.end <= len(passage)
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    data = _squad(tmp_path / "tiny.json")
+    out = tmp_path / "reader"
+    base = ["train-reader", str(data), "--out", str(out), "--batch-size", "2", "--threads", "1"]
+    assert main([*base, "--stop-after", "1"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--lr", "3e-4", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "other data or settings" in err and "Traceback" not in err
