@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from assistant import __version__
 from assistant.errors import UserError
 from assistant.gui.wording import reason_text
+from assistant.gui.wrapping import WrapDelegate
 
 
 def show_message(parent: QWidget | None, text: str, title: str = "Knowledge Assistant",
@@ -135,8 +136,6 @@ class FailuresDialog(QDialog):
         self.tree.setHeaderLabels(["File", "Why", "Folder"])
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
-        self.tree.setWordWrap(True)
-        self.tree.setUniformRowHeights(False)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         for path, raw_reason in failures:
             p = Path(path)
@@ -149,6 +148,7 @@ class FailuresDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        self.tree.setItemDelegateForColumn(1, WrapDelegate(self.tree))  # reasons wrap
         layout.addWidget(self.tree)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         copy = QPushButton("Copy list")

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from assistant.gui import theme
 from assistant.gui.wording import Counts, reason_text
+from assistant.gui.wrapping import WrapDelegate
 
 COLUMNS = ("Name", "Status", "Size", "Pages", "Chunks", "Indexed", "Folder")
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -168,8 +169,7 @@ class LibraryView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         # long reasons wrap inside the Status column instead of being cut
-        self.table.setUniformRowHeights(False)
-        self.table.setWordWrap(True)
+        self.table.setItemDelegateForColumn(1, WrapDelegate(self.table))
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._document_menu)
         self.table.doubleClicked.connect(self._double_clicked)

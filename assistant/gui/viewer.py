@@ -374,9 +374,15 @@ class DocumentViewer(QWidget):
         self.zoom_in = tool("+", "Zoom in (Ctrl+wheel)")
         self.fit_button = tool("Fit", "Fit the page width")
         row.addStretch(1)
-        self.open_button = tool("Open in the system's app", "Open with the app your system uses "
-                                "for this kind of file")
+        self.open_button = tool("Open in the system's app", "Open with the app your system "
+                                "uses for this kind of file")
         self.reveal_button = tool("Show in folder", "Show the file in the file manager")
+        # In a narrow pane these two move to a row of their own rather than being cut.
+        self.tool_row = row
+        self.outside_row = QHBoxLayout()
+        self.outside_row.setSpacing(2)
+        self.outside_row.addStretch(1)
+        rows.addLayout(self.outside_row)
         layout.addWidget(bar)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
@@ -422,6 +428,29 @@ class DocumentViewer(QWidget):
         self.error: str | None = None
         if self.is_pdf:
             self._load_pdf()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_labels()
+
+    def _fit_labels(self) -> None:
+        """The toolbar on one row where it fits whole, on two where it would be cut."""
+        outside = (self.open_button, self.reveal_button)
+        margins = self.tool_row.contentsMargins()
+        room = self.width() - 18 - margins.left() - margins.right()
+        items = [self.tool_row.itemAt(i) for i in range(self.tool_row.count())]
+        widgets = [item.widget() for item in items if item is not None]
+        shown = [w for w in widgets if w is not None and not w.isHidden()]
+        shown += [w for w in outside if w not in shown]
+        needed = sum(w.sizeHint().width() for w in shown) + \
+            self.tool_row.spacing() * max(0, len(shown) - 1)
+        target = self.outside_row if needed > room else self.tool_row
+        if target.indexOf(self.open_button) >= 0:
+            return
+        for button in outside:
+            (self.tool_row if target is self.outside_row else self.outside_row).removeWidget(
+                button)
+            target.addWidget(button)
 
     # --- public ----------------------------------------------------------------------
     def show_passage(self, target: Target) -> None:

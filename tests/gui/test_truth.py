@@ -89,6 +89,15 @@ def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
     rows = library_rows(window)
     assert set(rows) == {"guide.md", "scan.pdf"}
     assert rows["scan.pdf"].startswith("● Could not be read — This PDF has no text layer")
+    # the Library's status wraps rather than being cut
+    window.show_page("library")
+    wait_library(qtbot, window)
+    table, proxy = window.library.view.table, window.library.view.proxy
+    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "scan.pdf")
+    status = proxy.index(row, 1)
+    line = table.fontMetrics().height()
+    assert table.fontMetrics().horizontalAdvance(status.data()) > table.columnWidth(1)
+    assert table.visualRect(status).height() >= 2 * line
 
 
 def _hit(path: str, page: int | None, text: str, similarity: float = 0.6) -> dict[str, Any]:
@@ -240,3 +249,39 @@ def test_a_refusal_reports_what_happened_and_ctrl_q_quits(qtbot, make_window):
     assert window.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     assert not window.isVisible()
+
+
+def test_labels_are_never_cut(qtbot, make_window, data_dir, tmp_path):
+    from assistant.gui.dialogs import FailuresDialog
+    from assistant.gui.viewer import DocumentViewer
+
+    window = make_window(watch=False)
+    # the viewer's buttons keep their whole text: on one row where there is room, on two
+    # in a narrow pane
+    window.sources.open_document(str(data_dir / "docs" / "handbook.pdf"))
+    viewer = window.sources.tabs.currentWidget()
+    assert isinstance(viewer, DocumentViewer)
+    for sizes, row in (([500, 800], viewer.tool_row), ([5000, 100], viewer.outside_row),
+                       ([500, 800], viewer.tool_row)):
+        window.chat_splitter.setSizes(sizes)
+        qtbot.wait(20)
+        assert row.indexOf(viewer.open_button) >= 0, viewer.width()
+        assert viewer.open_button.text() == "Open in the system's app"
+        for button in (viewer.pdf_button, viewer.text_button, viewer.zoom_in, viewer.zoom_out,
+                       viewer.fit_button, viewer.open_button, viewer.reveal_button):
+            assert button.width() >= button.sizeHint().width(), (viewer.width(), button.text())
+            assert viewer.rect().contains(button.geometry().translated(
+                button.parentWidget().mapTo(viewer, button.parentWidget().rect().topLeft())))
+
+    # a long reason in the failures list wraps instead of being cut
+    reason = ("the reader crashed on this file; skipped. " * 4).strip()
+    dialog = FailuresDialog([(str(tmp_path / "report.pdf"), reason)], window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    tree = dialog.tree
+    item = tree.topLevelItem(0)
+    rect = tree.visualItemRect(item)
+    line = tree.fontMetrics().height()
+    assert tree.fontMetrics().horizontalAdvance(reason) > tree.columnWidth(1)
+    assert rect.height() >= 2 * line, (rect, line)
