@@ -219,10 +219,11 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         if not usable:
             return _not_found(hits[:top_k], started, "retrieval")
         if isinstance(judge_reader, Reader):
-            read = judge_reader.read(question, [hit.text for hit in usable])
-            if deep:  # best first; ties keep the retrieval order (sorted is stable)
-                order = sorted(range(len(usable)), key=lambda i: -read[i].probability)
-                usable, read = [usable[i] for i in order], [read[i] for i in order]
+            if deep:
+                pairs = judge_reader.rerank(question, usable)
+                usable, read = [h for h, _ in pairs], [r for _, r in pairs]
+            else:
+                read = judge_reader.read(question, [hit.text for hit in usable])
             usable, read = usable[:top_k], read[:top_k]
             readings = {id(hit): r for hit, r in zip(usable, read, strict=True)}
             reader_p = max(r.probability for r in read)

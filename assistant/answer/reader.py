@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import ModelError
+from assistant.search import Hit
 
 READER_FILE = "reader.onnx"
 MANIFEST_FILE = "reader.json"
@@ -148,6 +149,14 @@ class Reader:
                     a = b = 0
                 out[i] = Reading(_sigmoid(float(logit[row])), int(a), int(b), score)
         return [r for r in out if r is not None]
+
+
+    def rerank(self, question: str, hits: Sequence[Hit]) -> list[tuple[Hit, Reading]]:
+        """The hits with their readings, the likeliest to hold the answer first (ties keep
+        the retrieval order)."""
+        readings = self.read(question, [hit.text for hit in hits])
+        order = sorted(range(len(hits)), key=lambda i: -readings[i].probability)
+        return [(hits[i], readings[i]) for i in order]
 
 
 def _sigmoid(x: float) -> float:

@@ -26,6 +26,11 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
         bar.update(done, total, text)
 
     embedder = Embedder(runtime=args.embedder) if args.embedder else Embedder()
+    reader = None
+    if args.rerank:
+        from assistant.answer.reader import Reader
+
+        reader = Reader()
     config = SearchConfig(**({"fusion": args.fusion} if args.fusion else {}),
                           **({"vector_weight": args.vector_weight}
                              if args.vector_weight is not None else {}))
@@ -34,7 +39,7 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     try:
         report = evaluate_retrieval(args.beir_dir, embedder=embedder, split=args.split,
                                     limit=args.limit, config=config, modes=MODES,
-                                    progress=progress)
+                                    progress=progress, reader=reader)
     finally:
         bar.close()
     md, js = write_reports(report, Path(args.out).expanduser() if args.out else _default_out())
@@ -61,5 +66,7 @@ def add_retrieval_parser(eval_sub: Any) -> None:
                    help="weight of the dense side in convex fusion (default 0.5)")
     p.add_argument("--out", help="folder for the Markdown and JSON reports "
                                  "(default: the app's reports folder)")
+    p.add_argument("--rerank", action="store_true",
+                   help="also score hybrid search reranked by the shipped reader")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=cmd_eval_retrieval)

@@ -25,6 +25,7 @@ from assistant.evaluation.metrics import evaluate
 
 MODES = ("hybrid", "keyword", "vector")
 PASSAGE_DEPTH = 30  # passages asked for per query, to rank 10 documents
+RERANKED = "hybrid+reader"  # hybrid, its first passages reordered by the reader
 
 
 @dataclass
@@ -170,15 +171,27 @@ def build_store(data: BeirData, workdir: Path, embedder: Any,
     return store, doc_of
 
 
+def reranked(reader: Any, query: str, hits: list[Any]) -> list[Any]:
+    """Hybrid hits with the first RERANK_DEPTH reordered by the reader, as answers do."""
+    from assistant.answer.answering import RERANK_DEPTH
+
+    head = [hit for hit, _ in reader.rerank(query, hits[:RERANK_DEPTH])]
+    return head + hits[RERANK_DEPTH:]
+
+
 def run_queries(data: BeirData, retriever: Any, doc_of: dict[str, str],
                 modes: tuple[str, ...] = MODES,
                 progress: Callable[[str, int, int], None] | None = None,
-                ) -> dict[str, dict[str, list[str]]]:
+                reader: Any = None) -> dict[str, dict[str, list[str]]]:
     runs: dict[str, dict[str, list[str]]] = {m: {} for m in modes}
     total = len(data.qrels)
     for n, qid in enumerate(data.qrels, start=1):
         for mode in modes:
-            hits = retriever.search(data.queries[qid], PASSAGE_DEPTH, mode=mode)
+            if mode == RERANKED:
+                hits = reranked(reader, data.queries[qid],
+                                retriever.search(data.queries[qid], PASSAGE_DEPTH))
+            else:
+                hits = retriever.search(data.queries[qid], PASSAGE_DEPTH, mode=mode)
             runs[mode][qid] = document_ranking(hits, doc_of)
         if progress is not None:
             progress("queries", n, total)
@@ -189,7 +202,7 @@ def evaluate_retrieval(folder: Path | str, *, embedder: Any = None, split: str =
                        limit: int | None = None, config: Any = None,
                        modes: tuple[str, ...] = MODES,
                        progress: Callable[[str, int, int], None] | None = None,
-                       keep: Path | None = None) -> RetrievalReport:
+                       keep: Path | None = None, reader: Any = None) -> RetrievalReport:
     """Index `folder`'s corpus into a throw-away store and score its test queries."""
     from assistant.search import Embedder, Retriever
 
@@ -202,7 +215,9 @@ def evaluate_retrieval(folder: Path | str, *, embedder: Any = None, split: str =
         try:
             indexed = time.monotonic()
             retriever = Retriever(store, embedder, config=config)
-            runs = run_queries(data, retriever, doc_of, modes, progress)
+            if reader is not None and RERANKED not in modes:
+                modes = (*modes, RERANKED)
+            runs = run_queries(data, retriever, doc_of, modes, progress, reader)
             searched = time.monotonic()
             chunks = store.stats()["chunks"]
         finally:
