@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-NO_TEXT_LAYER = ("This PDF has no text layer (probably a scan): the app cannot read text "
-                 "from images, so there is nothing in it to search.")
+NO_TEXT_LAYER = ("This PDF has no text layer (probably a scan), and no text could be "
+                 "recognised in it: text recognition is off or not installed, or its pages "
+                 "could not be read.")
 _PAGE_WITHOUT_TEXT = re.compile(r"^page (\d+): no extractable text; scanned\?$")
 
 
@@ -26,8 +27,8 @@ def reason_text(reason: str) -> str:
         return NO_TEXT_LAYER
     page = _PAGE_WITHOUT_TEXT.match(reason)
     if page:
-        return (f"page {page.group(1)} has no text layer (probably scanned), so it is left "
-                "out; the other pages are searchable")
+        return (f"page {page.group(1)} has no text layer (probably scanned) and no text "
+                "could be recognised on it; the other pages are searchable")
     return reason
 
 
