@@ -35,6 +35,14 @@ def hit_key(hit: dict[str, Any]) -> tuple[Any, ...]:
     return (hit.get("path"), hit.get("page"), hit.get("start"), hit.get("end"))
 
 
+def _valid_span(span: Any, text: str) -> tuple[int, int] | None:
+    try:
+        start, end = int(span[0]), int(span[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (start, end) if 0 <= start < end <= len(text) else None
+
+
 def passage_html(text: str, span: tuple[int, int] | None, limit: int = PASSAGE_CHARS) -> str:
     """The passage as HTML with `span` marked, trimmed to about `limit` characters around it."""
     start, end = span if span else (0, 0)
@@ -94,7 +102,8 @@ class SourceCard(QFrame):
     open_requested = Signal(object, object)  # hit dict, span in the hit text (or None)
 
     def __init__(self, hit: dict[str, Any], label: str, reference: str, *,
-                 dimmed: bool = False, parent: QWidget | None = None) -> None:
+                 dimmed: bool = False, span: Any = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.hit = hit
         self.setObjectName("SourceCard")
@@ -104,7 +113,10 @@ class SourceCard(QFrame):
         self.customContextMenuRequested.connect(self._menu)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         text = str(hit.get("text") or "")
-        self.span = cited_span(text, reference) if reference and not dimmed else None
+        # The reader's answer span when the answer has one here (the exact words), else the
+        # passage sentences the answer leans on most.
+        self.span = _valid_span(span, text) or (cited_span(text, reference)
+                                                if reference and not dimmed else None)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 9, 12, 10)
@@ -219,8 +231,9 @@ class SourcesView(QWidget):
             n.setWordWrap(True)
             self.column.addWidget(n)
 
-    def _card(self, hit: dict[str, Any], label: str, reference: str, dimmed: bool) -> None:
-        card = SourceCard(hit, label, reference, dimmed=dimmed)
+    def _card(self, hit: dict[str, Any], label: str, reference: str, dimmed: bool,
+              span: Any = None) -> None:
+        card = SourceCard(hit, label, reference, dimmed=dimmed, span=span)
         card.open_requested.connect(self._open)
         self.cards.append(card)
         self.column.addWidget(card)
@@ -247,7 +260,7 @@ class SourcesView(QWidget):
                 hit = c.get("hit") or {}
                 cited_keys.add(hit_key(hit))
                 self._card(hit, f"[{c.get('n')}]", citing_text(answer, int(c.get("n") or 0)),
-                           dimmed=False)
+                           dimmed=False, span=c.get("span"))
         rest = [h for h in turn.consulted if hit_key(h) not in cited_keys]
         if rest:
             if turn.not_found:

@@ -50,11 +50,21 @@ def turn_view(stored: StoredTurn) -> TurnView:
                     correction=stored.correction, citation_source=stored.citation_source)
 
 
+def _citation(citation: Any, answer: Any) -> dict[str, Any]:
+    """A citation as the chat keeps it; the reader's answer span in its passage, where the
+    answer has one there, rides along so the card and the viewer highlight those words."""
+    out: dict[str, Any] = {"n": citation.n, "hit": hit_to_dict(citation.hit)}
+    span = getattr(answer, "span", None)
+    if span is not None and span.n == citation.n and span.end > span.start:
+        out["span"] = [int(span.start), int(span.end)]
+    return out
+
+
 def fill_turn(turn: TurnView, answer: Any) -> None:
     """Copy a finished `Answer` (assistant.answer) into the turn the chat shows."""
     # citations are numbered by their order in the answer ([1] first), for display only
     turn.answer, turn.citations = renumber_citations(
-        answer.text, [{"n": c.n, "hit": hit_to_dict(c.hit)} for c in answer.citations])
+        answer.text, [_citation(c, answer) for c in answer.citations])
     turn.consulted = [hit_to_dict(h) for h in answer.consulted]
     turn.not_found = bool(answer.not_found)
     turn.stopped = bool(getattr(answer, "cancelled", False))
