@@ -16,6 +16,7 @@ slicing lets a question's one query vector slip in between an indexing run's bat
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,9 @@ class SharedEmbedder:
         self._embedder = embedder
         self._lock = threading.Lock()
         self.slice_size = slice_size
+        # told (on a worker thread) what the embedder is doing that takes long, such as
+        # preparing the fast model once; the window shows it
+        self.notice: Callable[[str], None] | None = None
 
     @property
     def inner(self) -> Any:
@@ -59,8 +63,13 @@ class SharedEmbedder:
             if self._embedder is None:
                 from assistant.search import Embedder
 
-                self._embedder = Embedder()
+                self._embedder = Embedder(notice=self._notice)
             return self._embedder
+
+    def _notice(self, text: str) -> None:
+        print(text, file=sys.stderr)
+        if self.notice is not None:
+            self.notice(text)
 
     @property
     def identity(self) -> str | None:
@@ -112,6 +121,7 @@ class Backend(QObject):
 
     model_state = Signal(object)  # ModelState
     library_changed = Signal()  # documents or collections changed (refresh listings)
+    embedder_notice = Signal(str)  # the embedder is preparing itself (once, about a minute)
 
     def __init__(self, settings: Settings, *, embedder: Any = None,
                  model_path: Path | None = None, parent: QObject | None = None) -> None:
@@ -119,6 +129,7 @@ class Backend(QObject):
         self.settings = settings
         self.embedder = embedder if isinstance(embedder, SharedEmbedder) else \
             SharedEmbedder(embedder)
+        self.embedder.notice = self.embedder_notice.emit  # queued to the GUI thread
         self.default_model_path = model_path  # injected (tests) instead of ensure_default_model
         self.model = Worker("model", setup=self._setup_reader, teardown=_teardown)
         self.indexing = Worker("index", setup=self._setup_writer, teardown=_teardown)

@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         status = self.statusBar()
         status.setSizeGripEnabled(True)
+        status.addPermanentWidget(self.indexing.embedder_notice)
         status.addPermanentWidget(self.settings_controller.model_bar)
         status.addPermanentWidget(self.settings_controller.model_label)
 

@@ -170,3 +170,41 @@ class IndexProgressArea(QFrame):
         self.failures = []
         self.skipped = []
         self.hide()
+
+
+class EmbedderNotice(QFrame):
+    """In the status bar while the embedding model prepares itself (once, about a minute):
+    what is happening, with a busy bar, until the model is ready."""
+
+    def __init__(self, is_ready: Any, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("EmbedderNotice")
+        self.is_ready = is_ready  # () -> bool: the embedder has loaded
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 6, 0)
+        layout.setSpacing(6)
+        self.label = QLabel()
+        self.label.setObjectName("Muted")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 0)  # busy: the preparation reports no steps
+        self.bar.setFixedWidth(90)
+        self.bar.setMaximumHeight(10)
+        self.bar.setTextVisible(False)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        self._poll = QTimer(self)
+        self._poll.setInterval(500)
+        self._poll.timeout.connect(self._check)
+        self.hide()
+
+    def show_notice(self, text: str) -> None:
+        self.label.setText(text.rstrip(".") + "…")
+        self.setToolTip("Searching and indexing wait for it; this happens once.")
+        self.show()
+        self._poll.start()
+
+    def _check(self) -> None:
+        if self.is_ready():
+            self._poll.stop()
+            self.hide()
+

@@ -285,3 +285,28 @@ def test_labels_are_never_cut(qtbot, make_window, data_dir, tmp_path):
     line = tree.fontMetrics().height()
     assert tree.fontMetrics().horizontalAdvance(reason) > tree.columnWidth(1)
     assert rect.height() >= 2 * line, (rect, line)
+
+
+def test_preparing_the_embedding_model_is_shown_in_the_window(qtbot, make_window):
+    import threading
+
+    from assistant.gui.backend import SharedEmbedder
+
+    text = "Preparing the fast embedding model (once, about a minute)."
+    # the embedder the app makes tells its notices to whoever listens, not only the terminal
+    told: list[str] = []
+    shared = SharedEmbedder()
+    shared.notice = told.append
+    shared.inner.notice(text)
+    assert told == [text]
+
+    window = make_window(watch=False)
+    notice = window.indexing.embedder_notice
+    assert not notice.isVisible()
+    worker = threading.Thread(target=window.backend.embedder.notice, args=(text,))
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(notice.isVisible)
+    assert notice.label.text() == "Preparing the fast embedding model (once, about a minute)…"
+    assert notice.bar.maximum() == 0  # a busy bar while it works
+    qtbot.waitUntil(lambda: not notice.isVisible(), timeout=3000)  # gone once it is ready

@@ -18,7 +18,7 @@ from assistant.errors import UserError
 from assistant.gui.controllers.context import AppContext
 from assistant.gui.controllers.library import LibraryController, Listing
 from assistant.gui.dialogs import FailuresDialog
-from assistant.gui.progress import IndexProgressArea, fmt_seconds
+from assistant.gui.progress import EmbedderNotice, IndexProgressArea, fmt_seconds
 from assistant.gui.tasks import Failure, Job
 from assistant.gui.watcher import FolderWatcher
 from assistant.gui.wording import plural, skipped_text
@@ -53,6 +53,8 @@ class IndexingController(QObject):
         self.progress.cancel_requested.connect(self.cancel)
         self.progress.show_failures.connect(self.show_failures)
         self.progress.show_skipped.connect(self.show_skipped)
+        self.embedder_notice = EmbedderNotice(lambda: self.backend.embedder.loaded)
+        self.backend.embedder_notice.connect(self._embedder_notice)
         self.watcher = FolderWatcher(parent=self)
         self.watcher.changed.connect(self._watched_folder_changed)
 
@@ -217,6 +219,12 @@ class IndexingController(QObject):
 
     def cancel(self) -> None:
         self.backend.cancel_indexing()
+
+    def _embedder_notice(self, text: str) -> None:
+        """The embedder prepares itself (once): say so in the window, not only the terminal."""
+        self.embedder_notice.show_notice(text)
+        if self.progress.running:
+            self.progress.detail.setText(text)
 
     def show_failures(self) -> None:
         dialog = FailuresDialog(self.progress.failures, self.context.window)
