@@ -1,0 +1,144 @@
+"""The reader's answerability thresholds, and reranking's effect on SQuAD passage recall.
+
+Indexes the paragraphs of one side of the reader's article split exactly as `assistant eval
+qa` does, retrieves for every question the way the app does (hybrid search, the balanced
+retrieval floors), and reads the passages with the reader. No generation, so it takes
+minutes, not hours. For each question it records the reader's best probability over the
+first `k` passages, with and without reranking the first 20, and whether a passage holding
+a gold answer is among the `k` given to the model.
+
+Thresholds are chosen on the VALIDATION articles (training side of the split, never seen by
+the reader while it trained, never the held-out articles `eval qa --split held-out` reports):
+- balanced: the largest correct-refusal minus false-refusal rate (Youden's J);
+- lenient: the highest threshold whose false-refusal rate is at most 5%;
+- strict: the lowest threshold whose correct-refusal rate is at least 90%.
+`--split held-out` only reports how those thresholds do there.
+
+Usage:
+    .venv/bin/python tests/bench/calibrate_reader.py ../shared/data/squad2-dev-half.json \
+        [--reader DIR] [--split validation|held-out] [--rerank] [--out rows.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from assistant.answer import answerability
+from assistant.answer.answering import RERANK_DEPTH
+from assistant.answer.reader import Reader
+from assistant.evaluation.qa import write_passages
+from assistant.ingest import Indexer
+from assistant.search import Embedder, Retriever
+from assistant.store import Store
+from assistant.training.reader_data import reader_split
+from assistant.training.reader_train import auc
+from assistant.training.squad import load_qa
+
+GRID = [round(0.01 * i, 2) for i in range(1, 100)]
+
+
+def rates(rows: list[dict[str, Any]], key: str, threshold: float) -> tuple[float, float]:
+    """(correct refusals, false refusals) when answering needs `key` >= threshold."""
+    una = [r for r in rows if not r["answerable"]]
+    ans = [r for r in rows if r["answerable"]]
+    correct = sum(r[key] < threshold for r in una) / max(1, len(una))
+    false = sum(r[key] < threshold for r in ans) / max(1, len(ans))
+    return correct, false
+
+
+def choose(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    curve = [(t, *rates(rows, key, t)) for t in GRID]
+    balanced = max(curve, key=lambda c: (c[1] - c[2], -abs(c[0] - 0.5)))[0]
+    lenient = max((t for t, _, fr in curve if fr <= 0.05), default=GRID[0])
+    strict = min((t for t, cr, _ in curve if cr >= 0.90), default=GRID[-1])
+    return {"lenient": lenient, "balanced": balanced, "strict": strict}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data")
+    parser.add_argument("--reader", help="folder with reader.onnx (default: the shipped one)")
+    parser.add_argument("--split", choices=("validation", "held-out"), default="validation")
+    parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--thresholds", help="JSON of thresholds to report (held-out)")
+    parser.add_argument("--limit", type=int, help="only the first N questions (a quick look)")
+    parser.add_argument("--out", help="write the rows here")
+    args = parser.parse_args()
+
+    qa = load_qa(args.data)
+    split = reader_split(qa.articles)
+    articles = split.validation if args.split == "validation" else split.held_out
+    part = qa.only_articles(articles)
+    reader = Reader(Path(args.reader)) if args.reader else Reader()
+    embedder = Embedder()
+    level = answerability.strictness("balanced")
+    rows: list[dict[str, Any]] = []
+    read_seconds: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="calibrate-reader-") as tmp:
+        folder = Path(tmp) / "passages"
+        write_passages(part, folder)
+        store = Store(Path(tmp) / "eval.sqlite3")
+        Indexer(store, embedder).index([folder], "eval")
+        retriever = Retriever(store, embedder)
+        for n, q in enumerate(part.questions[:args.limit], 1):
+            hits = retriever.search(q.question, max(args.k, RERANK_DEPTH), collections=["eval"])
+            usable = answerability.usable_passages(hits, level)
+            top = usable[:args.k]
+            started = time.perf_counter()
+            plain = reader.read(q.question, [h.text for h in top]) if top else []
+            read_seconds.append(time.perf_counter() - started)
+            deep = reader.rerank(q.question, usable[:RERANK_DEPTH])[:args.k] if usable else []
+
+            def holds(text: str, answers: tuple[str, ...] = q.answers) -> bool:
+                return any(a.lower() in text.lower() for a in answers)
+
+            rows.append({
+                "id": q.id, "answerable": q.answerable, "article": q.article,
+                "plain": max((r.probability for r in plain), default=0.0),
+                "reranked": max((r.probability for _, r in deep), default=0.0),
+                "gold_in_plain": q.answerable and any(holds(h.text) for h in top),
+                "gold_in_reranked": q.answerable and any(holds(h.text) for h, _ in deep),
+                "gold_first_plain": q.answerable and bool(top) and holds(top[0].text),
+                "gold_first_reranked": q.answerable and bool(deep) and holds(deep[0][0].text),
+                "gold_retrieved": q.answerable and any(holds(h.text) for h in usable),
+            })
+            if n % 100 == 0:
+                print(f"{n}/{len(part.questions)} questions", file=sys.stderr, flush=True)
+        store.close()
+    ans = [r for r in rows if r["answerable"]]
+    summary: dict[str, Any] = {
+        "split": args.split, "articles": articles, "questions": len(rows),
+        "answerable": len(ans),
+        "auc_plain": auc([r["answerable"] for r in rows], [r["plain"] for r in rows]),
+        "auc_reranked": auc([r["answerable"] for r in rows], [r["reranked"] for r in rows]),
+        "passage_recall_at_k_plain": statistics.mean(r["gold_in_plain"] for r in ans),
+        "passage_recall_at_k_reranked": statistics.mean(r["gold_in_reranked"] for r in ans),
+        "gold_first_plain": statistics.mean(r["gold_first_plain"] for r in ans),
+        "gold_first_reranked": statistics.mean(r["gold_first_reranked"] for r in ans),
+        "gold_in_first_20": statistics.mean(r["gold_retrieved"] for r in ans),
+        "reader_ms_per_question_p50": round(1000 * statistics.median(read_seconds), 1),
+    }
+    for key in ("plain", "reranked"):
+        chosen = json.loads(args.thresholds) if args.thresholds else choose(rows, key)
+        summary[f"thresholds_{key}"] = {
+            name: {"threshold": t, "correct_refusals": round(rates(rows, key, t)[0], 4),
+                   "false_refusals": round(rates(rows, key, t)[1], 4)}
+            for name, t in chosen.items()}
+    print(json.dumps(summary, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1),
+                                  encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
