@@ -37,6 +37,7 @@ import numpy as np
 from assistant.answer.reader import MANIFEST_FILE, READER_FILE, READER_RECIPE, best_span
 from assistant.errors import Cancelled, ModelError, UserError
 from assistant.training.reader_data import ReaderPair
+from assistant.training.train import cpu_computes_bf16
 
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "state.pt"
@@ -296,14 +297,6 @@ def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
 
 # --------------------------------------------------------------------------- the loop
 
-def _bf16_native() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0]
-    except (OSError, IndexError):
-        return False
-    return "avx512_bf16" in flags.split() or "amx_bf16" in flags.split()
-
-
 def _epoch_order(n: int, seed: int, epoch: int, batch_size: int,
                  lengths: Sequence[int]) -> list[list[int]]:
     """Batches of similar length (little padding), in an order fixed by seed and epoch."""
@@ -364,7 +357,7 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
     threads = config.threads or max(1, os.cpu_count() or 1)
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
-    autocast = _bf16_native() if config.bf16 is None else config.bf16
+    autocast = cpu_computes_bf16() if config.bf16 is None else config.bf16
 
     tok = load_tokenizer(model_path, config.max_length)
     emit(ReaderProgress("encoding", 0, 0))

@@ -90,6 +90,9 @@ class TrainConfig:
     # Recompute layer activations in the backward pass: about 1 GB less peak memory at
     # batch 4 x ~270 tokens, for ~20-30% more time per step.
     gradient_checkpointing: bool = False
+    # bf16 autocast of the forward pass on the CPU (LoRA weights and optimizer stay fp32).
+    # None: where the CPU computes bf16 natively (AVX-512 BF16 or AMX), see cpu_computes_bf16.
+    bf16: bool | None = None
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.epochs < 1 or self.batch_size < 1 or self.grad_accumulation < 1:
@@ -109,7 +112,7 @@ class TrainConfig:
     def fingerprint_fields(self) -> dict[str, Any]:
         """The settings that change the result (not device, threads or checkpoint spacing)."""
         out = self.to_json()
-        for key in ("device", "threads", "checkpoint_every", "gradient_checkpointing"):
+        for key in ("device", "threads", "checkpoint_every", "gradient_checkpointing", "bf16"):
             out.pop(key)
         return out
 
@@ -348,6 +351,21 @@ def _enable_checkpointing(model: Any) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX): there, bf16
+    autocast made training 3.5x faster (the reader: 2,639 vs 743 tokens/s on 2 cores);
+    elsewhere bf16 is emulated and slower than fp32."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return False
+
+
 def resolve_device(device: str) -> str:
     import torch
 
@@ -509,6 +527,7 @@ def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path
         emit(TrainProgress("validating", 0, total_steps, 0.0, message="Validation loss before"))
         history["val_loss_before"] = evaluate_loss(model, val_enc, batch_size=config.batch_size,
                                                    pad_id=pad_id, device=device)
+    autocast = device == "cpu" and (cpu_computes_bf16() if config.bf16 is None else config.bf16)
     step_time_ema: float | None = None
     last_saved = step
     last_step = total_steps if stop_after is None else max(0, min(total_steps, stop_after))
@@ -524,7 +543,8 @@ def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path
             n_tokens = sum(len(e.input_ids) for b in micro for e in b)
             loss_total = 0.0
             for batch in micro:
-                loss, _ = response_loss(model, collate(batch, pad_id, device))
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                    loss, _ = response_loss(model, collate(batch, pad_id, device))
                 torch.autograd.backward(loss / max(1, n_targets))
                 loss_total += float(loss.item())
             if config.max_grad_norm > 0:
