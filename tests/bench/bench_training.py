@@ -19,6 +19,7 @@ prompts, ~40-token answers):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import math
 import os
@@ -42,6 +43,7 @@ from assistant.training.train import (  # noqa: E402
     TrainConfig,
     TrainProgress,
     collate,
+    cpu_computes_bf16,
     default_threads,
     encode_example,
     hf_tokenize,
@@ -159,6 +161,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--full", action="store_true", help="run the whole training")
     parser.add_argument("--cold", action="store_true", help="also time the first conversion")
+    parser.add_argument("--bf16", choices=("both", "on", "off"), default="both",
+                        help="time our loop in fp32, with bf16 autocast, or both (default)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: TrainConfig's, cores - 1)")
     args = parser.parse_args()
@@ -194,22 +198,31 @@ def main() -> None:
         run_split = Split(train=split.train[:n_train], validation=split.validation[:2],
                           seed=config.seed)
         run_config = TrainConfig(epochs=1, checkpoint_every=10_000, threads=threads)
-    events: list[TrainProgress] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        result = train(run_split, run_config, gguf, Path(tmp) / "bench",
-                       progress=events.append, cache_root=CACHE / "training-cache")
-        wall = time.perf_counter() - t0
-    steps = [e for e in events if e.phase == "training"]
-    step_s = [s["seconds"] for s in result.report["loss_per_step"]]
-    tokens = sum(s["tokens"] for s in result.report["loss_per_step"])
-    ours = tokens / sum(step_s)
-    timed = step_s[1:] if len(step_s) > 1 else step_s  # the first step warms up
-    print(f"our loop: {len(steps)} steps, {statistics.mean(timed):.2f} s/step "
-          f"(median {statistics.median(timed):.2f}), {ours:.0f} tokens/s "
-          f"({tokens / len(step_s) / config.batch_size:.0f} tokens/example), "
-          f"whole call {wall:.1f} s; "
-          f"peak RSS {peak_mb():.0f} MB, RSS now {rss_mb():.0f} MB")
+    variants = [False, True] if args.bf16 == "both" else [args.bf16 == "on"]
+    measured: dict[bool, float] = {}
+    for bf16 in variants:
+        run_config = dataclasses.replace(run_config, bf16=bf16)
+        events: list[TrainProgress] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            result = train(run_split, run_config, gguf, Path(tmp) / "bench",
+                           progress=events.append, cache_root=CACHE / "training-cache")
+            wall = time.perf_counter() - t0
+        steps = [e for e in events if e.phase == "training"]
+        step_s = [s["seconds"] for s in result.report["loss_per_step"]]
+        tokens = sum(s["tokens"] for s in result.report["loss_per_step"])
+        ours = tokens / sum(step_s)
+        measured[bf16] = ours
+        timed = step_s[1:] if len(step_s) > 1 else step_s  # the first step warms up
+        print(f"our loop ({'bf16 autocast' if bf16 else 'fp32'}): {len(steps)} steps, "
+              f"{statistics.mean(timed):.2f} s/step "
+              f"(median {statistics.median(timed):.2f}), {ours:.0f} tokens/s "
+              f"({tokens / len(step_s) / config.batch_size:.0f} tokens/example), "
+              f"whole call {wall:.1f} s; "
+              f"peak RSS {peak_mb():.0f} MB, RSS now {rss_mb():.0f} MB")
+    if len(measured) == 2:
+        print(f"bf16 autocast / fp32 = {measured[True] / measured[False]:.2f}x tokens/s "
+              f"(this CPU computes bf16 natively: {cpu_computes_bf16()})")
     base_tps, infer_tps, peft_tps = baseline(gguf, split.train, config, batches=3)
     print(f"baselines (after our loop, so its peak RSS is separate): naive full fwd+bwd "
           f"{base_tps:.0f} tokens/s, forward only {infer_tps:.0f} tokens/s, peft LoRA with "
