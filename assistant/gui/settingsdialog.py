@@ -10,21 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QScrollArea,
-    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -33,89 +31,31 @@ from PySide6.QtWidgets import (
 from assistant import settings as settings_mod
 from assistant.errors import UserError
 from assistant.gui import theme
+from assistant.gui.settingsfields import STYLE_NAMES, AnswerStyle, PathField, ScaleField
 from assistant.settings import OPTIONS, Option, Settings
 
-SECTIONS = (
-    ("Model", ("model_path", "threads", "context_size")),
-    ("Adapter", ("grounded_adapter", "lora_path", "lora_scale")),
-    ("Answers", ("collection", "strictness", "top_k", "focus_words", "max_answer_tokens",
-                 "temperature")),
+# Two columns, so every option is in view at once on a 1366×768 screen. The collection is not
+# here: the toolbar's box chooses it. "Answer style" stands for three settings (settingsfields).
+COLUMNS = (
+    (("Model", ("model_path", "threads", "context_size")),
+     ("Answer style", STYLE_NAMES)),
+    (("Answers", ("strictness", "top_k", "focus_words", "max_answer_tokens", "temperature")),),
 )
-PLACEHOLDERS = {
-    "model_path": "The built-in model (Gemma 3 270M)",
-    "lora_path": "None of your own (the shipped grounded adapter, when on)",
+NOT_HERE = frozenset({"collection"})
+LABELS = {
+    "lora_path": "Adapter file",
+    "lora_scale": "Strength",
+    "focus_words": "Passage focus",
+    "max_answer_tokens": "Answer length",
 }
 CHOICE_LABELS = {
     "lenient": "Lenient: answer whenever a passage may hold it",
     "balanced": "Balanced (recommended)",
     "strict": "Strict: answer only when clearly covered",
 }
-FILE_FILTERS = {
-    "model_path": "GGUF models (*.gguf);;All files (*)",
-    "lora_path": "GGUF LoRA adapters (*.gguf);;All files (*)",
-}
-
-
-class PathField(QWidget):
-    changed = Signal()
-
-    def __init__(self, option: Option, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.option = option
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText(PLACEHOLDERS.get(option.name, "None"))
-        self.edit.setClearButtonEnabled(True)
-        self.edit.textChanged.connect(self.changed)
-        browse = QPushButton("Choose…")
-        browse.clicked.connect(self.browse)
-        row.addWidget(self.edit, 1)
-        row.addWidget(browse)
-
-    def browse(self) -> None:
-        start = self.edit.text() or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, f"Choose the {self.option.label.lower()}",
-                                              start, FILE_FILTERS.get(self.option.name, ""))
-        if path:
-            self.edit.setText(path)
-
-    def value(self) -> str:
-        return self.edit.text().strip()
-
-    def set_value(self, value: Any) -> None:
-        self.edit.setText(str(value or ""))
-
-
-class ScaleField(QWidget):
-    """A slider with a spin box beside it, for a bounded float."""
-
-    def __init__(self, option: Option, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        lo, hi = option.minimum or 0.0, option.maximum or 1.0
-        self.steps = 100
-        self.lo, self.hi = lo, hi
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, int((hi - lo) * self.steps))
-        self.slider.setPageStep(10)
-        self.spin = QDoubleSpinBox()
-        self.spin.setRange(lo, hi)
-        self.spin.setDecimals(2)
-        self.spin.setSingleStep(0.05)
-        self.slider.valueChanged.connect(
-            lambda v: self.spin.setValue(self.lo + v / self.steps))
-        self.spin.valueChanged.connect(
-            lambda v: self.slider.setValue(round((v - self.lo) * self.steps)))
-        row.addWidget(self.slider, 1)
-        row.addWidget(self.spin)
-
-    def value(self) -> float:
-        return round(self.spin.value(), 2)
-
-    def set_value(self, value: Any) -> None:
-        self.spin.setValue(float(value))
+SUFFIXES = {"focus_words": " words per passage", "max_answer_tokens": " tokens",
+            "context_size": " tokens", "top_k": " passages"}
+SPECIAL = {"focus_words": "Off: whole passages"}  # what the minimum means, in words
 
 
 class SettingsDialog(QDialog):
@@ -129,39 +69,50 @@ class SettingsDialog(QDialog):
         self.fields: dict[str, Any] = {}
         self.errors: dict[str, QLabel] = {}
         self.collections = collections or []
-        outer = QVBoxLayout(self)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        outer = self.outer = QVBoxLayout(self)
+        self.scroll_area = QScrollArea()  # only where the screen is smaller still
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(4, 4, 12, 4)
-        sections = list(SECTIONS)
-        rest = tuple(o.name for o in OPTIONS if all(o.name not in names for _, names in SECTIONS))
+        columns = QHBoxLayout(body)
+        columns.setContentsMargins(4, 4, 12, 4)
+        columns.setSpacing(24)
+        placed = {n for column in COLUMNS for _, names in column for n in names}
+        rest = tuple(o.name for o in OPTIONS if o.name not in placed | NOT_HERE)
+        layout_columns = [list(column) for column in COLUMNS]
         if rest:
-            sections.append(("Other", rest))
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-        form.setVerticalSpacing(4)
-        for i, (title, names) in enumerate(sections):
-            heading = QLabel(title)
-            heading.setObjectName("SectionTitle")
-            font = heading.font()
-            font.setBold(True)
-            font.setPointSizeF(font.pointSizeF() * 1.15)
-            heading.setFont(font)
-            heading.setContentsMargins(0, 14 if i else 0, 0, 4)
-            form.addRow(heading)
-            for name in names:
-                option = settings_mod.BY_NAME.get(name)
-                if option is not None:
-                    form.addRow(option.label + ":", self._row(option))
-        layout.addLayout(form)
-        layout.addStretch(1)
-        scroll.setWidget(body)
-        outer.addWidget(scroll, 1)
+            layout_columns[-1].append(("Other", rest))
+        self.style_field: AnswerStyle | None = None
+        for column in layout_columns:
+            form = QFormLayout()
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+            form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+            form.setVerticalSpacing(4)
+            for i, (title, names) in enumerate(column):
+                heading = QLabel(title)
+                heading.setObjectName("SectionTitle")
+                font = heading.font()
+                font.setBold(True)
+                font.setPointSizeF(font.pointSizeF() * 1.15)
+                heading.setFont(font)
+                heading.setContentsMargins(0, 14 if i else 0, 0, 4)
+                form.addRow(heading)
+                if names == STYLE_NAMES:
+                    self._style_rows(form)
+                    continue
+                for name in names:
+                    option = settings_mod.BY_NAME.get(name)
+                    if option is not None:
+                        form.addRow(LABELS.get(name, option.label) + ":", self._row(option))
+            holder = QVBoxLayout()
+            holder.addLayout(form)
+            holder.addStretch(1)
+            columns.addLayout(holder, 1)
+        self.scroll_area.setWidget(body)
+        self.body = body
+        outer.addWidget(self.scroll_area, 1)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet(f"color: {theme.css(theme.bad())};")
@@ -176,10 +127,57 @@ class SettingsDialog(QDialog):
             self.restore_defaults)
         outer.addWidget(self.buttons)
         self.load(settings.values)
-        self.setMinimumSize(520, 420)
-        self.resize(660, 700)
+        self.setMinimumSize(560, 420)
+        self.fit_screen()
 
-    def _row(self, option: Option) -> QWidget:
+    def fit_screen(self, available: QRect | None = None) -> None:
+        """As large as its contents want, within the screen (the window's, or `available`)."""
+        if available is None:
+            parent = self.parentWidget()
+            screen = (parent.screen() if parent is not None else None) or \
+                QGuiApplication.primaryScreen()
+            available = screen.availableGeometry()
+        body = self.body
+        width = min(1000, available.width() - 40)
+        body.setFixedWidth(width - 24 - 2 * self.outer.contentsMargins().left())
+        height = body.heightForWidth(body.width()) if body.hasHeightForWidth() \
+            else body.sizeHint().height()
+        body.setMinimumWidth(0)
+        body.setMaximumWidth(16_777_215)
+        chrome = self.buttons.sizeHint().height() + 3 * self.outer.spacing() + \
+            2 * self.outer.contentsMargins().top() + 8
+        self.resize(width, min(available.height() - 40, height + chrome))
+
+    def _style_rows(self, form: QFormLayout) -> None:
+        """Answer style: the choice, the adapter file (for your own), and the strength."""
+        path_option = settings_mod.BY_NAME["lora_path"]
+        scale_option = settings_mod.BY_NAME["lora_scale"]
+        path_row = self._row(path_option, describe=False)
+        scale_row = self._row(scale_option)
+        style = AnswerStyle(self.fields["lora_path"], self.fields["lora_scale"])
+        self.style_field = style
+        wrapper = QWidget()
+        v = QVBoxLayout(wrapper)
+        v.setContentsMargins(0, 0, 0, 6)
+        v.setSpacing(3)
+        v.addWidget(style)
+        note = QLabel("What shapes the model's answers. The strength applies to whichever "
+                      "adapter is used.")
+        note.setObjectName("Muted")
+        note.setWordWrap(True)
+        v.addWidget(note)
+        grounded_error = QLabel()
+        grounded_error.setWordWrap(True)
+        grounded_error.setStyleSheet(f"color: {theme.css(theme.bad())};")
+        grounded_error.hide()
+        self.errors["grounded_adapter"] = grounded_error
+        v.addWidget(grounded_error)
+        self.fields["grounded_adapter"] = style
+        form.addRow("Style:", wrapper)
+        form.addRow(LABELS["lora_path"] + ":", path_row)
+        form.addRow(LABELS["lora_scale"] + ":", scale_row)
+
+    def _row(self, option: Option, describe: bool = True) -> QWidget:
         wrapper = QWidget()
         from PySide6.QtWidgets import QSizePolicy
 
@@ -209,6 +207,11 @@ class SettingsDialog(QDialog):
             field.setGroupSeparatorShown(False)
             if option.name == "context_size":
                 field.setSingleStep(512)
+            field.setSuffix(SUFFIXES.get(option.name, ""))
+            if option.name in SPECIAL:
+                field.setSpecialValueText(SPECIAL[option.name])
+            if option.name == "focus_words":
+                field.setSingleStep(25)
         elif option.kind is float:
             field = QDoubleSpinBox()
             field.setRange(option.minimum if option.minimum is not None else -1e9,
@@ -229,10 +232,11 @@ class SettingsDialog(QDialog):
             v.addLayout(holder)
         else:
             v.addWidget(field)
-        desc = QLabel(option.description)
-        desc.setObjectName("Muted")
-        desc.setWordWrap(True)
-        v.addWidget(desc)
+        if describe:
+            desc = QLabel(option.description)
+            desc.setObjectName("Muted")
+            desc.setWordWrap(True)
+            v.addWidget(desc)
         error = QLabel()
         error.setWordWrap(True)
         error.setStyleSheet(f"color: {theme.css(theme.bad())};")
@@ -244,6 +248,11 @@ class SettingsDialog(QDialog):
     # --- values ----------------------------------------------------------------------
     def value(self, name: str) -> Any:
         field = self.fields[name]
+        style = self.style_field
+        if style is not None and name == "grounded_adapter":
+            return style.grounded_value()
+        if style is not None and name == "lora_path":
+            return style.path_value()
         if isinstance(field, PathField | ScaleField):
             return field.value()
         if isinstance(field, QCheckBox):
@@ -260,7 +269,12 @@ class SettingsDialog(QDialog):
 
     def set_value(self, name: str, value: Any) -> None:
         field = self.fields[name]
-        if isinstance(field, PathField | ScaleField):
+        style = self.style_field
+        if style is not None and name == "grounded_adapter":
+            style.set_grounded(bool(value))
+        elif style is not None and name == "lora_path":
+            style.set_path(str(value or ""))
+        elif isinstance(field, PathField | ScaleField):
             field.set_value(value)
         elif isinstance(field, QCheckBox):
             field.setChecked(bool(value))

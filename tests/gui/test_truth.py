@@ -310,3 +310,47 @@ def test_preparing_the_embedding_model_is_shown_in_the_window(qtbot, make_window
     assert notice.label.text() == "Preparing the fast embedding model (once, about a minute)…"
     assert notice.bar.maximum() == 0  # a busy bar while it works
     qtbot.waitUntil(lambda: not notice.isVisible(), timeout=3000)  # gone once it is ready
+
+
+def test_settings_show_one_answer_style_plain_units_and_fit_a_small_screen(qtbot, make_window,
+                                                                          tmp_path):
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QWidget
+
+    window = make_window(watch=False)
+    dialog = window.settings_controller.open_settings()
+    qtbot.waitExposed(dialog)
+    assert "collection" not in dialog.fields  # chosen in the toolbar, not twice
+
+    # one "Answer style" choice for the three adapter settings, strength under it
+    style = dialog.style_field
+    assert [style.itemData(i) for i in range(style.count())] == ["grounded", "own", "none"]
+    assert style.choice == "grounded" and not dialog.fields["lora_path"].isEnabled()
+    style.set_style("none")
+    assert dialog.value("grounded_adapter") is False and dialog.value("lora_path") == ""
+    assert not dialog.fields["lora_scale"].isEnabled()
+    style.set_style("own")
+    dialog.fields["lora_path"].set_value(str(tmp_path / "mine.gguf"))
+    assert dialog.fields["lora_path"].isEnabled() and dialog.fields["lora_scale"].isEnabled()
+    assert dialog.value("lora_path") == str(tmp_path / "mine.gguf")
+    style.set_style("grounded")
+    assert dialog.value("grounded_adapter") is True and dialog.value("lora_path") == ""
+
+    # passage focus says its unit, and what 0 means
+    focus = dialog.fields["focus_words"]
+    dialog.set_value("focus_words", 0)
+    assert focus.text() == "Off: whole passages"
+    dialog.set_value("focus_words", 75)
+    assert focus.text() == "75 words per passage"
+
+    # on a 1366×768 screen every option is in view at once, nothing below the fold
+    dialog.fit_screen(QRect(0, 0, 1366, 728))
+    qtbot.wait(20)
+    assert dialog.width() <= 1366 and dialog.height() <= 728 - 40 + 1
+    assert dialog.scroll_area.verticalScrollBar().maximum() == 0
+    viewport = dialog.scroll_area.viewport()
+    for name, field in dialog.fields.items():
+        assert isinstance(field, QWidget) and field.isVisible(), name
+        corner = field.mapTo(viewport, field.rect().bottomRight())
+        assert viewport.rect().contains(corner), name
+    dialog.reject()
