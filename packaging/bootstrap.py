@@ -160,8 +160,24 @@ def stamp_of(dev: bool, wheel: Path) -> str:
     return digest.hexdigest()
 
 
+def ensure_tesseract(dev: bool) -> None:
+    """OCR (scanned pages, images) runs the Tesseract program, a system package: the tests
+    need it, so a developer set-up installs it where it can (root with apt-get)."""
+    if shutil.which("tesseract"):
+        return
+    if dev and shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        log("installing Tesseract (OCR) with apt-get")
+        subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
+        run(["apt-get", "install", "-y", "-q", "tesseract-ocr", "tesseract-ocr-eng"],
+            stdout=subprocess.DEVNULL)
+        return
+    log("Tesseract is not installed: reading scanned pages (OCR) needs it "
+        "(Debian/Ubuntu: sudo apt install tesseract-ocr; macOS: brew install tesseract)")
+
+
 def main(argv: list[str]) -> int:
     dev = "--dev" in argv
+    ensure_tesseract(dev)
     ensure_venv()
     wheel = ensure_llama_wheel()
     stamp_file = VENV / ".assistant-bootstrap"

@@ -33,7 +33,9 @@ XCB_DEPENDS = ["libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-xin
                "libxcb-image0", "libxcb-render-util0", "libxcb-shape0", "libxcb-randr0",
                "libxkbcommon-x11-0"]
 # Desktop integration that Qt looks for but can live without (fonts, GL): recommended.
-RECOMMENDS = ["libgl1", "libegl1", "fontconfig", "libxkbcommon0", "libdbus-1-3"]
+RECOMMENDS = ["libgl1", "libegl1", "fontconfig", "libxkbcommon0", "libdbus-1-3",
+              # OCR of scanned pages and images (a setting, off by default) runs Tesseract
+              "tesseract-ocr", "tesseract-ocr-eng"]
 
 
 def log(message: str) -> None:

@@ -1,7 +1,7 @@
 """Text out of user files: which format a file is, and which format module reads it.
 
 PDF, Word, PowerPoint, Excel and OpenDocument, EPUB, RTF, saved mail, HTML, Markdown, plain
-text and source code.
+text, source code, and images (by OCR, as are PDF pages without a text layer).
 
 Users point the app at real folders, so every expected failure (encrypted, truncated, scanned,
 mislabelled, binary, empty, huge) becomes an `ExtractionError` with a short reason the GUI can
@@ -31,6 +31,7 @@ from assistant.ingest.formats.common import (
 )
 from assistant.ingest.formats.documents import extract_odt, extract_rtf
 from assistant.ingest.formats.ebook import extract_epub
+from assistant.ingest.formats.images import IMAGE_EXTS, extract_image, looks_like_image
 from assistant.ingest.formats.mail import extract_eml, extract_mbox
 from assistant.ingest.formats.office import extract_docx
 from assistant.ingest.formats.pdf import extract_pdf
@@ -45,6 +46,7 @@ from assistant.ingest.formats.text import (
     what_is_it,
 )
 from assistant.ingest.formats.web import MAX_HTML_DEPTH, extract_html
+from assistant.ingest.ocr import OcrOptions
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -112,6 +114,7 @@ _KIND_BY_EXT: dict[str, str] = {
     ".rtf": "rtf",
     ".eml": "eml",
     ".mbox": "mbox",
+    **dict.fromkeys(IMAGE_EXTS, "image"),
     **dict.fromkeys(_MARKDOWN_EXTS, "markdown"),
     **dict.fromkeys(_HTML_EXTS, "html"),
     **dict.fromkeys(_TEXT_EXTS, "text"),
@@ -174,6 +177,9 @@ def detect_kind(path: Path) -> str:
         if not head.startswith(ZIP_MAGICS):
             article = "an" if what[0] in "AEIOU" else "a"
             raise ExtractionError(f"not {article} {what} (mislabelled file{what_is_it(head)})")
+    elif kind == "image":
+        if not looks_like_image(head):
+            raise ExtractionError(f"not an image (mislabelled file{what_is_it(head)})")
     elif kind == "rtf":
         if not strip_bom(head).lstrip().startswith(b"{\\rtf"):
             raise ExtractionError(f"not an RTF document (mislabelled file{what_is_it(head)})")
@@ -183,12 +189,13 @@ def detect_kind(path: Path) -> str:
 
 
 def extract(path: Path, max_bytes: int = MAX_FILE_BYTES,
-            max_text_bytes: int = MAX_TEXT_BYTES) -> Extracted:
+            max_text_bytes: int = MAX_TEXT_BYTES, ocr: OcrOptions | None = None) -> Extracted:
     """Extract the text of `path`, page by page.
 
     Raises ExtractionError with a reason for every expected failure; the size limits are
     checked before anything is read so a stray disk image cannot exhaust memory, and a huge
-    text dump cannot hold an index run for long.
+    text dump cannot hold an index run for long. With `ocr`, scanned PDF pages and images
+    are read by OCR (the indexing worker passes it when the setting is on).
     """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
@@ -198,7 +205,9 @@ def extract(path: Path, max_bytes: int = MAX_FILE_BYTES,
         raise ExtractionError(f"too large ({human_size(size)} > {human_size(max_bytes)} limit)")
     kind = detect_kind(path)
     if kind == "pdf":
-        return extract_pdf(path)
+        return extract_pdf(path, ocr)
+    if kind == "image":
+        return extract_image(path, ocr)
     if kind == "docx":
         return extract_docx(path)
     by_path = _BY_PATH.get(kind)

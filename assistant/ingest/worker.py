@@ -15,12 +15,16 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant import paths
 from assistant.ingest.chunking import Chunk, Chunker
 from assistant.ingest.extract import ExtractionError, extract
+from assistant.ingest.ocr import OcrOptions
+from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _chunkers: dict[int, Chunker] = {}
+_ocr_settings: tuple[bool, float] | None = None
 
 
 @dataclass
@@ -74,6 +78,22 @@ def _unexpected(exc: BaseException) -> str:
     return "could not be read (its content confused the reader); skipped"
 
 
+def _ocr_options(file_key: str | None) -> OcrOptions | None:
+    """OCR as the settings ask (read once per worker process: one per index run)."""
+    global _ocr_settings
+    if _ocr_settings is None:
+        try:
+            values = Settings()
+            _ocr_settings = (bool(values["ocr"]), float(values["ocr_page_seconds"]))
+        except Exception:  # unreadable settings: the defaults
+            _ocr_settings = (False, 60.0)
+    enabled, page_limit = _ocr_settings
+    if not enabled:
+        return None
+    return OcrOptions(page_time_limit=page_limit, cache_dir=paths.home() / "ocr-cache",
+                      file_key=file_key)
+
+
 def prepare(path: str, max_tokens: int, max_bytes: int, known_hash: str | None = None) -> Prepared:
     """Hash, extract and chunk one file; expected failures come back as `error`.
 
@@ -94,7 +114,7 @@ def prepare(path: str, max_tokens: int, max_bytes: int, known_hash: str | None =
             result.hash = file_hash(p)
             if known_hash is not None and result.hash == known_hash:
                 return result
-        extracted = extract(p, max_bytes=max_bytes)
+        extracted = extract(p, max_bytes=max_bytes, ocr=_ocr_options(result.hash))
         chunker = _chunkers.get(max_tokens)
         if chunker is None:
             chunker = _chunkers[max_tokens] = Chunker(max_tokens=max_tokens)

@@ -306,9 +306,10 @@ def test_missing_file_is_a_reason_not_a_crash(tmp_path: Path) -> None:
 
 def test_supported_extensions() -> None:
     assert all(ext.startswith(".") and ext == ext.lower() for ext in SUPPORTED_EXTENSIONS)
-    for name in ["a.PDF", "b.docx", "c.Md", "d.htm", "e.rst", "f.yaml", "g.rs", "h.tex", "i.sql"]:
+    for name in ["a.PDF", "b.docx", "c.Md", "d.htm", "e.rst", "f.yaml", "g.rs", "h.tex", "i.sql",
+                 "j.PPTX", "k.xlsx", "l.epub", "m.png", "n.TIFF", "o.mbox"]:
         assert is_supported(Path(name)), name
-    for name in ["a.exe", "b.png", "c.doc", "d", "e.tar.gz"]:
+    for name in ["a.exe", "b.mp3", "c.doc", "d", "e.tar.gz"]:
         assert not is_supported(Path(name)), name
 
 

@@ -25,6 +25,7 @@ from assistant.ingest.formats.common import (
     noted,
     os_reason,
 )
+from assistant.ingest.ocr import MAX_PIXELS, OCR_DPI, OcrOptions, ocr_pages, page_list
 
 # pypdf reports every oddity of real-world PDFs it recovers from through `logging` (even at
 # ERROR level, e.g. unknown font encodings); with no handler configured Python prints them to
@@ -110,7 +111,7 @@ def _pdf_problem(err: BaseException) -> str:
     return "its internal structure is damaged"
 
 
-def extract_pdf(path: Path) -> Extracted:
+def extract_pdf(path: Path, ocr: OcrOptions | None = None) -> Extracted:
     # pypdf raises almost anything on broken files (KeyError, ValueError, RecursionError...),
     # so its calls sit inside broad handlers: a bad PDF must become a reason, not a crash.
     from pypdf import PasswordType, PdfReader
@@ -161,7 +162,18 @@ def extract_pdf(path: Path) -> Extracted:
             pages.append(Page(number, text))
         title = _pdf_title(reader)
 
+    ocr_tried = False
+    if ocr is not None and first_failure is None:
+        blank = [page.number for page in pages if not page.text and page.number is not None]
+        if blank:
+            ocr_tried = True
+            notes = _read_scans(path, pages, blank, notes, ocr)
     if not any(page.text for page in pages):
+        if ocr_tried:
+            failure = next((n.split(": ", 1)[1] for n in notes
+                            if n.startswith("page ") and "OCR" in n), None)
+            raise ExtractionError(f"no extractable text, and {failure}" if failure else
+                                  "no text found on any page, even by OCR")
         if first_failure is not None:
             raise _corrupt_pdf(path, first_failure)
         if _pdf_is_truncated(path):  # pypdf rebuilt what it could; the text was in the tail
@@ -199,3 +211,40 @@ def _pdf_title(reader: Any) -> str | None:
     title = SPACES.sub(" ", CONTROL_CHARS.sub("", raw)).strip()
     title = title.removeprefix("Microsoft Word - ").strip()
     return title or None
+
+
+def _read_scans(path: Path, pages: list[Page], blank: list[int], notes: list[str],
+                ocr: OcrOptions) -> list[str]:
+    """OCR the pages without a text layer, rendered at OCR_DPI with pdfium; returns the notes
+    with each page read no longer called 'scanned?', and which pages were OCR'd."""
+    import pypdfium2 as pdfium
+
+    try:
+        document = pdfium.PdfDocument(str(path))
+    except Exception as err:
+        noted(err, "pdfium")
+        return [*notes, "the scanned pages could not be rendered for OCR"]
+
+    def render(number: int) -> Any:
+        page = document[number - 1]
+        try:
+            width, height = page.get_size()
+            scale = OCR_DPI / 72
+            if width * height * scale * scale > MAX_PIXELS:  # a poster-sized page
+                scale = math.sqrt(MAX_PIXELS / (width * height))
+            return page.render(scale=scale, grayscale=True).to_pil()
+        finally:
+            page.close()
+
+    try:
+        texts, ocr_notes = ocr_pages(((n, lambda n=n: render(n)) for n in blank), ocr)
+    finally:
+        document.close()
+    read = [n for n, text in texts.items() if text.strip()]
+    for number in read:
+        pages[number - 1].text = _tidy_pdf_text(texts[number])
+    done = {f"page {n}: no extractable text; scanned?" for n in read}
+    kept = [note for note in notes if note not in done]
+    if read:
+        kept.append(f"pages read by OCR: {page_list(read)}")
+    return kept + ocr_notes

@@ -1,0 +1,226 @@
+"""Offline OCR for scanned PDF pages and images, with Tesseract run as a separate program.
+
+Tesseract was chosen over rapidocr-onnxruntime by measurement on the same 200-dpi pages
+(tests/bench/bench_ocr.py, figures in the README): it was about ten times faster on these
+CPUs, kept the spaces between English words (PP-OCRv4's recognition model, trained mostly on
+Chinese, drops many) and missed no lines, and it adds about 20 MB where rapidocr's OpenCV
+adds about 200 MB. Running it as its own process gives a real per-page time limit: a page
+over it is killed, reported, and the rest carries on.
+
+Results are cached per file content and page (word boxes included, for highlighting on the
+scan), written atomically, so a kill during OCR loses at most the page being read and the
+next run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+OCR_DPI = 200
+PAGE_TIME_LIMIT_S = 60.0
+# OCR of one file stops here, below the indexer's per-file limit (120 s), so a long scan is
+# indexed with the pages read so far instead of failing whole; a re-index continues it.
+FILE_BUDGET_S = 90.0
+MAX_PIXELS = 40_000_000  # an image larger than this (about 6300 x 6300) is not decoded
+CACHE_VERSION = "tesseract-1"
+
+
+class OcrError(Exception):
+    """A page could not be read by OCR; `reason` is a short sentence."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Word:
+    """One recognised word and its box in the image's pixels (left, top, right, bottom)."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+
+
+@dataclass
+class OcrPage:
+    text: str
+    words: list[Word] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """How the indexing worker wants OCR done for one file."""
+
+    page_time_limit: float = PAGE_TIME_LIMIT_S
+    file_budget: float = FILE_BUDGET_S
+    cache_dir: Path | None = None
+    file_key: str | None = None  # the file's content hash: cache entries follow the content
+    language: str = "eng"
+
+
+def tesseract() -> str | None:
+    """The Tesseract program: the one shipped beside a frozen app first, then PATH."""
+    if getattr(sys, "frozen", False):
+        bundled = Path(sys.executable).resolve().parent / "tesseract" / "tesseract"
+        for candidate in (bundled, bundled.with_suffix(".exe")):
+            if candidate.is_file():
+                return str(candidate)
+    return shutil.which("tesseract")
+
+
+def _env(program: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_THREAD_LIMIT"] = "1"  # its OpenMP threads only fight the embedder for the CPUs
+    shipped = Path(program).parent / "tessdata"
+    if shipped.is_dir():
+        env["TESSDATA_PREFIX"] = str(shipped)
+    return env
+
+
+def recognise(image: Any, *, time_limit: float = PAGE_TIME_LIMIT_S,
+              language: str = "eng") -> OcrPage:
+    """OCR one PIL image: text with paragraphs, and word boxes. Raises OcrError."""
+    program = tesseract()
+    if program is None:
+        raise OcrError("Tesseract, the OCR program, is not installed")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="assistant-ocr-") as tmp:
+        source = Path(tmp) / "page.png"
+        image.save(source, format="PNG")
+        try:
+            done = subprocess.run(
+                [program, str(source), "stdout", "-l", language, "--psm", "3", "tsv"],
+                capture_output=True, timeout=time_limit, env=_env(program), check=False)
+        except subprocess.TimeoutExpired as err:
+            raise OcrError(f"OCR took longer than {time_limit:g} s") from err
+        except OSError as err:
+            raise OcrError(f"the OCR program could not be started ({err.strerror})") from err
+    if done.returncode != 0:
+        raise OcrError("the OCR program failed on this image")
+    text, words = parse_tsv(done.stdout.decode("utf-8", errors="replace"))
+    return OcrPage(text, words, image.width, image.height, time.monotonic() - started)
+
+
+def parse_tsv(tsv: str) -> tuple[str, list[Word]]:
+    """Tesseract's TSV (one row per word with block, paragraph and line numbers) as text:
+    words of a line joined by spaces, lines by newlines, paragraphs by a blank line."""
+    words: list[Word] = []
+    paragraphs: list[list[list[str]]] = []
+    last_par: tuple[str, str] | None = None
+    last_line: tuple[str, str, str] | None = None
+    for row in tsv.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or cols[0] != "5":
+            continue
+        text = cols[11].strip()
+        if not text:
+            continue
+        block, par, line = cols[2], cols[3], cols[4]
+        if (block, par) != last_par:
+            paragraphs.append([])
+            last_par, last_line = (block, par), None
+        if (block, par, line) != last_line:
+            paragraphs[-1].append([])
+            last_line = (block, par, line)
+        paragraphs[-1][-1].append(text)
+        left, top, width, height = (int(c) for c in cols[6:10])
+        words.append(Word(text, (left, top, left + width, top + height), float(cols[10])))
+    text = "\n\n".join("\n".join(" ".join(line) for line in par) for par in paragraphs)
+    return text, words
+
+
+class OcrCache:
+    """Finished pages of one file's content, one JSON file each, written atomically."""
+
+    def __init__(self, root: Path | None, key: str | None) -> None:
+        self.folder = root / CACHE_VERSION / key[:2] / key if root and key else None
+
+    def get(self, page: int) -> OcrPage | None:
+        if self.folder is None:
+            return None
+        try:
+            data = json.loads((self.folder / f"{page}.json").read_text(encoding="utf-8"))
+            words = [Word(w["text"], tuple(w["box"]), w["confidence"]) for w in data["words"]]
+            return OcrPage(data["text"], words, data["width"], data["height"], 0.0)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, page: int, result: OcrPage) -> None:
+        if self.folder is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(asdict(result), fh)
+            os.replace(tmp, self.folder / f"{page}.json")
+        except OSError:
+            pass  # a cache that cannot be written only costs time on the next run
+
+
+def page_list(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7': page numbers as people write them."""
+    runs: list[str] = []
+    start = prev = None
+    for n in [*sorted(numbers), None]:
+        if n is not None and prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            runs.append(f"{start}-{prev}" if prev != start else f"{start}")
+        start = prev = n
+    return ", ".join(runs)
+
+
+def ocr_pages(jobs: Any, options: OcrOptions) -> tuple[dict[int, str], list[str]]:
+    """OCR (number, load_image) jobs in order, from the cache where it has them.
+
+    Images are loaded only for pages not cached. Pages past the file's time budget are left
+    for the next run and named in one note; a page that fails is named with its reason.
+    Returns {page number: text} and the notes.
+    """
+    cache = OcrCache(options.cache_dir, options.file_key)
+    started = time.monotonic()
+    texts: dict[int, str] = {}
+    notes: list[str] = []
+    left: list[int] = []
+    attempted = 0
+    for number, load in jobs:
+        hit = cache.get(number)
+        if hit is not None:
+            texts[number] = hit.text
+            continue
+        if left or (attempted and time.monotonic() - started > options.file_budget):
+            left.append(number)  # the first page read always gets its chance
+            continue
+        attempted += 1
+        try:
+            image = load()
+        except Exception:  # pdfium or Pillow on a damaged page: that page only
+            notes.append(f"page {number}: could not be turned into an image for OCR")
+            continue
+        try:
+            result = recognise(image, time_limit=options.page_time_limit,
+                               language=options.language)
+        except OcrError as err:
+            notes.append(f"page {number}: not read by OCR: {err.reason}")
+            continue
+        cache.put(number, result)
+        texts[number] = result.text
+    if left:
+        notes.append(f"pages {page_list(left)} are not read by OCR yet: the time for one file "
+                     "ran out; re-index the file to continue where it stopped")
+    return texts, notes

@@ -1,0 +1,190 @@
+"""Real OCR (Tesseract) on real rendered pages: scanned PDFs, images, time limits, the cache
+that lets a killed run resume without reading finished pages again."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from assistant.ingest.extract import ExtractionError, extract
+from assistant.ingest.ocr import OcrOptions, page_list, parse_tsv, recognise, tesseract
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cer(got: str, want: str) -> float:
+    """Character error rate: edit distance over the reference length, spacing normalised."""
+    a, b = " ".join(got.split()), " ".join(want.split())
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1] / max(1, len(b))
+
+
+def scan_image(lines: list[str], size: tuple[int, int] = (1240, 600)) -> Image.Image:
+    img = Image.new("L", size, color=245)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=40)
+    for i, line in enumerate(lines):
+        draw.text((60, 60 + 80 * i), line, fill=20, font=font)
+    return img
+
+
+def scanned_pdf(path: Path, pages: list[list[str]]) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    for lines in pages:
+        pdf.add_page()
+        buf = io.BytesIO()
+        scan_image(lines).save(buf, format="PNG")
+        buf.seek(0)
+        pdf.image(buf, x=15, y=20, w=180)
+    path.write_bytes(bytes(pdf.output()))
+    return path
+
+
+def options(tmp_path: Path, **kw: float) -> OcrOptions:
+    return OcrOptions(cache_dir=tmp_path / "cache", file_key="f" * 64, **kw)  # type: ignore[arg-type]
+
+
+def test_tesseract_is_there() -> None:
+    assert tesseract() is not None, "install tesseract-ocr and tesseract-ocr-eng"
+
+
+def test_a_rendered_text_page_reads_back_within_3_percent() -> None:
+    import pypdfium2 as pdfium
+    from pypdf import PdfReader
+
+    source = DATA / "docs" / "handbook.pdf"
+    document = pdfium.PdfDocument(str(source))
+    try:
+        image = document[0].render(scale=200 / 72, grayscale=True).to_pil()
+    finally:
+        document.close()
+    got = recognise(image)
+    want = PdfReader(source).pages[0].extract_text()
+    assert cer(got.text, want) < 0.03, got.text
+    assert "\n\n" in got.text  # paragraphs kept
+    kettle = [w for w in got.words if w.text == "Zephyr"]
+    assert kettle and all(0 <= w.box[0] < w.box[2] <= image.width for w in kettle)
+
+
+def test_scanned_pdf_is_read_only_when_ocr_is_on(tmp_path: Path) -> None:
+    with pytest.raises(ExtractionError) as info:
+        extract(DATA / "bad" / "scanned.pdf")
+    assert info.value.reason == "no extractable text; scanned?"
+    got = extract(DATA / "bad" / "scanned.pdf", ocr=options(tmp_path))
+    assert "DELIVERY NOTE 5531" in got.pages[0].text
+    assert "Received by: J. Okafor" in got.pages[0].text
+    assert got.warnings == ["pages read by OCR: 1"]
+
+
+def test_only_the_page_without_text_is_ocrd(tmp_path: Path) -> None:
+    got = extract(DATA / "docs" / "mixed_scan.pdf", ocr=options(tmp_path))
+    assert got.warnings == ["pages read by OCR: 2"]
+    assert "valve bay 3: LEAK" in got.pages[1].text
+    assert got.pages[0].text == extract(DATA / "docs" / "mixed_scan.pdf").pages[0].text
+
+
+def test_images_are_read_and_multipage_tiffs_keep_their_pages(tmp_path: Path) -> None:
+    png = tmp_path / "note.png"
+    scan_image(["Invoice 4471", "Total due: 980 NOK"]).save(png)
+    got = extract(png, ocr=options(tmp_path))
+    assert got.kind == "image" and got.pages[0].number is None
+    assert "Invoice 4471" in got.pages[0].text and "980 NOK" in got.pages[0].text
+    tiff = tmp_path / "fax.tiff"
+    first, second = scan_image(["Page one of the fax"]), scan_image(["Second page: approved"])
+    first.save(tiff, save_all=True, append_images=[second])
+    got = extract(tiff, ocr=options(tmp_path))
+    assert [p.number for p in got.pages] == [1, 2]
+    assert "approved" in got.pages[1].text
+    with pytest.raises(ExtractionError) as info:
+        extract(png)
+    assert info.value.reason == ("an image: reading text in images (OCR) is turned off in "
+                                 "Settings")
+
+
+def test_a_page_over_its_time_limit_is_reported_and_the_rest_carries_on(tmp_path: Path) -> None:
+    path = scanned_pdf(tmp_path / "two.pdf", [["First page text"], ["Second page text"]])
+    with pytest.raises(ExtractionError) as info:
+        extract(path, ocr=options(tmp_path, page_time_limit=0.001))
+    assert info.value.reason == ("no extractable text, and not read by OCR: OCR took longer "
+                                 "than 0.001 s")
+    # one file's time runs out after its first page: the rest is named and left for later
+    got = extract(path, ocr=options(tmp_path, file_budget=0.0))
+    assert "First page" in got.pages[0].text and got.pages[1].text == ""
+    assert got.warnings[-1] == ("pages 2 are not read by OCR yet: the time for one file ran "
+                                "out; re-index the file to continue where it stopped")
+    # the next run continues: page 1 comes from the cache, page 2 is read now
+    again = extract(path, ocr=options(tmp_path, file_budget=0.0))
+    assert "Second page" in again.pages[1].text
+
+
+def test_a_kill_during_ocr_resumes_without_reading_finished_pages(tmp_path: Path) -> None:
+    pages = [[f"Section {n} of the survey", f"Reading number {100 + n}"] for n in range(1, 9)]
+    path = scanned_pdf(tmp_path / "survey.pdf", pages)
+    cache = tmp_path / "cache"
+    code = ("import sys; from pathlib import Path; from assistant.ingest.extract import extract;"
+            "from assistant.ingest.ocr import OcrOptions;"
+            f"extract(Path({str(path)!r}), ocr=OcrOptions(cache_dir=Path({str(cache)!r}), "
+            "file_key='f' * 64))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    done: list[Path] = []
+    while time.monotonic() < deadline and len(done) < 2 and proc.poll() is None:
+        done = sorted(cache.rglob("*.json"))
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    done = sorted(cache.rglob("*.json"))
+    assert 2 <= len(done) < 8, "the kill came too late to test anything"
+    before = {p.name: p.stat().st_mtime_ns for p in done}
+    got = extract(path, ocr=OcrOptions(cache_dir=cache, file_key="f" * 64))
+    assert all(f"Reading number {100 + n}" in got.pages[n - 1].text for n in range(1, 9))
+    after = {p.name: p.stat().st_mtime_ns for p in cache.rglob("*.json")}
+    assert len(after) == 8
+    assert all(after[name] == stamp for name, stamp in before.items())  # not read again
+
+
+def test_page_lists_and_tsv_parsing() -> None:
+    assert page_list([7, 1, 2, 3, 9, 10]) == "1-3, 7, 9-10"
+    tsv = ("level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight"
+           "\tconf\ttext\n"
+           "5\t1\t1\t1\t1\t1\t10\t10\t40\t12\t95.1\tHello\n"
+           "5\t1\t1\t1\t1\t2\t60\t10\t40\t12\t93.0\tworld\n"
+           "5\t1\t1\t1\t2\t1\t10\t30\t40\t12\t91.0\tagain\n"
+           "5\t1\t2\t1\t1\t1\t10\t80\t40\t12\t90.0\tNext\n")
+    text, words = parse_tsv(tsv)
+    assert text == "Hello world\nagain\n\nNext"
+    assert words[1].box == (60, 10, 100, 22)
+
+
+def test_worker_ocr_follows_the_setting(tmp_path: Path, app_home: Path) -> None:
+    from assistant.ingest import worker
+    from assistant.settings import Settings
+
+    worker._ocr_settings = None
+    try:
+        assert worker.prepare(str(DATA / "bad" / "scanned.pdf"), 160, 10**9).error == \
+            "no extractable text; scanned?"
+        values = Settings()
+        values.set("ocr", True)
+        values.save()
+        worker._ocr_settings = None
+        prepared = worker.prepare(str(DATA / "bad" / "scanned.pdf"), 160, 10**9)
+        assert prepared.error is None and "DELIVERY NOTE 5531" in prepared.chunks[0].text
+        assert prepared.warnings == ["pages read by OCR: 1"]
+        assert list((app_home / "ocr-cache").rglob("1.json"))
+    finally:
+        worker._ocr_settings = None
