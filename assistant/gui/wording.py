@@ -14,21 +14,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-NO_TEXT_LAYER = ("This PDF has no text layer (probably a scan), and no text could be "
-                 "recognised in it: text recognition is off or not installed, or its pages "
-                 "could not be read.")
+from assistant.settings import BY_NAME
+
 _PAGE_WITHOUT_TEXT = re.compile(r"^page (\d+): no extractable text; scanned\?$")
+_UNSUPPORTED = re.compile(r"^unsupported file type '(.+)'$")
+
+
+def _ocr_hint() -> str:
+    """Where to turn text recognition on (when this version of the app has it)."""
+    option = BY_NAME.get("ocr")
+    return f" Turn on “{option.label}” in Settings to read it." if option is not None else ""
 
 
 def reason_text(reason: str) -> str:
     """A failure reason as a sentence that says what happened and what to do."""
     reason = reason.strip()
-    if reason == "no extractable text; scanned?":
-        return NO_TEXT_LAYER
+    if reason == "no extractable text; scanned?":  # (said only when recognition did not run)
+        return ("This PDF has no text layer (probably a scan), and text recognition did not "
+                "run on it." + _ocr_hint())
     page = _PAGE_WITHOUT_TEXT.match(reason)
     if page:
-        return (f"page {page.group(1)} has no text layer (probably scanned) and no text "
-                "could be recognised on it; the other pages are searchable")
+        return (f"page {page.group(1)} has no text layer (probably scanned), so it is not "
+                "searchable; the other pages are")
+    unsupported = _UNSUPPORTED.match(reason)
+    if unsupported:
+        kind = unsupported.group(1)
+        return skipped_text(kind if kind.startswith(".") else "no extension")
     return reason
 
 

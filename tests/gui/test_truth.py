@@ -11,6 +11,9 @@ from gui_helpers import library_rows, wait_library
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
+from assistant.gui.wording import reason_text
+from assistant.settings import BY_NAME
+
 INDEX_TIMEOUT = 180_000
 # types no reader handles (office formats, e-books and mail are read, or will be)
 UNSUPPORTED = ["weights.bin", "song.mp3", "disk.iso", "design.psd", "setup.exe", "blob"]
@@ -77,6 +80,8 @@ def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
     assert failures is not None and failures.isVisible()
     why = dialog_rows(failures)["scan.pdf"]
     assert "no text layer" in why and "?" not in why
+    if "ocr" in BY_NAME:  # and where to turn text recognition on
+        assert f"Turn on “{BY_NAME['ocr'].label}” in Settings" in why
     failures.close()
 
     # one count everywhere: the toolbar's box, the sidebar, the Library page
@@ -354,3 +359,15 @@ def test_settings_show_one_answer_style_plain_units_and_fit_a_small_screen(qtbot
         corner = field.mapTo(viewport, field.rect().bottomRight())
         assert viewport.rect().contains(corner), name
     dialog.reject()
+
+
+def test_reasons_say_what_happened() -> None:
+    assert reason_text("unsupported file type '.mp3'") == \
+        "“.mp3” file: this type is not supported"
+    assert reason_text("unsupported file type 'README'") == \
+        "A file without an extension: this type is not supported"
+    assert reason_text("page 2: no extractable text; scanned?") == \
+        "page 2 has no text layer (probably scanned), so it is not searchable; the other " \
+        "pages are"
+    assert reason_text("encrypted PDF; a password is needed") == \
+        "encrypted PDF; a password is needed"
