@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -61,6 +64,47 @@ def choose(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
     lenient = max((t for t, _, fr in curve if fr <= 0.05), default=GRID[0])
     strict = min((t for t, cr, _ in curve if cr >= 0.90), default=GRID[-1])
     return {"lenient": lenient, "balanced": balanced, "strict": strict}
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> np.ndarray:
+    """Logistic regression by Newton's method (intercept in column 0, not penalised)."""
+    w = np.zeros(x.shape[1])
+    penalty = np.eye(x.shape[1]) * l2
+    penalty[0, 0] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(x @ w, -40, 40)))
+        grad = x.T @ (p - y) + penalty @ w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def combined(rows: list[dict[str, Any]], key: str, folds: int = 5) -> dict[str, Any]:
+    """Does retrieval's confidence add to the reader? A logistic fit of "answerable" on the
+    reader's logit and retrieval confidence, its 5-fold cross-validated AUC against the
+    reader's own."""
+    x = np.array([[1.0, _logit(r[key]), 10 * (r["retrieval_confidence"] - 0.5)] for r in rows])
+    y = np.array([float(r["answerable"]) for r in rows])
+    order = np.random.default_rng(0).permutation(len(rows))
+    cv = np.zeros(len(rows))
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        w = fit_logistic(x[train], y[train])
+        cv[test] = x[test] @ w
+    labels = [bool(v) for v in y]
+    return {"weights": [round(float(v), 4) for v in fit_logistic(x, y)],
+            "cv_auc_combined": auc(labels, list(cv)),
+            "auc_reader_alone": auc(labels, [r[key] for r in rows]),
+            "auc_retrieval_alone": auc(labels, [r["retrieval_confidence"] for r in rows])}
 
 
 def main() -> int:
@@ -110,6 +154,8 @@ def main() -> int:
                 "gold_first_plain": q.answerable and bool(top) and holds(top[0].text),
                 "gold_first_reranked": q.answerable and bool(deep) and holds(deep[0][0].text),
                 "gold_retrieved": q.answerable and any(holds(h.text) for h in usable),
+                "retrieval_confidence": answerability.retrieval_confidence(top) if top
+                else 0.0,
             })
             if n % 100 == 0:
                 print(f"{n}/{len(part.questions)} questions", file=sys.stderr, flush=True)
@@ -133,6 +179,7 @@ def main() -> int:
             name: {"threshold": t, "correct_refusals": round(rates(rows, key, t)[0], 4),
                    "false_refusals": round(rates(rows, key, t)[1], 4)}
             for name, t in chosen.items()}
+    summary["combined_with_retrieval"] = combined(rows, "plain")
     print(json.dumps(summary, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1),
