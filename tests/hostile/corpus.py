@@ -15,6 +15,7 @@ Files in `volatile` are meant to be changed while an index run is going (`mutate
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import random
@@ -309,6 +310,94 @@ def _zip_bombs(b: _Builder) -> None:
     copies = [(f"customXml/item{i}.xml", deflated, crc, size, 8) for i in range(1200)]
     b.add("zipbomb/1200_parts.docx", _raw_zip(
         [_stored(n, d) for n, d in members] + copies), "zip-bomb", "bad")
+
+
+# Issue 21's formats: the part a reader parses first, named as each format names it.
+BOMB_PARTS = {".pptx": "ppt/slides/slide1.xml", ".xlsx": "xl/worksheets/sheet1.xml",
+              ".epub": "OEBPS/chapter1.xhtml", ".odt": "content.xml"}
+
+
+@functools.lru_cache(maxsize=2)
+def _xml_bomb(size: int) -> tuple[bytes, int, int]:
+    return _deflate_stream(b"<?xml version='1.0'?><a>", b" ", size)
+
+
+def disguised_bomb(suffix: str, size: int = 300 * 1024 * 1024) -> bytes:
+    """A zip bomb dressed as a .pptx/.xlsx/.epub/.odt: one XML part that unpacks to `size`."""
+    deflated, crc, total = _xml_bomb(size)
+    first = [_stored("mimetype", b"application/epub+zip")] if suffix == ".epub" else []
+    return _raw_zip([*first, _stored("[Content_Types].xml", b"<Types/>"),
+                     (BOMB_PARTS[suffix], deflated, crc, total, 8)])
+
+
+def locked_xlsx() -> bytes:
+    """A real workbook, encrypted with a password the way Excel does it (msoffcrypto-tool)."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active["A1"] = "salary"
+    plain = io.BytesIO()
+    book.save(plain)
+    plain.seek(0)
+    out = io.BytesIO()
+    OOXMLFile(plain).encrypt("secret", out)
+    return out.getvalue()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + \
+        struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def huge_png(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A PNG that declares width x height grey pixels; only its first row is stored."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = zlib.compress(b"\x00" + b"\xff" * width)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", row)
+            + _png_chunk(b"IEND", b""))
+
+
+def corrupt_tiff() -> bytes:
+    """A TIFF whose header is fine but whose strip lies past the end of the file."""
+    entries = [(256, 3, 1, 640), (257, 3, 1, 480), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, 10_000_000), (277, 3, 1, 1), (278, 3, 1, 480),
+               (279, 4, 1, 640 * 480)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", tag, kind, count, value) for tag, kind, count, value in entries)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + b"\x00" * 64
+
+
+def scanned_pages_pdf(pages: int) -> bytes:
+    """A PDF of `pages` scanned pages (one image, drawn on every page: a small file)."""
+    from fpdf import FPDF
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("L", (1240, 400), color=245)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=40)
+    draw.text((60, 60), "Warehouse count sheet", fill=20, font=font)
+    draw.text((60, 140), "Shelf 14: 220 crates", fill=20, font=font)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    pdf = FPDF()
+    for _ in range(pages):
+        pdf.add_page()
+        buf.seek(0)
+        pdf.image(buf, x=15, y=20, w=180)
+    return bytes(pdf.output())
+
+
+def _issue21_formats(b: _Builder) -> None:
+    for suffix in BOMB_PARTS:
+        b.add(f"issue21/zip_bomb{suffix}", disguised_bomb(suffix), "zip-bomb", "bad")
+    b.add("issue21/locked.xlsx", locked_xlsx(), "locked", "bad")
+    b.add("issue21/huge_30000x30000.png", huge_png(), "image", "bad")
+    b.add("issue21/corrupt.tiff", corrupt_tiff(), "image", "bad")
+    mbox = b.add("issue21/mail_2gb.mbox", b"From a@example.org Mon Jan  1 00:00:00 2024\n",
+                 "huge", "bad")
+    os.truncate(mbox.path, 2 * 1024 ** 3)  # sparse: 2 GB on paper, nothing on the disk
+    b.add("issue21/scanned_500_pages.pdf", scanned_pages_pdf(500), "scan", "bad")
 
 
 def _path_traversal(b: _Builder) -> None:
@@ -622,6 +711,7 @@ def build(root: Path, seed: int = 11, *, good: int = 300, volatile: int = 40) ->
     _damaged_documents(b)
     _crafted_docx(b)
     _zip_bombs(b)
+    _issue21_formats(b)
     _path_traversal(b)
     _html_and_markdown(b)
     _huge_and_long(b)

@@ -238,3 +238,91 @@ def test_model_settings_that_would_crash_llama_cpp(tmp_path: Path, overrides: di
     with pytest.raises(ModelError, match="is damaged") as info:
         check_model_file(_tiny_model(tmp_path / "bad.gguf", **overrides))
     assert words in str(info.value)
+
+
+# --- issue 21: slides, spreadsheets, e-books, mail, images and scans ---------------------------
+
+def reason_with_ocr(path: Path, tmp_path: Path) -> str:
+    from assistant.ingest.ocr import OcrOptions
+
+    with pytest.raises(ExtractionError) as info:
+        extract(path, ocr=OcrOptions(cache_dir=tmp_path / "ocr", file_key="0" * 64))
+    assert not internals_in(info.value.reason), info.value.reason
+    return info.value.reason
+
+
+@pytest.mark.parametrize("suffix", [".pptx", ".xlsx", ".epub", ".odt"])
+def test_a_zip_bomb_disguised_as_a_new_format_is_refused_unopened(tmp_path: Path,
+                                                                  suffix: str) -> None:
+    from hostile.corpus import disguised_bomb
+
+    path = tmp_path / f"bomb{suffix}"
+    path.write_bytes(disguised_bomb(suffix, 100 * 1024 * 1024))
+    started = time.monotonic()
+    reason = reason_for(path)
+    assert time.monotonic() - started < 2.0
+    assert "unpacks to 100 MB of XML (a zip bomb?); the limit is 64 MB" in reason
+
+
+def test_a_password_protected_spreadsheet_is_a_sentence(tmp_path: Path) -> None:
+    from hostile.corpus import locked_xlsx
+
+    path = tmp_path / "salaries.xlsx"
+    path.write_bytes(locked_xlsx())
+    assert reason_for(path) == ("password-protected Excel workbook: save a copy without a "
+                                "password to index it")
+
+
+def test_an_image_of_30000_by_30000_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
+    import resource
+
+    from hostile.corpus import huge_png
+
+    path = tmp_path / "poster.png"
+    path.write_bytes(huge_png())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert reason_with_ocr(path, tmp_path) == ("image too large to read (30,000 x 30,000 "
+                                               "pixels; the limit is 40 megapixels)")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 100  # 900 million pixels were never decoded
+
+
+def test_a_corrupt_tiff_is_a_sentence(tmp_path: Path) -> None:
+    from hostile.corpus import corrupt_tiff
+
+    path = tmp_path / "fax.tiff"
+    path.write_bytes(corrupt_tiff())
+    assert reason_with_ocr(path, tmp_path) == "corrupt image: it cannot be decoded"
+    path.write_bytes(corrupt_tiff()[:12])  # cut inside its directory
+    assert reason_with_ocr(path, tmp_path) == "corrupt image: it cannot be decoded"
+
+
+def test_a_2_gb_mailbox_is_refused_by_its_size_unread(tmp_path: Path) -> None:
+    path = tmp_path / "archive.mbox"
+    path.write_bytes(b"From a@example.org Mon Jan  1 00:00:00 2024\nSubject: hi\n\nhello\n")
+    os.truncate(path, 2 * 1024 ** 3)  # sparse
+    started = time.monotonic()
+    prepared = prepare(str(path), 160, MAX_FILE_BYTES)
+    assert prepared.error == "too large (2048 MB > 200 MB limit)"
+    assert prepared.hash is None and time.monotonic() - started < 1.0
+
+
+def test_a_pdf_of_500_scanned_pages_is_read_within_its_time_and_names_the_rest(
+        tmp_path: Path) -> None:
+    from hostile.corpus import scanned_pages_pdf
+
+    from assistant.ingest.ocr import OcrOptions
+
+    path = tmp_path / "scans.pdf"
+    path.write_bytes(scanned_pages_pdf(500))
+    assert reason_for(path) == "no extractable text; scanned?"
+    started = time.monotonic()
+    got = extract(path, ocr=OcrOptions(cache_dir=tmp_path / "ocr", file_key="5" * 64,
+                                       file_budget=2.0))
+    assert time.monotonic() - started < 30
+    read = [p.number for p in got.pages if p.text]
+    assert read and read == list(range(1, len(read) + 1)) and len(read) < 500
+    assert "Shelf 14: 220 crates" in got.pages[0].text
+    assert got.warnings[-1].startswith(f"pages {len(read) + 1}-500 are not read by OCR yet")
+    assert not any(internals_in(w) for w in got.warnings)
+    assert len(got.warnings) == 2  # which pages were read, which are left: no note per page

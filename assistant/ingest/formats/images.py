@@ -30,20 +30,23 @@ def extract_image(path: Path, ocr: OcrOptions | None) -> Extracted:
                               "Settings")
     from PIL import Image
 
+    # Pillow's own guard raises on open, before the size can be put in a sentence; ours
+    # checks every frame's header (MAX_PIXELS, far below Pillow's) before decoding it.
+    guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        picture = Image.open(path)
-        width, height = picture.size
-        frames = int(getattr(picture, "n_frames", 1))
-    except OSError as err:
-        noted(err, "image")
-        raise ExtractionError("corrupt image: it cannot be decoded") from err
-    except Exception as err:  # Pillow's decompression-bomb error, struct errors, ...
-        noted(err, "image")
-        raise ExtractionError("corrupt image: it cannot be decoded") from err
-    with picture:
-        _check_size(width, height)
-        count = min(frames, MAX_FRAMES)
-        texts, notes = ocr_pages(_frames(picture, count), ocr)
+        try:
+            picture = Image.open(path)
+            width, height = picture.size
+            frames = int(getattr(picture, "n_frames", 1))
+        except Exception as err:  # OSError, struct errors, bad TIFF directories, ...
+            noted(err, "image")
+            raise ExtractionError("corrupt image: it cannot be decoded") from err
+        with picture:
+            _check_size(width, height)
+            count = min(frames, MAX_FRAMES)
+            texts, notes = ocr_pages(_frames(picture, count), ocr)
+    finally:
+        Image.MAX_IMAGE_PIXELS = guard
     if frames > MAX_FRAMES:
         notes.append(f"only the first {MAX_FRAMES} of its {frames} pages were read")
     numbered = count > 1

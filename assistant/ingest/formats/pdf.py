@@ -216,7 +216,7 @@ def _pdf_title(reader: Any) -> str | None:
 def _read_scans(path: Path, pages: list[Page], blank: list[int], notes: list[str],
                 ocr: OcrOptions) -> list[str]:
     """OCR the pages without a text layer, rendered at OCR_DPI with pdfium; returns the notes
-    with each page read no longer called 'scanned?', and which pages were OCR'd."""
+    with OCR's account of those pages in place of 'scanned?', and which pages were OCR'd."""
     import pypdfium2 as pdfium
 
     try:
@@ -243,7 +243,8 @@ def _read_scans(path: Path, pages: list[Page], blank: list[int], notes: list[str
     read = [n for n, text in texts.items() if text.strip()]
     for number in read:
         pages[number - 1].text = _tidy_pdf_text(texts[number])
-    done = {f"page {n}: no extractable text; scanned?" for n in read}
+    # OCR's own notes say what became of each page it did not read
+    done = {f"page {n}: no extractable text; scanned?" for n in blank}
     kept = [note for note in notes if note not in done]
     if read:
         kept.append(f"pages read by OCR: {page_list(read)}")
