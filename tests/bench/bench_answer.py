@@ -3,8 +3,10 @@
 Run on demand: `.venv/bin/python tests/bench/bench_answer.py [--runs N] [--lora PATH]`.
 Five real SQuAD-sized passages (from ../shared/data when present, else synthetic prose) go
 to the model; the baseline is `llama_cpp.Llama.create_completion` streaming the exact prompt
-our path built, so the ratio is the cost of everything we add (answerability judgement,
-prompt fitting, stop filtering, citation and support checks). Prints medians and ratios.
+our path built, so the ratio is the cost of everything we add (the reader, answerability
+judgement, prompt fitting, stop filtering, citation and support checks). The same questions
+also go through the path without the reader, and the reader alone is timed on the five
+passages. Prints medians and ratios.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ def passages_and_questions(n_questions: int) -> list[tuple[str, list[str]]]:
             for _ in range(n_questions)]
 
 
+def timed_call(fn: object) -> float:
+    started = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=8)
@@ -58,16 +66,36 @@ def main() -> int:
         generator.set_adapter(lora, 1.0)
     cases = passages_and_questions(args.runs)
 
-    ours_total, ours_ttft, ours_tps, prompts = [], [], [], []
+    from assistant.answer.reader import shipped_reader
+
+    reader = shipped_reader()
+    if reader is not None:
+        reader.read("warm up", ["the reader loads its session on first use"])
+
+    def hits_of(texts: list[str]) -> list[Hit]:
+        return [Hit(chunk_id=i, document_id=i, path=f"/docs/passage-{i}.txt", page=None,
+                    start=0, end=len(t), text=t, score=1.0, similarity=0.6,
+                    keyword_rank=i + 1, vector_rank=i + 1) for i, t in enumerate(texts)]
+
+    reader_alone, without_reader = [], []
     for question, texts in cases:
-        hits = [Hit(chunk_id=i, document_id=i, path=f"/docs/passage-{i}.txt", page=None,
-                    start=0, end=len(t), text=t, score=1.0, similarity=0.6, keyword_rank=i + 1,
-                    vector_rank=i + 1) for i, t in enumerate(texts)]
+        if reader is not None:
+            reader_alone.append(timed_call(lambda q=question, t=texts: reader.read(q, t)))
+        generator.forget_state()
+        without_reader.append(timed_call(lambda q=question, t=texts: answer_question(
+            q, retriever=lambda _q, k, h=hits_of(t): h[:k], generator=generator, top_k=5,
+            reader=None)))
+
+    ours_total, ours_ttft, ours_tps, prompts = [], [], [], []
+    refused = 0
+    for question, texts in cases:
+        hits = hits_of(texts)
         generator.forget_state()
         started = time.perf_counter()
         answer = answer_question(question, retriever=lambda q, k, h=hits: h[:k],
                                  generator=generator, top_k=5)
         total = time.perf_counter() - started
+        refused += answer.not_found
         ours_total.append(total)
         if answer.first_token_seconds is not None:
             ours_ttft.append(answer.first_token_seconds)
@@ -112,6 +140,11 @@ def main() -> int:
     show("time to first token (median)", ours_ttft, raw_ttft, "s")
     show("decode speed (median)", ours_tps, raw_tps, "tokens/s")
     show("whole answer (median)", ours_total, raw_total, "s")
+    if reader_alone:
+        print(f"the reader alone, 5 passages: median {median(reader_alone) * 1000:.0f} ms")
+    print(f"whole answer with the reader {median(ours_total):.3f} s ({refused} of "
+          f"{len(cases)} refused by it), without {median(without_reader):.3f} s: ratio "
+          f"{median(ours_total) / median(without_reader):.2f}")
     print(f"peak memory {peak_rss_mb():.0f} MB")
     generator.close()
     return 0
