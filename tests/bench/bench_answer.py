@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import median, peak_rss_mb, prose, vocabulary
+from _common import median, peak_rss_mb, prose, timed, vocabulary
 
 SQUAD = Path(__file__).resolve().parents[3] / "shared" / "data" / "squad2-dev-half.json"
 
@@ -40,12 +40,6 @@ def passages_and_questions(n_questions: int) -> list[tuple[str, list[str]]]:
     words = vocabulary()
     return [("What does the first passage say?", [prose(rng, words, 6) for _ in range(5)])
             for _ in range(n_questions)]
-
-
-def timed_call(fn: object) -> float:
-    started = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -80,9 +74,9 @@ def main() -> int:
     reader_alone, without_reader = [], []
     for question, texts in cases:
         if reader is not None:
-            reader_alone.append(timed_call(lambda q=question, t=texts: reader.read(q, t)))
+            reader_alone.append(timed(lambda q=question, t=texts: reader.read(q, t)))
         generator.forget_state()
-        without_reader.append(timed_call(lambda q=question, t=texts: answer_question(
+        without_reader.append(timed(lambda q=question, t=texts: answer_question(
             q, retriever=lambda _q, k, h=hits_of(t): h[:k], generator=generator, top_k=5,
             reader=None)))
 
