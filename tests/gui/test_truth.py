@@ -3,6 +3,7 @@ count everywhere, reasons that say what happened, and nothing on screen lost or 
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ def test_a_refusal_says_honestly_whether_the_nearest_passage_may_hold_the_answer
                    consulted=[_hit(str(tmp_path / "handbook.pdf"), 2, passage)])
     view.show_turn(far)
     notes = " ".join(_notes(view))
-    assert "None of these matches the question closely enough" in notes
+    assert "not sure any of these answers the question" in notes
     assert "may hold it" not in notes
 
 
@@ -172,6 +173,7 @@ def test_conversations_with_the_same_title_can_be_told_apart(qtbot, make_window)
     import time
 
     from assistant.gui.controllers.conversations import list_titles
+    from assistant.gui.titlelist import SUFFIX_ROLE, TITLE_ROLE, fit
 
     window = make_window(watch=False)
     history = window.history
@@ -181,20 +183,31 @@ def test_conversations_with_the_same_title_can_be_told_apart(qtbot, make_window)
     second = history.create()
     history.add_turn(second.id, question)
     window.conversations.refresh()
-    texts = [window.conversations.conversation_list.item(i).text() for i in range(2)]
-    assert len(set(texts)) == 2, texts
+    listing = window.conversations.conversation_list
+    items = [listing.item(i) for i in range(2)]
+    assert len({item.text() for item in items}) == 2
     title = history.conversation(first.id).title
-    assert all(" · today " in t for t in texts)
-    assert sorted(t.split(" · today ")[0] for t in texts) == [title, f"{title} (2)"]
+    suffixes = [item.data(SUFFIX_ROLE) for item in items]
+    assert sum(s.startswith("(2) · ") for s in suffixes) == 1  # the newer one is numbered
+    assert all(re.fullmatch(r"\d\d:\d\d", s.removeprefix("(2) · ")) for s in suffixes)
+    assert all(item.data(TITLE_ROLE) == title for item in items)
+
+    # in the narrow sidebar the title is cut, never what tells the two apart
+    metrics = listing.fontMetrics()
+    shown, suffix = fit(title, "(2) · 14:02", 160, metrics)
+    assert suffix == "(2) · 14:02" and shown.endswith("…")
+    assert metrics.horizontalAdvance(shown) + metrics.horizontalAdvance(suffix) <= 160
 
     now = time.mktime((2026, 12, 5, 12, 0, 0, 0, 0, -1))
     convs = [type(first)(1, "Kettle", now - 86_400 * 40, now - 86_400 * 40),
              type(first)(2, "Kettle", now - 86_400, now - 86_400 + 60),
-             type(first)(3, "Hut", now - 60, now - 60)]
+             type(first)(3, "Hut", now - 60, now - 60),
+             type(first)(4, "Hut", now - 86_400 * 400, now - 86_400 * 400)]
     names = list_titles(convs, now)
-    assert names[1].startswith("Kettle · 26 Oct ")
-    assert names[2].startswith("Kettle (2) · yesterday ")
-    assert names[3] == "Hut · today 11:59"
+    assert names[1] == ("Kettle", "26 Oct")
+    assert names[2] == ("Kettle", "(2) · yesterday")
+    assert names[4] == ("Hut", "31 Oct 2025")
+    assert names[3] == ("Hut", "(2) · 11:59")
 
 
 def test_zooming_keeps_the_highlighted_passage_in_view(qtbot, make_window, data_dir):

@@ -38,6 +38,7 @@ from assistant.gui.dialogs import CorrectionDialog, show_bug
 from assistant.gui.history import StoredTurn, hit_to_dict
 from assistant.gui.passages import renumber_citations
 from assistant.gui.tasks import Failure, Job
+from assistant.gui.titlelist import SUFFIX_ROLE, TITLE_ROLE, TitleDelegate
 
 WINDOW_TITLE = "Knowledge Assistant"
 
@@ -72,28 +73,29 @@ def fill_turn(turn: TurnView, answer: Any) -> None:
 
 
 def when_text(ts: float, now: float | None = None) -> str:
-    """"today 14:02", "yesterday 09:15", "3 Dec 14:02", or "3 Dec 2025" in another year."""
+    """"14:02" today, "yesterday", "3 Dec" this year, "3 Dec 2025" before."""
     t, today = time.localtime(ts), time.localtime(now)
     day = time.strftime("%Y-%m-%d", t)
     if day == time.strftime("%Y-%m-%d", today):
-        return time.strftime("today %H:%M", t)
+        return time.strftime("%H:%M", t)
     yesterday = time.localtime(time.mktime(today) - 86_400)
     if day == time.strftime("%Y-%m-%d", yesterday):
-        return time.strftime("yesterday %H:%M", t)
+        return "yesterday"
     if t.tm_year == today.tm_year:
-        return f"{t.tm_mday} {time.strftime('%b %H:%M', t)}"
+        return f"{t.tm_mday} {time.strftime('%b', t)}"
     return f"{t.tm_mday} {time.strftime('%b %Y', t)}"
 
 
-def list_titles(conversations: list[Any], now: float | None = None) -> dict[int, str]:
-    """What the sidebar shows for each conversation: its title with when it was last used,
-    and a number where titles repeat ("… (2)", counted from the oldest), so no two look alike."""
+def list_titles(conversations: list[Any], now: float | None = None,
+                ) -> dict[int, tuple[str, str]]:
+    """What the sidebar shows for each conversation: (its title, what tells it apart: a
+    number where titles repeat, counted from the oldest, and when it was last used)."""
     seen: dict[str, int] = {}
-    out: dict[int, str] = {}
+    out: dict[int, tuple[str, str]] = {}
     for conv in sorted(conversations, key=lambda c: (c.created, c.id)):
         seen[conv.title] = seen.get(conv.title, 0) + 1
-        number = f" ({seen[conv.title]})" if seen[conv.title] > 1 else ""
-        out[conv.id] = f"{conv.title}{number} · {when_text(conv.updated, now)}"
+        number = f"({seen[conv.title]}) · " if seen[conv.title] > 1 else ""
+        out[conv.id] = (conv.title, number + when_text(conv.updated, now))
     return out
 
 
@@ -148,8 +150,9 @@ class ConversationsController(QObject):
         self.search_shortcut.activated.connect(lambda: self.search.setFocus())
         self.conversation_list = QListWidget()
         self.conversation_list.setObjectName("Conversations")
-        # the middle goes first, so the number and the time at the end stay visible
-        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # the title is cut where it must be; its number and time beside it never are
+        self.conversation_list.setItemDelegate(TitleDelegate(self.conversation_list))
         self.conversation_list.setHorizontalScrollBarPolicy(
             Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.conversation_list.setUniformItemSizes(True)
@@ -188,7 +191,10 @@ class ConversationsController(QObject):
         self.conversation_list.clear()
         names = list_titles(self.history.conversations())
         for conv in self.history.conversations(self.search.text()):
-            item = QListWidgetItem(names.get(conv.id, conv.title))
+            title, suffix = names.get(conv.id, (conv.title, ""))
+            item = QListWidgetItem(f"{title} · {suffix}" if suffix else title)
+            item.setData(TITLE_ROLE, title)
+            item.setData(SUFFIX_ROLE, suffix)
             item.setData(Qt.ItemDataRole.UserRole, conv.id)
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated))
             item.setToolTip(f"{conv.title}\n{conv.turns} question"
