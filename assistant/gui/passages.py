@@ -103,11 +103,16 @@ def question_coverage(passage: str, question: str) -> float:
 
     On a refusal this tells the sources pane whether to say that none of the nearest passages
     matches or, honestly, that the closest one may hold the answer."""
-    asked = content_words(question)
+    asked = {_stem(w) for w in content_words(question)}
     span = cited_span(passage, question)
     if not asked or span is None:
         return 0.0
-    return len(asked & content_words(passage[span[0]:span[1]])) / len(asked)
+    return len(asked & {_stem(w) for w in content_words(passage[span[0]:span[1]])}) / len(asked)
+
+
+def _stem(word: str) -> str:
+    """A crude stem, enough to match "terminate" with "termination"."""
+    return word[:6] if len(word) > 6 and not word.isdigit() else word
 
 
 def _fold(text: str) -> tuple[str, list[int]]:

@@ -93,7 +93,8 @@ def nearest_note(hits: list[dict[str, Any]], question: str) -> str:
     if best >= MAY_HOLD_IT:
         return ("The app was not sure enough to answer, but the closest passage may hold it: "
                 "its best match to your question is highlighted.")
-    return "None of these matches the question closely enough to answer it."
+    return ("The app was not sure any of these answers the question; they are the closest "
+            "passages it found.")
 
 
 class SourceCard(QFrame):
