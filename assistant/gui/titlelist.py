@@ -38,18 +38,16 @@ class TitleDelegate(QStyledItemDelegate):
         metrics = QFontMetrics(opt.font)  # type: ignore[attr-defined]
         title, suffix = fit(str(index.data(TITLE_ROLE)), str(suffix), rect.width() - 4,
                             metrics)
-        selected = bool(opt.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        # the style sheet keeps the text colour on a selected row (its background is soft)
         palette = opt.palette  # type: ignore[attr-defined]
-        color = palette.color(QPalette.ColorRole.HighlightedText if selected
-                              else QPalette.ColorRole.Text)
+        color = palette.color(QPalette.ColorRole.Text)
         painter.save()
         painter.setFont(opt.font)  # type: ignore[attr-defined]
         painter.setPen(color)
         flags = int(Qt.AlignmentFlag.AlignVCenter)
         painter.drawText(rect.adjusted(2, 0, 0, 0), flags | int(Qt.AlignmentFlag.AlignLeft),
                          title)
-        muted = palette.color(QPalette.ColorRole.PlaceholderText) if not selected else color
-        painter.setPen(muted)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
         painter.drawText(rect.adjusted(0, 0, -2, 0), flags | int(Qt.AlignmentFlag.AlignRight),
                          suffix)
         painter.restore()

@@ -8,7 +8,16 @@ It uses a throw-away ASSISTANT_HOME, the real embedder and the real default mode
 documents in tests/data. States: the empty first run, indexing in progress, an answer beside
 its sources, the PDF viewer at a cited passage, the library, the settings dialog, and the
 answer again in a dark palette, and the Teach page after a short training run (light and
-dark). It also prints the responsiveness probe's figures. `--teach` takes only the Teach shots.
+dark). It also prints the responsiveness probe's figures. `--teach` takes only the Teach shots;
+`--no-teach` leaves them out (no training run).
+
+`--walk DIR` is the newcomer's walk-through (issue 24), saved to DIR instead: the window sized
+to the X screen, a folder with unsupported files added ("Show N skipped" and the failures
+opened), four questions (one not in the documents), two sources opened, the PDF zoomed, and
+the settings:
+
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python tests/gui/screenshots.py \
+        --walk /tmp/shots-1366
 """
 
 from __future__ import annotations
@@ -24,10 +33,137 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "resources" / "screenshots"
 DATA = ROOT / "tests" / "data"
 QUESTION = "How long is the guarantee on the Zephyr X200 kettle?"
+UNSUPPORTED = ("slides-export.bin", "voice-memo.mp3")
+WALK_QUESTIONS = (QUESTION, "How many bunks does the summit shelter at Marten Ridge have?",
+                  "What is the airspeed velocity of an unladen swallow?",
+                  "What does the contract say about termination?")
+
+
+def walk(out: Path) -> int:
+    """The newcomer's walk-through, each step saved to `out` (see the module's docstring)."""
+    sys.path.insert(0, str(ROOT))
+    home = Path(tempfile.mkdtemp(prefix="ka-walk-"))
+    os.environ["ASSISTANT_HOME"] = str(home)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    out.mkdir(parents=True, exist_ok=True)
+    folder = home / "Documents" / "Mixed"
+    shutil.copytree(DATA / "docs", folder)
+    shutil.copy(DATA / "bad" / "scanned.pdf", folder / "scanned.pdf")
+    for name in (*UNSUPPORTED, "photo-archive.iso", "design.psd"):
+        (folder / name).write_bytes(b"\x00\x01 not a format the app reads")
+    (folder / ".hidden-notes.md").write_text("# hidden\n", encoding="utf-8")
+
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    from assistant.gui.app import create_application
+    from assistant.gui.mainwindow import MainWindow
+    from assistant.gui.viewer import DocumentViewer
+    from assistant.search import Embedder
+    from assistant.settings import Settings
+
+    app = create_application()
+    assert isinstance(app, QApplication)
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    def pump(ms: int) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
+    def wait_until(predicate, timeout_s: float = 300.0) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the window did not reach the expected state")
+            pump(30)
+
+    def shot(widget, name: str) -> None:  # type: ignore[no-untyped-def]
+        pump(250)
+        widget.grab().save(str(out / f"{name}.png"))
+        print(f"saved {out / name}.png")
+
+    settings = Settings()
+    settings.set("max_answer_tokens", 64)
+    window = MainWindow(settings, embedder=Embedder())
+    screen = app.primaryScreen().availableGeometry()
+    window.resize(screen.width(), screen.height())
+    window.show()
+    wait_until(lambda: window.backend.state.phase in ("ready", "failed"))
+    window.indexing.add_paths([str(folder)])
+    wait_until(lambda: any(s is not None and (s.indexed or s.failed)
+                           for s in window.indexing.summaries))
+    pump(900)
+    shot(window, "01-folder-added")
+    print("progress:", window.indexing.progress.detail.text())
+    print("status:", window.library.status_label.text(), "| box:",
+          window.library.collection_box.currentText())
+    window.indexing.progress.skipped_button.click()
+    dialog = window.findChild(QDialog, "SkippedDialog")
+    shot(dialog, "02-skipped")
+    dialog.close()
+    window.indexing.progress.failures_button.click()
+    dialog = window.findChild(QDialog, "FailuresDialog")
+    shot(dialog, "03-failures")
+    dialog.close()
+    turns = []
+    for i, question in enumerate(WALK_QUESTIONS):
+        if i:
+            window.conversations.new_conversation()
+        turns.append(window.conversations.ask(question))
+        wait_until(lambda: window.conversations.answer_job is None)
+        turn = window.conversations.chat.turn(turns[-1])
+        print(f"Q: {question}\nA: {turn.answer if turn else None!r} "
+              f"(not found: {turn.not_found if turn else None}); "
+              f"{window.statusBar().currentMessage()}")
+        shot(window, f"04-question-{i + 1}")
+    # a second conversation with the first question again: titles must differ
+    window.conversations.new_conversation()
+    window.conversations.ask(WALK_QUESTIONS[0])
+    wait_until(lambda: window.conversations.answer_job is None)
+    # open two sources: the first answer's citation, then the second answer's passage
+    conversations = window.history.conversations()  # the most recently used first
+    window.conversations.open_conversation(conversations[-1].id)
+    first = window.history.turns(conversations[-1].id)
+    if first and first[0].citations:
+        window.sources.open_source(first[0].citations[0]["hit"])
+    pump(900)
+    second = window.history.turns(conversations[-2].id)
+    hits = [c["hit"] for t in second for c in t.citations] + \
+        [h for t in second for h in t.consulted]
+    if hits:
+        window.sources.open_source(hits[0])
+    pump(900)
+    shot(window, "05-two-sources")
+    for widget in window.sources.tabs.findChildren(DocumentViewer):
+        if widget.is_pdf:
+            window.sources.tabs.setCurrentWidget(widget)
+            pump(300)
+            shot(window, "06-pdf")
+            widget.zoom_in.click()
+            widget.zoom_in.click()
+            shot(window, "07-pdf-zoomed")
+    window.sources.bring_forward()
+    pump(300)
+    shot(window, "08-sources-again")
+    window.show_page("library")
+    pump(900)
+    shot(window, "09-library")
+    window.show_page("chat")
+    settings_dialog = window.settings_controller.open_settings()
+    pump(500)
+    shot(settings_dialog, "10-settings")
+    settings_dialog.reject()
+    window.close()
+    pump(200)
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
 
 
 def main() -> int:
     teach_only = "--teach" in sys.argv[1:]
+    if "--walk" in sys.argv[1:]:
+        return walk(Path(sys.argv[sys.argv.index("--walk") + 1]))
+    no_teach = "--no-teach" in sys.argv[1:]
     sys.path.insert(0, str(ROOT))
     home = Path(tempfile.mkdtemp(prefix="ka-shots-"))
     os.environ["ASSISTANT_HOME"] = str(home)
@@ -38,6 +174,8 @@ def main() -> int:
     shutil.copytree(DATA / "docs", docs)
     for name in ("encrypted.pdf", "scanned.pdf"):
         shutil.copy(DATA / "bad" / name, docs / name)
+    for name in UNSUPPORTED:  # files of a type the app does not read: listed as skipped
+        (docs / name).write_bytes(b"\x00\x01 not a format the app reads")
 
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
@@ -184,7 +322,8 @@ def main() -> int:
     dialog.reject()
 
     # the Teach page after a short training run (its dark twin comes after the dark answer)
-    _teach_shots(app, window, home, pump, wait_until, shot, dark=False)
+    if not no_teach:
+        _teach_shots(app, window, home, pump, wait_until, shot, dark=False)
     window.show_page("chat")
 
     # dark palette (what a dark system theme gives)
@@ -197,9 +336,10 @@ def main() -> int:
         widget.refresh()
     pump(500)
     shot(window, "09-answer-dark")
-    window.show_page("teach")
-    window.teach.page.curve.update()
-    shot(window, "10-teach-dark")
+    if not no_teach:
+        window.show_page("teach")
+        window.teach.page.curve.update()
+        shot(window, "10-teach-dark")
 
     window.close()
     pump(200)
