@@ -196,7 +196,7 @@ def test_xlsx_rows_keep_their_header_and_cite_a_cell_range(tmp_path: Path) -> No
     # row 14 of the sheet (header in row 1) lies inside the cited range
     first, last = holding[0].label.split("!")[1].split(":")
     assert int(first[1:]) <= 14 <= int(last[1:])
-    assert all(len(p.text) < 700 for p in got.pages)  # about one chunk each
+    assert all(len(p.text) < 500 for p in got.pages)  # about one chunk each
     assert "Prepared by the finance team" in got.pages[-1].text
 
 
@@ -340,3 +340,11 @@ def test_each_format_is_found_at_its_place(tmp_path: Path, app_home: Path, embed
         assert store.check_consistency() == []
     finally:
         store.close()
+
+
+def test_each_spreadsheet_block_is_one_chunk_so_its_range_is_exact(tmp_path: Path) -> None:
+    prepared = prepare(str(make_xlsx(tmp_path / "book.xlsx")), 160, 10**9)
+    assert prepared.error is None
+    places = [c.place for c in prepared.chunks]
+    assert len(places) == len(set(places)) == prepared.pages
+    assert all(c.text.startswith("Sheet ") for c in prepared.chunks)  # no row cut in two

@@ -26,7 +26,7 @@ from assistant.ingest.formats.common import (
     zip_problem,
 )
 
-BLOCK_CHARS = 480  # about one chunk of the embedding model (160 word pieces)
+BLOCK_CHARS = 360  # one chunk: numbers cost a word piece per 2.5 characters (160 max)
 BLOCK_ROWS = 25
 MAX_CELLS = 2_000_000  # filled cells read from one workbook; more is a data dump, not a document
 MAX_REPEAT = 100  # an OpenDocument row or cell "repeated" more often than this is read once
