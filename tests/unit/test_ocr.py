@@ -188,3 +188,25 @@ def test_worker_ocr_follows_the_setting(tmp_path: Path, app_home: Path) -> None:
         assert list((app_home / "ocr-cache").rglob("1.json"))
     finally:
         worker._ocr_settings = None
+
+
+def test_a_scan_with_a_stamped_page_number_is_ocrd_too(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    buf = io.BytesIO()
+    scan_image(["Minutes of the harbour board", "The new crane was approved"]).save(buf, "PNG")
+    buf.seek(0)
+    pdf.image(buf, x=15, y=20, w=180)
+    pdf.set_font("Helvetica", size=9)
+    pdf.text(100, 290, "Page 7")  # the only text layer: a stamp
+    path = tmp_path / "stamped.pdf"
+    path.write_bytes(bytes(pdf.output()))
+    assert extract(path).pages[0].text == "Page 7"
+    got = extract(path, ocr=options(tmp_path))
+    assert "The new crane was approved" in got.pages[0].text
+    assert got.warnings == ["pages read by OCR: 1"]
+    # a page with a real text layer is never OCR'd, image or not
+    assert extract(DATA / "docs" / "mixed_scan.pdf", ocr=options(tmp_path)).warnings == \
+        ["pages read by OCR: 2"]

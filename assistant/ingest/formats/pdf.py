@@ -146,6 +146,7 @@ def extract_pdf(path: Path, ocr: OcrOptions | None = None) -> Extracted:
         pages: list[Page] = []
         notes: list[str] = []
         first_failure: str | None = None
+        sparse: list[int] = []
         for number in range(1, count + 1):
             try:
                 text = _page_text(reader.pages[number - 1])
@@ -159,15 +160,18 @@ def extract_pdf(path: Path, ocr: OcrOptions | None = None) -> Extracted:
             else:
                 if not text:
                     notes.append(f"page {number}: no extractable text; scanned?")
+                elif ocr is not None and len(text) < SPARSE_CHARS and \
+                        _has_image(reader.pages[number - 1]):
+                    sparse.append(number)  # a scan with a stamped page number or header
             pages.append(Page(number, text))
         title = _pdf_title(reader)
 
     ocr_tried = False
     if ocr is not None and first_failure is None:
         blank = [page.number for page in pages if not page.text and page.number is not None]
-        if blank:
+        if blank or sparse:
             ocr_tried = True
-            notes = _read_scans(path, pages, blank, notes, ocr)
+            notes = _read_scans(path, pages, sorted(blank + sparse), notes, ocr)
     if not any(page.text for page in pages):
         if ocr_tried:
             failure = next((n.split(": ", 1)[1] for n in notes
@@ -213,6 +217,24 @@ def _pdf_title(reader: Any) -> str | None:
     return title or None
 
 
+# A page with less text than this over an image is a scan with a few words stamped on it (a
+# page number, a header): OCR reads the rest.
+SPARSE_CHARS = 40
+
+
+def _has_image(page: Any) -> bool:
+    """Whether the page draws an image (its resources hold an image XObject)."""
+    try:
+        resources = page.get("/Resources")
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        if xobjects is None:
+            return False
+        xobjects = xobjects.get_object()
+        return any(xobjects[name].get_object().get("/Subtype") == "/Image" for name in xobjects)
+    except Exception:  # a damaged resource dictionary: no OCR for that page
+        return False
+
+
 def _read_scans(path: Path, pages: list[Page], blank: list[int], notes: list[str],
                 ocr: OcrOptions) -> list[str]:
     """OCR the pages without a text layer, rendered at OCR_DPI with pdfium; returns the notes
@@ -240,7 +262,8 @@ def _read_scans(path: Path, pages: list[Page], blank: list[int], notes: list[str
         texts, ocr_notes = ocr_pages(((n, lambda n=n: render(n)) for n in blank), ocr)
     finally:
         document.close()
-    read = [n for n, text in texts.items() if text.strip()]
+    read = [n for n, text in texts.items()
+            if len(text.strip()) > len(pages[n - 1].text)]  # more than a sparse layer had
     for number in read:
         pages[number - 1].text = _tidy_pdf_text(texts[number])
     # OCR's own notes say what became of each page it did not read
