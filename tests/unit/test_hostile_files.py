@@ -326,3 +326,34 @@ def test_a_pdf_of_500_scanned_pages_is_read_within_its_time_and_names_the_rest(
     assert got.warnings[-1].startswith(f"pages {len(read) + 1}-500 are not read by OCR yet")
     assert not any(internals_in(w) for w in got.warnings)
     assert len(got.warnings) == 2  # which pages were read, which are left: no note per page
+
+
+def test_a_huge_mailbox_or_workbook_is_read_up_to_its_limit_with_a_note(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mailbox
+    from email.message import EmailMessage
+
+    from openpyxl import Workbook
+
+    from assistant.ingest.formats import mail, sheets
+
+    box = mailbox.mbox(str(tmp_path / "big.mbox"))
+    for i in range(5):
+        message = EmailMessage()
+        message["Subject"] = f"Note {i}"
+        message.set_content(f"Body of note {i}.")
+        box.add(message)
+    box.close()
+    monkeypatch.setattr(mail, "MAX_MESSAGES", 3)
+    got = extract(tmp_path / "big.mbox")
+    assert len(got.pages) == 3
+    assert got.warnings == ["only the first 3 of 5 messages were read (a mailbox is read up "
+                            "to 3 messages or 16 MB of text)"]
+    book = Workbook()
+    for i in range(100):
+        book.active.append([f"row {i}", i])
+    book.save(tmp_path / "big.xlsx")
+    monkeypatch.setattr(sheets, "MAX_CELLS", 21)
+    got = extract(tmp_path / "big.xlsx")
+    assert got.warnings and got.warnings[0].startswith("only the beginning was read")
+    assert "row 9" in got.pages[-1].text and "row 11" not in "".join(p.text for p in got.pages)

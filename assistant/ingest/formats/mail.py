@@ -28,6 +28,7 @@ from assistant.ingest.formats.web import extract_html
 
 MAX_MESSAGES = 20_000  # messages read from one mailbox
 MAX_BODY_CHARS = 200_000  # of one message's text; longer bodies are cut with a warning
+MAX_TEXT_CHARS = 16 * 1024 * 1024  # of one mailbox, as for the largest text file
 
 
 def extract_eml(data: bytes) -> Extracted:
@@ -50,8 +51,13 @@ def extract_mbox(path: Path) -> Extracted:
         raise ExtractionError("corrupt mailbox: its messages cannot be told apart") from err
     pages: list[Page] = []
     notes: list[str] = []
+    room = MAX_TEXT_CHARS
+    read = 0
     try:
         for key in keys[:MAX_MESSAGES]:
+            if room <= 0:
+                break
+            read += 1
             try:
                 message = _parse(box.get_bytes(key))
                 page, _ = _message_page(message, len(pages) + 1)
@@ -59,10 +65,12 @@ def extract_mbox(path: Path) -> Extracted:
                 continue
             if page.text.strip():
                 pages.append(page)
+                room -= len(page.text)
     finally:
         box.close()
-    if len(keys) > MAX_MESSAGES:
-        notes.append(f"only the first {MAX_MESSAGES:,} of {len(keys):,} messages were read")
+    if read < len(keys):
+        notes.append(f"only the first {read:,} of {len(keys):,} messages were read (a mailbox "
+                     f"is read up to {MAX_MESSAGES:,} messages or 16 MB of text)")
     if not pages:
         raise ExtractionError("empty mailbox (no message with text)")
     return Extracted(kind="mbox", pages=pages, warnings=notes, title=None)

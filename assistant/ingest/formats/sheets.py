@@ -29,6 +29,11 @@ from assistant.ingest.formats.common import (
 BLOCK_CHARS = 360  # one chunk: numbers cost a word piece per 2.5 characters (160 max)
 BLOCK_ROWS = 25
 MAX_CELLS = 2_000_000  # filled cells read from one workbook; more is a data dump, not a document
+# as much text as the largest text file read (MAX_TEXT_BYTES): more would hold an index run
+# for an hour of embedding
+MAX_TEXT_CHARS = 16 * 1024 * 1024
+_CUT = ("only the beginning was read: the workbook holds more than "
+        f"{MAX_CELLS:,} filled cells or 16 MB of text")
 MAX_REPEAT = 100  # an OpenDocument row or cell "repeated" more often than this is read once
 
 _XLSX = "Excel workbook"
@@ -125,10 +130,11 @@ def _finish(kind: str, what: str, pages: list[Page], notes: list[str],
 
 def _read_rows(rows: Iterable[tuple[int, list[tuple[int, str]]]], writer: _SheetWriter,
                budget: list[int]) -> bool:
-    """Feed rows to `writer`; False when the workbook's cell budget ran out."""
+    """Feed rows to `writer`; False when the workbook's cell or text budget ran out."""
     for number, cells in rows:
         budget[0] -= len(cells)
-        if budget[0] < 0:
+        budget[1] -= sum(len(text) for _, text in cells)
+        if budget[0] < 0 or budget[1] < 0:
             writer.flush()
             return False
         writer.row(number, cells)
@@ -159,14 +165,14 @@ def extract_xlsx(path: Path) -> Extracted:
         raise ExtractionError(f"corrupt {_XLSX}: {zip_problem(err)}") from err
     pages: list[Page] = []
     notes: list[str] = []
-    budget = [MAX_CELLS]
+    budget = [MAX_CELLS, MAX_TEXT_CHARS]
     try:
         for sheet in book.worksheets:
             if not hasattr(sheet, "iter_rows"):
                 continue
             writer = _SheetWriter(sheet.title, pages)
             if not _read_rows(_xlsx_rows(sheet), writer, budget):
-                notes.append(f"only the first {MAX_CELLS:,} filled cells were read")
+                notes.append(_CUT)
                 break
         title = (book.properties.title or "").strip() or None if book.properties else None
     except ExtractionError:
@@ -236,13 +242,13 @@ def extract_ods(path: Path) -> Extracted:
     data = odf_part(path, _ODS, "content.xml")
     pages: list[Page] = []
     notes: list[str] = []
-    budget = [MAX_CELLS]
+    budget = [MAX_CELLS, MAX_TEXT_CHARS]
     try:
         root = etree.fromstring(data, parser=xml_parser())
         for table in root.iter(f"{_T}table"):
             writer = _SheetWriter(table.get(f"{_T}name") or f"Sheet{len(pages) + 1}", pages)
             if not _read_rows(_ods_rows(table), writer, budget):
-                notes.append(f"only the first {MAX_CELLS:,} filled cells were read")
+                notes.append(_CUT)
                 break
     except ExtractionError:
         raise
