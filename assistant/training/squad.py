@@ -270,9 +270,11 @@ def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count:
                        source_names=tuple(p.paragraph.file_name for p in shown),
                        origin=f"{q.article} {kind} {q.id}")
 
+    used = 0
     for q in answerable[:n_ans * 2]:
         if len(examples) >= n_ans:
             break
+        used += 1
         oracle = [p for pid in q.paragraph_ids for p in passages.get(pid, [])
                   if _holds(p.text, q.answers)]
         if not oracle:
@@ -289,7 +291,11 @@ def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count:
         shown = own[:n - 1] + distractors(q, n - min(len(own), n - 1), set(q.paragraph_ids), ())
         rng.shuffle(shown)
         examples.append(example(q, shown, REFUSAL, "unanswerable"))
-    for q in answerable[n_ans * 2:n_ans * 2 + n_removed * 2]:
+    # Questions not used above lose their oracle. (From n_ans * 2 while there are enough, so
+    # the shipped adapter's 320 examples are made again exactly; from the first unused one
+    # when a large count would otherwise run out of questions.)
+    first = n_ans * 2 if len(answerable) >= n_ans * 2 + n_removed * 2 else used
+    for q in answerable[first:first + n_removed * 2]:
         if len(examples) >= count:
             break
         n = rng.randint(min_passages, max_passages)
