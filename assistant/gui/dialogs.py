@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from assistant import __version__
 from assistant.errors import UserError
 from assistant.gui.wording import reason_text
-from assistant.gui.wrapping import WrapDelegate
+from assistant.gui.wrapping import PathDelegate, WrapDelegate
 
 
 def show_message(parent: QWidget | None, text: str, title: str = "Knowledge Assistant",
@@ -149,6 +149,7 @@ class FailuresDialog(QDialog):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         self.tree.setItemDelegateForColumn(1, WrapDelegate(self.tree))  # reasons wrap
+        self.tree.setItemDelegateForColumn(2, PathDelegate(self.tree))
         layout.addWidget(self.tree)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         copy = QPushButton("Copy list")

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from assistant.gui import theme
 from assistant.gui.wording import Counts, reason_text
-from assistant.gui.wrapping import WrapDelegate
+from assistant.gui.wrapping import PathDelegate, WrapDelegate
 
 COLUMNS = ("Name", "Status", "Size", "Pages", "Chunks", "Indexed", "Folder")
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -170,6 +170,7 @@ class LibraryView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         # long reasons wrap inside the Status column instead of being cut
         self.table.setItemDelegateForColumn(1, WrapDelegate(self.table))
+        self.table.setItemDelegateForColumn(6, PathDelegate(self.table))
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._document_menu)
         self.table.doubleClicked.connect(self._double_clicked)

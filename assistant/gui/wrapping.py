@@ -1,4 +1,5 @@
-"""Cells that wrap their text instead of cutting it (a failure's reason, a status)."""
+"""Cells that wrap their text instead of cutting it (a failure's reason, a status), and paths
+cut at their start rather than their end."""
 
 from __future__ import annotations
 
@@ -34,3 +35,14 @@ class WrapDelegate(QStyledItemDelegate):
         box = opt.fontMetrics.boundingRect(QRect(0, 0, width, 100_000),
                                            int(Qt.TextFlag.TextWordWrap), str(text or ""))
         return QSize(base.width(), max(base.height(), box.height() + 6))
+
+
+class PathDelegate(QStyledItemDelegate):
+    """A folder on one line, cut at its start: the part that tells folders apart stays."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem,
+                        index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft  # type: ignore[attr-defined]
+        option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText  # type: ignore[attr-defined]
+

@@ -104,6 +104,14 @@ def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
     line = table.fontMetrics().height()
     assert table.fontMetrics().horizontalAdvance(status.data()) > table.columnWidth(1)
     assert table.visualRect(status).height() >= 2 * line
+    # a folder too long for its column is cut at its start: its own name stays in view
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    folder = proxy.index(row, 6)
+    option = QStyleOptionViewItem()
+    table.itemDelegateForIndex(folder).initStyleOption(option, folder)
+    assert option.textElideMode == Qt.TextElideMode.ElideLeft
+    assert not option.features & QStyleOptionViewItem.ViewItemFeature.WrapText
 
 
 def _hit(path: str, page: int | None, text: str, similarity: float = 0.6) -> dict[str, Any]:
