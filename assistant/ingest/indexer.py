@@ -28,7 +28,7 @@ import numpy as np
 
 from assistant.ingest.chunking import DEFAULT_MAX_TOKENS
 from assistant.ingest.extract import MAX_FILE_BYTES, is_supported
-from assistant.ingest.worker import Prepared, prepare
+from assistant.ingest.worker import OCR_WOULD_READ, Prepared, ocr_enabled, prepare
 from assistant.paths import home, is_under
 from assistant.store.store import ChunkRow, Store
 
@@ -241,6 +241,7 @@ class Indexer:
                               if not any(is_under(r, m.path) for r in summary.removed))
 
         todo: list[tuple[str, str | None]] = []
+        ocr_on = ocr_enabled()  # scans that failed while OCR was off are read now
         for path in files:
             key = str(path)
             existing = known.get(key)
@@ -250,7 +251,9 @@ class Indexer:
                 summary.failed.append(Failure(key, f"cannot be read ({exc.strerror})"))
                 continue
             if existing is not None and existing.status in ("indexed", "failed") and \
-                    existing.size == st.st_size and existing.mtime == st.st_mtime:
+                    existing.size == st.st_size and existing.mtime == st.st_mtime and \
+                    not (existing.status == "failed" and existing.error in OCR_WOULD_READ
+                         and ocr_on):
                 if existing.status == "indexed":
                     summary.unchanged.append(key)
                 else:

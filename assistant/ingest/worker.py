@@ -78,15 +78,29 @@ def _unexpected(exc: BaseException) -> str:
     return "could not be read (its content confused the reader); skipped"
 
 
+# Failures that OCR turns into text: such a file is tried again once OCR is on.
+OCR_WOULD_READ = frozenset({"no extractable text; scanned?",
+                            "an image: reading text in images (OCR) is turned off in Settings"})
+
+
+def _read_ocr_settings() -> tuple[bool, float]:
+    try:
+        values = Settings()
+        return bool(values["ocr"]), float(values["ocr_page_seconds"])
+    except Exception:  # unreadable settings: the defaults
+        return False, 60.0
+
+
+def ocr_enabled() -> bool:
+    """Whether the settings ask for OCR now (read afresh: the user may just have turned it on)."""
+    return _read_ocr_settings()[0]
+
+
 def _ocr_options(file_key: str | None) -> OcrOptions | None:
     """OCR as the settings ask (read once per worker process: one per index run)."""
     global _ocr_settings
     if _ocr_settings is None:
-        try:
-            values = Settings()
-            _ocr_settings = (bool(values["ocr"]), float(values["ocr_page_seconds"]))
-        except Exception:  # unreadable settings: the defaults
-            _ocr_settings = (False, 60.0)
+        _ocr_settings = _read_ocr_settings()
     enabled, page_limit = _ocr_settings
     if not enabled:
         return None

@@ -210,3 +210,40 @@ def test_a_scan_with_a_stamped_page_number_is_ocrd_too(tmp_path: Path) -> None:
     # a page with a real text layer is never OCR'd, image or not
     assert extract(DATA / "docs" / "mixed_scan.pdf", ocr=options(tmp_path)).warnings == \
         ["pages read by OCR: 2"]
+
+
+def test_scans_that_failed_with_ocr_off_are_read_once_it_is_on(tmp_path: Path, app_home: Path,
+                                                                embedder) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from assistant.ingest.indexer import Indexer
+    from assistant.settings import Settings
+    from assistant.store.store import Store
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(DATA / "bad" / "scanned.pdf", folder / "delivery.pdf")
+    shutil.copy(DATA / "docs" / "guide.md", folder / "guide.md")
+    scan_image(["Invoice 4471", "Total due: 980 NOK"]).save(folder / "invoice.png")
+    store = Store()
+    try:
+        indexer = Indexer(store, embedder)
+        first = indexer.index([folder])
+        assert {Path(f.path).name: f.reason for f in first.failed} == {
+            "delivery.pdf": "no extractable text; scanned?",
+            "invoice.png": "an image: reading text in images (OCR) is turned off in Settings"}
+        assert [Path(p).name for p in indexer.index([folder]).unchanged] == ["guide.md"]
+        values = Settings()
+        values.set("ocr", True)
+        values.save()
+        second = indexer.index([folder])
+        assert sorted(Path(p).name for p in second.indexed) == ["delivery.pdf", "invoice.png"]
+        assert not second.failed and store.check_consistency() == []
+        docs = {Path(d.path).name: d for d in store.documents("default")}
+        assert docs["delivery.pdf"].warnings == ["pages read by OCR: 1"]
+        assert docs["invoice.png"].kind == "image"
+        hits = store.keyword("Okafor", 5, [store.collection_id("default")])
+        assert [store.chunks_by_id([i])[i]["path"] for i, _ in hits] == \
+            [str(folder / "delivery.pdf")]
+    finally:
+        store.close()
