@@ -71,6 +71,7 @@ class LibraryView(QWidget):
     unwatch = Signal(str, str)  # folder, collection
     rescan = Signal(str, str)
     show_failures = Signal()
+    show_skipped = Signal(str)  # collection
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -126,6 +127,15 @@ class LibraryView(QWidget):
         self.summary = QLabel()
         self.summary.setObjectName("Muted")
         head.addWidget(self.summary)
+        # files of an added folder that are not read: not in the table, but not silent either
+        self.skipped_button = QPushButton()
+        self.skipped_button.setObjectName("SkippedButton")
+        self.skipped_button.setToolTip("Files in the added folders whose type the app does "
+                                       "not read")
+        self.skipped_button.clicked.connect(
+            lambda: self.collection and self.show_skipped.emit(self.collection))
+        self.skipped_button.hide()
+        head.addWidget(self.skipped_button)
         rv.addLayout(head)
 
         tools = QHBoxLayout()
@@ -283,6 +293,11 @@ class LibraryView(QWidget):
                 if idx.data(PATH_ROLE) in selected:
                     sel.select(idx, sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
         self._update_buttons()
+
+    def set_skipped(self, n: int) -> None:
+        """How many files of the shown collection's folders were skipped for their type."""
+        self.skipped_button.setText(f"Show {n} skipped")
+        self.skipped_button.setVisible(n > 0)
 
     def set_watched(self, watched: list[tuple[str, str]]) -> None:
         self.watched.clear()

@@ -107,11 +107,26 @@ def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
     # a folder too long for its column is cut at its start: its own name stays in view
     from PySide6.QtWidgets import QStyleOptionViewItem
 
-    folder = proxy.index(row, 6)
+    cell = proxy.index(row, 6)
     option = QStyleOptionViewItem()
-    table.itemDelegateForIndex(folder).initStyleOption(option, folder)
+    table.itemDelegateForIndex(cell).initStyleOption(option, cell)
     assert option.textElideMode == Qt.TextElideMode.ElideLeft
     assert not option.features & QStyleOptionViewItem.ViewItemFeature.WrapText
+
+    # the Library names the skipped files too, after the progress area is dismissed
+    progress.dismiss()
+    view = window.library.view
+    assert view.skipped_button.isVisible()
+    assert view.skipped_button.text() == f"Show {len(UNSUPPORTED)} skipped"
+    view.skipped_button.click()
+    dialog = window.findChild(QDialog, "SkippedDialog")
+    assert dialog is not None and sorted(dialog_rows(dialog)) == sorted(UNSUPPORTED)
+    dialog.close()
+    (folder / UNSUPPORTED[0]).unlink()  # gone from the folder: gone from the list
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
+        window.indexing.add_paths([str(folder)])
+    wait_library(qtbot, window)
+    assert view.skipped_button.text() == f"Show {len(UNSUPPORTED) - 1} skipped"
 
 
 def _hit(path: str, page: int | None, text: str, similarity: float = 0.6) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from assistant.gui.progress import EmbedderNotice, IndexProgressArea, fmt_second
 from assistant.gui.tasks import Failure, Job
 from assistant.gui.watcher import FolderWatcher
 from assistant.gui.wording import plural, skipped_text
+from assistant.paths import is_under
 from assistant.search.reembed import ReembedProgress
 
 DOCUMENT_FILTER = ("Documents (*.pdf *.docx *.md *.markdown *.html *.htm *.txt *.rst *.py "
@@ -64,7 +65,12 @@ class IndexingController(QObject):
         view.reindex.connect(self.reindex)
         view.unwatch.connect(self.unwatch)
         view.rescan.connect(lambda f, c: self.index_folder(f, c, quiet=False))
+        view.show_skipped.connect(
+            lambda c: self.show_skipped(list(self.skipped.get(c, {}).items())))
         library.refreshed.connect(self._listed)
+        # files skipped for their type, per collection ({path: type}), from this session's
+        # runs (the start-up check of watched folders finds them again after a restart)
+        self.skipped: dict[str, dict[str, str]] = {}
 
     @property
     def running(self) -> bool:
@@ -121,6 +127,16 @@ class IndexingController(QObject):
     def _listed(self, listing: Listing) -> None:
         if self.watch_enabled:
             self.watcher.set_folders(listing.watched)
+        self.library.view.set_skipped(len(self.skipped.get(self.library.shown_collection, {})))
+
+    def _remember_skipped(self, summary: Any, collection: str) -> None:
+        """Keep what a run skipped for the Library: a run replaces what was known under the
+        folders it looked at."""
+        known = self.skipped.setdefault(getattr(summary, "collection", collection), {})
+        roots = getattr(summary, "paths", None) or []
+        for path in [p for p in known if any(is_under(p, r) for r in roots)]:
+            del known[path]
+        known.update((s.path, s.type) for s in summary.skipped)
 
     def unwatch(self, folder: str, collection: str) -> None:
         self.backend.write(lambda store: store.unwatch(folder, collection),
@@ -188,6 +204,7 @@ class IndexingController(QObject):
             self.summaries.append(None)
             self.finished.emit(None)
             return
+        self._remember_skipped(summary, info["collection"])
         # a run the user asked for names every file it skipped; a quiet re-check does not
         skipped = [] if info["quiet"] else [(s.path, s.type) for s in summary.skipped]
         changed = summary.indexed or summary.removed or summary.failed or skipped
@@ -231,8 +248,10 @@ class IndexingController(QObject):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
-    def show_skipped(self) -> None:
-        rows = [(path, skipped_text(kind)) for path, kind in self.progress.skipped]
+    def show_skipped(self, skipped: list[tuple[str, str]] | None = None) -> None:
+        """List files skipped for their type: the last runs' (or `skipped`: (path, type))."""
+        chosen = self.progress.skipped if skipped is None else skipped
+        rows = [(path, skipped_text(kind)) for path, kind in chosen]
         n = len(rows)
         dialog = FailuresDialog(
             rows, self.context.window, title="Files skipped",
