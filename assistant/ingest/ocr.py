@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant import paths
+
 OCR_DPI = 200
 PAGE_TIME_LIMIT_S = 60.0
 # OCR of one file stops here, below the indexer's per-file limit (120 s), so a long scan is
@@ -32,6 +34,17 @@ PAGE_TIME_LIMIT_S = 60.0
 FILE_BUDGET_S = 90.0
 MAX_PIXELS = 40_000_000  # an image larger than this (about 6300 x 6300) is not decoded
 CACHE_VERSION = "tesseract-1"
+
+
+def cache_root() -> Path:
+    """Where finished pages are kept: the app's own folder, never indexed itself."""
+    return paths.home() / "ocr-cache"
+
+
+def cached(file_key: str) -> OcrOptions:
+    """Options that read a file's OCR'd pages from the cache: for showing a scan's text (the
+    viewer) without reading it again; pages not cached yet are read as usual."""
+    return OcrOptions(cache_dir=cache_root(), file_key=file_key)
 
 
 class OcrError(Exception):

@@ -15,10 +15,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant import paths
 from assistant.ingest.chunking import Chunk, Chunker
 from assistant.ingest.extract import ExtractionError, extract
-from assistant.ingest.ocr import OcrOptions
+from assistant.ingest.ocr import OcrOptions, cache_root
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,8 +103,7 @@ def _ocr_options(file_key: str | None) -> OcrOptions | None:
     enabled, page_limit = _ocr_settings
     if not enabled:
         return None
-    return OcrOptions(page_time_limit=page_limit, cache_dir=paths.home() / "ocr-cache",
-                      file_key=file_key)
+    return OcrOptions(page_time_limit=page_limit, cache_dir=cache_root(), file_key=file_key)
 
 
 def prepare(path: str, max_tokens: int, max_bytes: int, known_hash: str | None = None) -> Prepared:

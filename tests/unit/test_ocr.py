@@ -170,7 +170,8 @@ def test_page_lists_and_tsv_parsing() -> None:
     assert words[1].box == (60, 10, 100, 22)
 
 
-def test_worker_ocr_follows_the_setting(tmp_path: Path, app_home: Path) -> None:
+def test_worker_ocr_follows_the_setting(tmp_path: Path, app_home: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from assistant.ingest import worker
     from assistant.settings import Settings
 
@@ -186,6 +187,13 @@ def test_worker_ocr_follows_the_setting(tmp_path: Path, app_home: Path) -> None:
         assert prepared.error is None and "DELIVERY NOTE 5531" in prepared.chunks[0].text
         assert prepared.warnings == ["pages read by OCR: 1"]
         assert list((app_home / "ocr-cache").rglob("1.json"))
+        # the viewer's way to the text: from the cache, with no OCR program to run at all
+        from assistant.ingest.ocr import cached
+
+        monkeypatch.setenv("PATH", "")
+        assert tesseract() is None
+        shown = extract(DATA / "bad" / "scanned.pdf", ocr=cached(prepared.hash or ""))
+        assert "DELIVERY NOTE 5531" in shown.pages[0].text
     finally:
         worker._ocr_settings = None
 
