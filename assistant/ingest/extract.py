@@ -32,7 +32,7 @@ from assistant.ingest.formats.common import (
 from assistant.ingest.formats.documents import extract_odt, extract_rtf
 from assistant.ingest.formats.ebook import extract_epub
 from assistant.ingest.formats.images import IMAGE_EXTS, extract_image, looks_like_image
-from assistant.ingest.formats.mail import extract_eml, extract_mbox
+from assistant.ingest.formats.mail import MAX_ATTACHMENT_BYTES, extract_eml, extract_mbox
 from assistant.ingest.formats.office import extract_docx
 from assistant.ingest.formats.pdf import extract_pdf
 from assistant.ingest.formats.sheets import extract_ods, extract_xlsx
@@ -129,8 +129,16 @@ _BY_PATH: dict[str, Callable[[Path], Extracted]] = {
     "ods": extract_ods,
     "odt": extract_odt,
     "epub": extract_epub,
-    "mbox": extract_mbox,
+    "mbox": lambda path: extract_mbox(path, _attachment),
 }
+
+
+def _attachment(path: Path) -> Extracted:
+    """A mail attachment's text: any supported type but mail itself (no mail inside mail, so
+    reading attachments never recurses), no OCR (its cache is keyed by whole files)."""
+    if detect_kind(path) in ("eml", "mbox"):
+        raise ExtractionError("mail attached to mail is only named")
+    return extract(path, max_bytes=MAX_ATTACHMENT_BYTES)
 
 
 def is_supported(path: Path) -> bool:
@@ -222,5 +230,5 @@ def extract(path: Path, max_bytes: int = MAX_FILE_BYTES,
     if kind == "rtf":
         return extract_rtf(data)
     if kind == "eml":
-        return extract_eml(data)
+        return extract_eml(data, _attachment)
     return extract_text(data, kind)

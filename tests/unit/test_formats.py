@@ -348,3 +348,49 @@ def test_each_spreadsheet_block_is_one_chunk_so_its_range_is_exact(tmp_path: Pat
     places = [c.place for c in prepared.chunks]
     assert len(places) == len(set(places)) == prepared.pages
     assert all(c.text.startswith("Sheet ") for c in prepared.chunks)  # no row cut in two
+
+
+def test_mail_attachments_of_a_supported_type_are_read_as_places_of_the_message(
+        tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("The tender closes on 14 March at noon.")
+    buf = tmp_path / "tender.docx"
+    document.save(str(buf))
+    message = make_message("Tender papers", "Per <per@example.org>", "See the attached files.",
+                           "Tue, 01 Dec 2026 08:00:00 +0100")
+    message.add_attachment(buf.read_bytes(), maintype="application",
+                           subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+                           filename="tender.docx")
+    message.add_attachment((Path(__file__).parents[1] / "data" / "docs" / "handbook.pdf")
+                           .read_bytes(), maintype="application", subtype="pdf",
+                           filename="handbook.pdf")
+    message.add_attachment(b"MZ\x90\x00binary", maintype="application", subtype="octet-stream",
+                           filename="setup.exe")
+    inner = make_message("Forwarded", "a@example.org", "inner text", "Tue, 01 Dec 2026 08:00:00 +0100")
+    message.add_attachment(bytes(inner), maintype="application", subtype="octet-stream",
+                           filename="old.eml")
+    path = tmp_path / "tender.eml"
+    path.write_bytes(bytes(message))
+    got = extract(path)
+    assert got.pages[0].number is None
+    assert "Attachments: tender.docx, handbook.pdf, setup.exe, old.eml" in got.pages[0].text
+    labels = [p.label for p in got.pages[1:]]
+    prefix = "message: Tender papers from Per <per@example.org>, Tue, 01 Dec 2026 08:00:00 +0100"
+    assert labels[0] == f"{prefix}, attachment tender.docx"
+    assert labels[1] == f"{prefix}, attachment handbook.pdf, page 1"
+    assert len(labels) == 1 + len(extract(Path(__file__).parents[1] / "data" / "docs" /
+                                          "handbook.pdf").pages)
+    assert [p.number for p in got.pages[1:]] == list(range(1, len(labels) + 1))
+    assert "tender closes on 14 March" in got.pages[1].text
+    assert not any("inner text" in p.text for p in got.pages)  # mail inside mail: named only
+    # in a mailbox, the messages keep their own numbers beside the attachments' places
+    box = mailbox.mbox(str(tmp_path / "box.mbox"))
+    box.add(message)
+    box.add(make_message("After", "b@example.org", "The last one.", "Wed, 02 Dec 2026 08:00:00 +0100"))
+    box.close()
+    got = extract(tmp_path / "box.mbox")
+    assert got.pages[-1].label.startswith("message 2: After")
+    assert got.pages[1].label.startswith("message 1: Tender papers") and \
+        got.pages[1].label.endswith("attachment tender.docx")

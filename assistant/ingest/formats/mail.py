@@ -3,12 +3,15 @@
 Read with the standard library's `email` (modern policy: decoded headers, charsets honoured)
 and `mailbox`, which walks an mbox message by message without loading it whole. A message
 is cited by its subject, sender and date; its plain-text body is preferred, its HTML body
-read as visible text otherwise, and attachments are named.
+read as visible text otherwise. Attachments are named, and those of a supported type are read
+as further places of the same document, each labelled with its message and file name.
 """
 
 from __future__ import annotations
 
 import mailbox
+import tempfile
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -29,18 +32,25 @@ from assistant.ingest.formats.web import extract_html
 MAX_MESSAGES = 20_000  # messages read from one mailbox
 MAX_BODY_CHARS = 200_000  # of one message's text; longer bodies are cut with a warning
 MAX_TEXT_CHARS = 16 * 1024 * 1024  # of one mailbox, as for the largest text file
+MAX_ATTACHMENTS = 20  # attachments of one message that are read
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024  # decoded; larger ones are only named
+
+Reader = Callable[[Path], Extracted]
 
 
-def extract_eml(data: bytes) -> Extracted:
+def extract_eml(data: bytes, attachments: Reader | None = None) -> Extracted:
+    """The message unpaged; each attached document of a supported type follows as its own
+    numbered places ("message: Lunch from Kari, attachment menu.pdf, page 2")."""
     message = _parse(data)
-    page, cut = _message_page(message, None)
-    if not page.text.strip():
+    page, cut = _message_page(message, None, None)
+    pages = [page, *_attachment_pages(message, page.label or "message", attachments, 1)]
+    if not any(p.text.strip() for p in pages):
         raise ExtractionError("empty message (no text)")
     notes = ["the message is very long: only its beginning was read"] if cut else []
-    return Extracted(kind="eml", pages=[page], warnings=notes, title=_subject(message))
+    return Extracted(kind="eml", pages=pages, warnings=notes, title=_subject(message))
 
 
-def extract_mbox(path: Path) -> Extracted:
+def extract_mbox(path: Path, attachments: Reader | None = None) -> Extracted:
     try:
         box = mailbox.mbox(str(path), create=False)
         keys = box.keys()  # one pass over the file to find where messages start
@@ -60,12 +70,14 @@ def extract_mbox(path: Path) -> Extracted:
             read += 1
             try:
                 message = _parse(box.get_bytes(key))
-                page, _ = _message_page(message, len(pages) + 1)
+                page, _ = _message_page(message, len(pages) + 1, read)
             except ExtractionError:
                 continue
-            if page.text.strip():
-                pages.append(page)
-                room -= len(page.text)
+            found = [page, *_attachment_pages(message, page.label or "message", attachments,
+                                              len(pages) + 2)]
+            if any(p.text.strip() for p in found):
+                pages.extend(found)
+                room -= sum(len(p.text) for p in found)
     finally:
         box.close()
     if read < len(keys):
@@ -98,8 +110,10 @@ def _subject(message: EmailMessage) -> str | None:
     return _header(message, "Subject") or None
 
 
-def _message_page(message: EmailMessage, number: int | None) -> tuple[Page, bool]:
-    """The message as text (its headers first) and its label; True when the body was cut."""
+def _message_page(message: EmailMessage, number: int | None,
+                  index: int | None) -> tuple[Page, bool]:
+    """The message as text (its headers first) and its label ('message `index`: subject
+    from sender, date'); True when the body was cut."""
     subject = _subject(message) or "(no subject)"
     sender = _header(message, "From")
     date = _header(message, "Date")
@@ -115,7 +129,7 @@ def _message_page(message: EmailMessage, number: int | None) -> tuple[Page, bool
         text += "\n\nAttachments: " + ", ".join(attachments)
     who = f" from {sender}" if sender else ""
     when = f", {date}" if date else ""
-    prefix = f"message {number}" if number is not None else "message"
+    prefix = f"message {index}" if index is not None else "message"
     return Page(number, MANY_NEWLINES.sub("\n\n", text).strip(),
                 f"{prefix}: {subject}{who}{when}"), cut
 
@@ -156,3 +170,39 @@ def _attachment_names(message: EmailMessage) -> list[str]:
     except Exception:
         return names
     return names[:50]
+
+
+def _attachment_pages(message: EmailMessage, label: str, reader: Reader | None,
+                      first: int) -> list[Page]:
+    """Attached documents of a supported type, read by `reader` (the app's extract, which
+    refuses mail inside mail, so this never recurses), numbered from `first`."""
+    if reader is None:
+        return []
+    pages: list[Page] = []
+    try:
+        parts = list(message.iter_attachments())
+    except Exception:
+        return []
+    for part in parts[:MAX_ATTACHMENTS]:
+        try:
+            name = clean_line(str(part.get_filename() or "")).replace("\n", " ")
+            payload = part.get_payload(decode=True)
+        except Exception:
+            continue
+        suffix = Path(name).suffix.lower()
+        if not name or not suffix or not isinstance(payload, bytes) or \
+                not payload or len(payload) > MAX_ATTACHMENT_BYTES:
+            continue
+        with tempfile.TemporaryDirectory(prefix="assistant-mail-") as tmp:
+            copy = Path(tmp) / f"attachment{suffix}"
+            copy.write_bytes(payload)
+            try:
+                got = reader(copy)
+            except ExtractionError:
+                continue  # unsupported or unreadable: it stays named in the message
+        for sub in got.pages:
+            if sub.text.strip():
+                where = f", page {sub.number}" if sub.number is not None else ""
+                pages.append(Page(first + len(pages), sub.text,
+                                  f"{label}, attachment {name}{where}"))
+    return pages
