@@ -28,7 +28,13 @@ import numpy as np
 
 from assistant.ingest.chunking import DEFAULT_MAX_TOKENS
 from assistant.ingest.extract import MAX_FILE_BYTES, is_supported
-from assistant.ingest.worker import OCR_WOULD_READ, Prepared, ocr_enabled, prepare
+from assistant.ingest.worker import (
+    OCR_WOULD_READ,
+    Prepared,
+    init_worker,
+    ocr_enabled,
+    prepare,
+)
 from assistant.paths import home, is_under
 from assistant.store.store import ChunkRow, Store
 
@@ -76,6 +82,7 @@ class IndexProgress:
     current: str
     elapsed: float
     failed: int
+    detail: str = ""  # what is happening inside the current file ("OCR page 3 of 12")
 
     @property
     def rate(self) -> float:
@@ -178,17 +185,32 @@ class _Workers:
         self.max_tokens = max_tokens
         self.max_bytes = max_bytes
         self.pool: cf.ProcessPoolExecutor | None = None
+        self.queue: Any = None  # per-page progress from the worker; new with each process
 
     def _ensure(self) -> cf.ProcessPoolExecutor:
         if self.pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self.pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            # A fresh queue per process: one killed mid-write may leave its lock held.
+            self.queue = ctx.Queue()
+            self.pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx,
+                                               initializer=init_worker,
+                                               initargs=(self.queue,))
             # Start the process now, so its start-up never counts against a file's time limit.
             self.pool.submit(os.getpid).result(timeout=300)
         return self.pool
 
     def submit(self, path: str, known_hash: str | None) -> cf.Future[Prepared]:
         return self._ensure().submit(prepare, path, self.max_tokens, self.max_bytes, known_hash)
+
+    def news(self) -> list[tuple[str, int, int]]:
+        """Per-page progress the worker sent since the last call: (path, page, pages)."""
+        found: list[tuple[str, int, int]] = []
+        while self.queue is not None:
+            try:
+                found.append(self.queue.get_nowait())
+            except Exception:  # empty (or a queue left broken by a kill)
+                break
+        return found
 
     def kill(self) -> None:
         pool, self.pool = self.pool, None
@@ -263,15 +285,20 @@ class Indexer:
         total = len(todo)
         self.store.mark_pending_many(cid, [p for p, _ in todo if p not in known])
 
-        def report(current: str, done: int) -> None:
+        def report(current: str, done: int, detail: str = "") -> None:
             if progress is not None:
                 progress(IndexProgress(done, total, summary.chunks, current,
-                                       time.monotonic() - started, len(summary.failed)))
+                                       time.monotonic() - started, len(summary.failed),
+                                       detail))
 
         report("", 0)
         done = 0
+
+        def pages(path: str, page: int, of: int) -> None:
+            report(path, done, f"OCR page {page} of {of}")
+
         try:
-            for batch in self._prepared_batches(todo, summary, cancel):
+            for batch in self._prepared_batches(todo, summary, cancel, pages):
                 done += self._embed_and_write(batch, cid, known, summary, report, done)
         finally:
             summary.seconds = time.monotonic() - started
@@ -279,7 +306,9 @@ class Indexer:
         return summary
 
     def _prepared_batches(self, todo: list[tuple[str, str | None]], summary: IndexSummary,
-                          cancel: threading.Event | None) -> Iterator[list[Prepared]]:
+                          cancel: threading.Event | None,
+                          pages: Callable[[str, int, int], None] | None = None,
+                          ) -> Iterator[list[Prepared]]:
         """Prepared files in order, grouped so each group holds enough chunks to embed well."""
         workers = _Workers(self.max_tokens, self.max_bytes)
         pending: deque[tuple[str, str | None]] = deque(todo)
@@ -296,7 +325,8 @@ class Indexer:
                     in_flight.append((path, workers.submit(path, known_hash)))
                 path, future = in_flight.popleft()
                 try:
-                    prepared = self._wait(future, cancel)
+                    prepared = self._wait(future, cancel, lambda: [
+                        pages(*news) for news in workers.news() if pages is not None])
                 except cf.TimeoutError:
                     prepared = Prepared(path, 0, 0.0, None, error=(
                         f"took too long to read (over {self.file_time_limit:.0f} s); skipped"))
@@ -322,19 +352,24 @@ class Indexer:
             else:
                 workers.close()
 
-    def _wait(self, future: cf.Future[Prepared],
-              cancel: threading.Event | None) -> Prepared | None:
+    def _wait(self, future: cf.Future[Prepared], cancel: threading.Event | None,
+              poll: Callable[[], object] | None = None) -> Prepared | None:
         deadline = time.monotonic() + self.file_time_limit
         while True:
+            if poll is not None:
+                poll()
             if cancel is not None and cancel.is_set():
                 return None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise cf.TimeoutError
             try:
-                return future.result(timeout=min(0.2, remaining))
+                prepared = future.result(timeout=min(0.2, remaining))
             except cf.TimeoutError:
                 continue
+            if poll is not None:
+                poll()  # the last pages' news, sent while the file finished
+            return prepared
 
     @staticmethod
     def _restart(workers: _Workers, in_flight: deque[tuple[str, cf.Future[Prepared]]],

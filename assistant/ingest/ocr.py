@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ class OcrOptions:
     cache_dir: Path | None = None
     file_key: str | None = None  # the file's content hash: cache entries follow the content
     language: str = "eng"
+    # told (page index from 1, pages to read) before each page: the indexer's progress
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
 
 
 def tesseract() -> str | None:
@@ -211,7 +214,10 @@ def ocr_pages(jobs: Any, options: OcrOptions) -> tuple[dict[int, str], list[str]
     notes: list[str] = []
     left: list[int] = []
     attempted = 0
-    for number, load in jobs:
+    jobs = list(jobs)  # (number, loader): the images themselves are made one at a time
+    for index, (number, load) in enumerate(jobs, 1):
+        if options.progress is not None:
+            options.progress(index, len(jobs))
         hit = cache.get(number)
         if hit is not None:
             texts[number] = hit.text

@@ -12,8 +12,10 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assistant.ingest.chunking import Chunk, Chunker
 from assistant.ingest.extract import ExtractionError, extract
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _chunkers: dict[int, Chunker] = {}
 _ocr_settings: tuple[bool, float] | None = None
+_progress: Any = None  # a multiprocessing queue to the indexing process (init_worker)
 
 
 @dataclass
@@ -95,7 +98,26 @@ def ocr_enabled() -> bool:
     return _read_ocr_settings()[0]
 
 
-def _ocr_options(file_key: str | None) -> OcrOptions | None:
+def init_worker(queue: Any) -> None:
+    """Run in each new worker process: where to send per-page progress (OCR is slow)."""
+    global _progress
+    _progress = queue
+
+
+def _page_progress(path: str) -> Callable[[int, int], None] | None:
+    queue = _progress
+    if queue is None:
+        return None
+
+    def tell(done: int, total: int) -> None:
+        try:
+            queue.put_nowait((path, done, total))
+        except Exception:  # progress is a courtesy; never fail a file over it
+            pass
+    return tell
+
+
+def _ocr_options(file_key: str | None, path: str = "") -> OcrOptions | None:
     """OCR as the settings ask (read once per worker process: one per index run)."""
     global _ocr_settings
     if _ocr_settings is None:
@@ -103,7 +125,8 @@ def _ocr_options(file_key: str | None) -> OcrOptions | None:
     enabled, page_limit = _ocr_settings
     if not enabled:
         return None
-    return OcrOptions(page_time_limit=page_limit, cache_dir=cache_root(), file_key=file_key)
+    return OcrOptions(page_time_limit=page_limit, cache_dir=cache_root(), file_key=file_key,
+                      progress=_page_progress(path))
 
 
 def prepare(path: str, max_tokens: int, max_bytes: int, known_hash: str | None = None) -> Prepared:
@@ -126,7 +149,7 @@ def prepare(path: str, max_tokens: int, max_bytes: int, known_hash: str | None =
             result.hash = file_hash(p)
             if known_hash is not None and result.hash == known_hash:
                 return result
-        extracted = extract(p, max_bytes=max_bytes, ocr=_ocr_options(result.hash))
+        extracted = extract(p, max_bytes=max_bytes, ocr=_ocr_options(result.hash, path))
         chunker = _chunkers.get(max_tokens)
         if chunker is None:
             chunker = _chunkers[max_tokens] = Chunker(max_tokens=max_tokens)

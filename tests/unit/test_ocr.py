@@ -255,3 +255,27 @@ def test_scans_that_failed_with_ocr_off_are_read_once_it_is_on(tmp_path: Path, a
             [str(folder / "delivery.pdf")]
     finally:
         store.close()
+
+
+def test_ocr_progress_is_told_page_by_page(tmp_path: Path, app_home: Path,
+                                           embedder) -> None:  # type: ignore[no-untyped-def]
+    from assistant.ingest.indexer import Indexer, IndexProgress
+    from assistant.settings import Settings
+    from assistant.store.store import Store
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    scanned_pdf(folder / "three.pdf", [[f"Survey sheet {n}", f"Count {n * 11}"] for n in (1, 2, 3)])
+    values = Settings()
+    values.set("ocr", True)
+    values.save()
+    seen: list[IndexProgress] = []
+    store = Store()
+    try:
+        summary = Indexer(store, embedder).index([folder], progress=seen.append)
+    finally:
+        store.close()
+    assert [Path(p).name for p in summary.indexed] == ["three.pdf"]
+    details = [p.detail for p in seen if p.detail]
+    assert details[-1] == "OCR page 3 of 3", details
+    assert all(p.current.endswith("three.pdf") for p in seen if p.detail)
