@@ -211,7 +211,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     try:
         result = train_reader(train_pairs, val_pairs, config, default_model_path(), out,
                               held_out_pairs=held_pairs, progress=progress, cancel=cancel,
-                              resume=args.resume, stop_after=args.stop_after, data_note=note)
+                              resume=args.resume or args.finish, stop_after=args.stop_after,
+                              data_note=note, finish=args.finish)
     except KeyboardInterrupt:
         cancel.set()
         bar.close()
@@ -262,6 +263,8 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue a stopped or crashed run")
     p.add_argument("--stop-after", type=int, dest="stop_after", metavar="STEPS",
                    help="stop after this many steps, keeping the checkpoint")
+    p.add_argument("--finish", action="store_true",
+                   help="export the reader from the checkpoint as it stands (ends a run early)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train_reader)
 

@@ -339,10 +339,12 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
                  held_out_pairs: Sequence[ReaderPair] = (),
                  progress: Callable[[ReaderProgress], None] | None = None,
                  cancel: threading.Event | None = None, resume: bool = False,
-                 stop_after: int | None = None, data_note: dict[str, Any] | None = None
-                 ) -> ReaderResult:
+                 stop_after: int | None = None, data_note: dict[str, Any] | None = None,
+                 finish: bool = False) -> ReaderResult:
     """Train, validate, export. With `resume`, continue from `out_dir/checkpoint/`.
 
+    `finish` (with `resume`) exports the reader from the checkpoint as it stands, ending a
+    run early (the report records the steps done and planned).
     `stop_after` ends the run after that many steps (a checkpoint is kept, so a later run
     with `resume` goes on); the export then happens only when the run is complete.
     """
@@ -434,6 +436,11 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
     last_save = time.monotonic()
     model.train()
     tokens_since, since = 0, time.monotonic()
+    if finish and not (resume and ckpt.exists()):
+        raise UserError("There is no checkpoint to finish from: train first (or check --out).")
+    planned = total
+    if finish:
+        total = step
     while step < total:
         epoch, in_epoch = divmod(step, per_epoch)
         batches = _epoch_order(len(train_enc), config.seed, epoch, config.batch_size, lengths)
@@ -506,6 +513,7 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
         "validation_pairs": len(validation_pairs),
         "held_out_pairs": len(held_out_pairs),
         "steps": step,
+        "steps_planned": planned,
         "train_seconds": round(seconds, 1),
         "tokens_per_s": history.get("tokens_per_s", []),
         "bf16_autocast": autocast,

@@ -128,3 +128,21 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path: Path,
     assert main([*base, "--lr", "3e-4", "--resume"]) == 1
     err = capsys.readouterr().err
     assert "other data or settings" in err and "Traceback" not in err
+
+
+def test_finish_exports_a_run_stopped_early(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    data = _squad(tmp_path / "tiny.json")
+    out = tmp_path / "reader"
+    base = ["train-reader", str(data), "--out", str(out), "--batch-size", "2", "--threads", "1",
+            "--json"]
+    assert main([*base, "--finish"]) == 1  # nothing to finish yet: a sentence, no export
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main([*base, "--stop-after", "3"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--finish"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["finished"] is True and done["steps"] == 3
+    report = json.loads((out / "training_report.json").read_text(encoding="utf-8"))
+    assert report["steps"] == 3 and report["steps_planned"] > 3
+    Reader(out).read("When does the harvest start?", ["Harvest starts in late September."])
