@@ -10,6 +10,7 @@ rows is read in constant memory, and reading stops at a cell limit with a warnin
 from __future__ import annotations
 
 import datetime as dt
+import io
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -129,7 +130,7 @@ def _finish(kind: str, what: str, pages: list[Page], notes: list[str],
 
 
 def _read_rows(rows: Iterable[tuple[int, list[tuple[int, str]]]], writer: _SheetWriter,
-               budget: list[int]) -> bool:
+               budget: list[int], *, flush: bool = True) -> bool:
     """Feed rows to `writer`; False when the workbook's cell or text budget ran out."""
     for number, cells in rows:
         budget[0] -= len(cells)
@@ -138,7 +139,8 @@ def _read_rows(rows: Iterable[tuple[int, list[tuple[int, str]]]], writer: _Sheet
             writer.flush()
             return False
         writer.row(number, cells)
-    writer.flush()
+    if flush:
+        writer.flush()
     return True
 
 
@@ -237,19 +239,30 @@ def xml_parser() -> Any:
 
 
 def extract_ods(path: Path) -> Extracted:
-    from lxml import etree
-
+    """Streamed with lxml's iterparse, each row dropped once read: a large sheet's XML is
+    never held whole (a DOM of 64 MB of XML would take several hundred MB)."""
     data = odf_part(path, _ODS, "content.xml")
     pages: list[Page] = []
     notes: list[str] = []
     budget = [MAX_CELLS, MAX_TEXT_CHARS]
+    writer: _SheetWriter | None = None
+    number = 0
     try:
-        root = etree.fromstring(data, parser=xml_parser())
-        for table in root.iter(f"{_T}table"):
-            writer = _SheetWriter(table.get(f"{_T}name") or f"Sheet{len(pages) + 1}", pages)
-            if not _read_rows(_ods_rows(table), writer, budget):
+        for kind, value in _ods_events(data):
+            if kind == "table":
+                if writer is not None:
+                    writer.flush()
+                writer = _SheetWriter(value or f"Sheet{len(pages) + 1}", pages)
+                number = 0
+                continue
+            if writer is None:
+                continue
+            number, rows = _ods_row(value, number)
+            if not _read_rows(rows, writer, budget, flush=False):
                 notes.append(_CUT)
                 break
+        if writer is not None:
+            writer.flush()
     except ExtractionError:
         raise
     except Exception as err:
@@ -257,28 +270,45 @@ def extract_ods(path: Path) -> Extracted:
     return _finish("ods", _ODS, pages, notes, None)
 
 
-def _ods_rows(table: Any) -> Iterator[tuple[int, list[tuple[int, str]]]]:
-    number = 0
-    for row in table.iter(f"{_T}table-row"):
-        repeat = int(row.get(f"{_T}number-rows-repeated") or 1)
-        cells: list[tuple[int, str]] = []
-        column = 0
-        for cell in row:
-            if cell.tag not in (f"{_T}table-cell", f"{_T}covered-table-cell"):
-                continue
-            span = int(cell.get(f"{_T}number-columns-repeated") or 1)
-            text = odf_text(cell)
-            if text:
-                for k in range(min(span, MAX_REPEAT)):
-                    cells.append((column + 1 + k, text))
-            column += span
-        if not cells:
-            number += repeat
+def _ods_events(data: bytes) -> Iterator[tuple[str, Any]]:
+    """('table', its name) as each sheet starts, then ('row', element) for its rows."""
+    from lxml import etree
+
+    events = etree.iterparse(io.BytesIO(data), events=("start", "end"),
+                             tag=(f"{_T}table", f"{_T}table-row"), resolve_entities=False,
+                             no_network=True, huge_tree=False, load_dtd=False)
+    for event, element in events:
+        if element.tag == f"{_T}table":
+            if event == "start":
+                yield "table", element.get(f"{_T}name")
+            else:
+                element.clear()
+        elif event == "end":
+            yield "row", element
+            element.clear(keep_tail=True)
+            parent = element.getparent()
+            while parent is not None and element.getprevious() is not None:
+                del parent[0]
+
+
+def _ods_row(row: Any, number: int) -> tuple[int, list[tuple[int, list[tuple[int, str]]]]]:
+    """The row's filled cells, once per repetition (up to MAX_REPEAT), and the next number."""
+    repeat = int(row.get(f"{_T}number-rows-repeated") or 1)
+    cells: list[tuple[int, str]] = []
+    column = 0
+    for cell in row:
+        if cell.tag not in (f"{_T}table-cell", f"{_T}covered-table-cell"):
             continue
-        for _ in range(min(repeat, MAX_REPEAT)):
-            number += 1
-            yield number, cells
-        number += max(0, repeat - MAX_REPEAT)
+        span = int(cell.get(f"{_T}number-columns-repeated") or 1)
+        text = odf_text(cell)
+        if text:
+            for k in range(min(span, MAX_REPEAT)):
+                cells.append((column + 1 + k, text))
+        column += span
+    if not cells:
+        return number + repeat, []
+    rows = [(number + 1 + k, cells) for k in range(min(repeat, MAX_REPEAT))]
+    return number + repeat, rows
 
 
 def odf_text(element: Any, *, lines: bool = False) -> str:
