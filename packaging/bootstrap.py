@@ -168,9 +168,10 @@ def ensure_tesseract(dev: bool) -> None:
     if dev and shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
         log("installing Tesseract (OCR) with apt-get")
         subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
-        run(["apt-get", "install", "-y", "-q", "tesseract-ocr", "tesseract-ocr-eng"],
-            stdout=subprocess.DEVNULL)
-        return
+        done = subprocess.run(["apt-get", "install", "-y", "-q", "tesseract-ocr",
+                               "tesseract-ocr-eng"], stdout=subprocess.DEVNULL, check=False)
+        if done.returncode == 0:
+            return
     log("Tesseract is not installed: reading scanned pages (OCR) needs it "
         "(Debian/Ubuntu: sudo apt install tesseract-ocr; macOS: brew install tesseract)")
 
