@@ -9,6 +9,7 @@ Exit codes: 0 when the run completed (even if some files failed), 1 when it coul
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import traceback
@@ -313,6 +314,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
         history.append(Turn(question=question, answer=answer.text))
 
 
+# --- serve / mcp -------------------------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from assistant.server import Limits, ServeConfig, serve
+
+    limits = Limits(max_body=args.max_body, timeout=args.timeout)
+    return serve(ServeConfig(host=args.host, port=args.port, api_key=args.api_key,
+                             max_pending=args.max_pending, limits=limits))
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from assistant.server.mcp_stdio import serve_mcp
+
+    return serve_mcp()
+
+
 # --- app -------------------------------------------------------------------------------------
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -379,6 +396,25 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ask":
             p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("serve", help="serve the library to other programs (OpenAI-compatible "
+                       "HTTP API on 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; any other needs an API key)")
+    p.add_argument("--port", type=int, default=8763)
+    p.add_argument("--api-key", dest="api_key", default=os.environ.get("ASSISTANT_API_KEY"),
+                   help="the key every request must carry (default: $ASSISTANT_API_KEY; off "
+                        "loopback one is generated and shown when none is given)")
+    p.add_argument("--max-pending", dest="max_pending", type=int, default=4,
+                   help="answers running or waiting at once; more get 429 (default 4)")
+    p.add_argument("--timeout", type=float, default=300.0,
+                   help="seconds a request may take (default 300)")
+    p.add_argument("--max-body", dest="max_body", type=int, default=1 << 20,
+                   help="bytes a request body may have (default 1 MiB)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="serve the library to an MCP host over stdio")
+    p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("app", help="open the desktop app (the default)")
     p.set_defaults(func=cmd_app)

@@ -17,8 +17,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "assistant"
 
 # Top to bottom: a stage may import the ones after it, never one before it.
-LAYERS = ["cli", "gui", "evaluation", "training", "answer", "search", "llm", "ingest", "store",
-          "base"]
+LAYERS = ["cli", "gui", "server", "evaluation", "training", "answer", "search", "llm", "ingest",
+          "store", "base"]
 BASE_MODULES = {"assistant", "assistant.paths", "assistant.settings", "assistant.errors"}
 QT_MODULES = ("PySide6", "shiboken6", "PyQt5", "PyQt6")
 

@@ -1,0 +1,103 @@
+"""`assistant serve`: the HTTP API on uvicorn; `assistant mcp`: the MCP server on stdio.
+
+The server binds 127.0.0.1 unless told otherwise. Any other address needs an API key: the one
+given, else one generated here and shown once (`secrets.token_urlsafe`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.errors import UserError
+from assistant.server.http import Limits, build_app
+from assistant.server.library import Library
+
+DEFAULT_PORT = 8763
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    api_key: str | None = None
+    max_pending: int = 4
+    limits: Limits | None = None
+
+    def resolve_key(self) -> tuple[str | None, bool]:
+        """(the key requests must carry, whether it was generated here).
+
+        Off loopback a key is required: the one given, else a fresh one.
+        """
+        if self.api_key is not None and not self.api_key.strip():
+            if not is_loopback(self.host):
+                raise UserError("Serving beyond this computer needs an API key; an empty key "
+                                "is not one.")
+            return None, False
+        if self.api_key:
+            if len(self.api_key) < 16:
+                raise UserError("The API key must be at least 16 characters long.")
+            return self.api_key, False
+        if is_loopback(self.host):
+            return None, False
+        return secrets.token_urlsafe(24), True
+
+
+def serve(config: ServeConfig, *, library: Library | None = None,
+          announce: Callable[[str], None] | None = None) -> int:
+    """Run until interrupted; `announce` hears the address (and a generated key) once up."""
+    import uvicorn
+
+    say = announce or (lambda text: print(text, file=sys.stderr, flush=True))
+    key, generated = config.resolve_key()
+    request_log = logging.getLogger("assistant.server")
+    if not request_log.handlers:  # one line a request on stderr; other libraries stay quiet
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        request_log.addHandler(handler)
+        request_log.setLevel(logging.INFO)
+        request_log.propagate = False
+    library = library or Library(max_pending=config.max_pending)
+    app = build_app(library, api_key=key, loopback=is_loopback(config.host),
+                    limits=config.limits)
+    uv = uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
+                        access_log=False, server_header=False, lifespan="off",
+                        timeout_graceful_shutdown=5)
+    server = uvicorn.Server(uv)
+    original = server.startup
+
+    async def startup(sockets: Any = None) -> None:
+        await original(sockets)
+        if server.started:
+            host = f"[{config.host}]" if ":" in config.host else config.host
+            say(f"Serving the library on http://{host}:{config.port}/v1 "
+                f"(OpenAI-compatible; Ctrl-C stops).")
+            if generated:
+                say(f"API key (send it as 'Authorization: Bearer KEY'): {key}")
+            elif key:
+                say("Every request must carry the API key given.")
+
+    server.startup = startup  # type: ignore[method-assign]
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind; its reason is logged already
+        pass
+    finally:
+        library.close()
+    if not server.started:
+        raise UserError(f"Could not listen on {config.host}:{config.port} (is the port in use?).")
+    return 0
