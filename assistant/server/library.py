@@ -77,8 +77,11 @@ class Lane:
     """One thread running jobs in order, at most `limit` of them held at once."""
 
     def __init__(self, name: str, limit: int, setup: Callable[[], State],
-                 teardown: Callable[[State], None] | None = None) -> None:
+                 teardown: Callable[[State], None] | None = None, *,
+                 eager: bool = False) -> None:
+        """`eager`: set up at once (loading what the jobs need before the first one)."""
         self.name = name
+        self.eager = eager
         self.limit = max(1, limit)
         self._setup = setup
         self._teardown = teardown
@@ -115,12 +118,19 @@ class Lane:
 
     def _run(self) -> None:
         state: State | None = None
+        if self.eager:
+            try:
+                state = self._setup()
+            except Exception:  # said again, to the first job, when it sets up once more
+                state = None
         while True:
             item = self._jobs.get()
             if item is None:
                 break
             job, future, slot = item
-            if slot.released or not future.set_running_or_notify_cancel():
+            if slot.released:  # its caller went away while it waited
+                future.cancel()
+            if not future.set_running_or_notify_cancel():
                 slot._free()
                 continue
             started = time.monotonic()
@@ -197,12 +207,15 @@ class Library:
 
     def __init__(self, settings: Settings | None = None, *, embedder: Any = None,
                  model_path: Path | None = None, max_pending: int = 4,
-                 search_pending: int = 16) -> None:
+                 search_pending: int = 16, warm: bool = False) -> None:
+        """`warm`: load the embedder and the model now, not with the first request."""
         self.settings = settings or Settings()
         self.embedder = LockedEmbedder(embedder)
         self.model_path = model_path
-        self.model_lane = Lane("model", max_pending, self._open, _close)
-        self.search_lane = Lane("search", search_pending, self._open, _close)
+        self.model_lane = Lane("model", max_pending, self._open_model if warm else self._open,
+                               _close, eager=warm)
+        self.search_lane = Lane("search", search_pending,
+                                self._open_warm if warm else self._open, _close, eager=warm)
 
     def close(self) -> None:
         for lane in (self.model_lane, self.search_lane):
@@ -215,6 +228,16 @@ class Library:
         with _open_lock:
             store = Store()
         return {"store": store, "retriever": Retriever(store, self.embedder)}
+
+    def _open_warm(self) -> State:
+        state = self._open()
+        self.embedder.embed("warm up")
+        return state
+
+    def _open_model(self) -> State:
+        state = self._open()
+        state["generator"] = load_generator(self.settings, self.model_path)
+        return state
 
     # --- jobs (each runs on a lane's thread, with that lane's state) ----------------------
     @staticmethod

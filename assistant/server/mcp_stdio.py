@@ -113,7 +113,7 @@ def serve_mcp(library: Library | None = None) -> int:
     import sys
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    library = library or Library()
+    library = library or Library()  # lazily: stdout is the wire until the SDK claims it
     try:
         build_mcp(library).run("stdio")
     finally:

@@ -71,7 +71,7 @@ def serve(config: ServeConfig, *, library: Library | None = None,
         request_log.addHandler(handler)
         request_log.setLevel(logging.INFO)
         request_log.propagate = False
-    library = library or Library(max_pending=config.max_pending)
+    library = library or Library(max_pending=config.max_pending, warm=True)
     app = build_app(library, api_key=key, loopback=is_loopback(config.host),
                     limits=config.limits)
     uv = uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
