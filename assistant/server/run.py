@@ -10,12 +10,14 @@ import ipaddress
 import logging
 import secrets
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from assistant.errors import UserError
-from assistant.server.http import Limits, build_app
+from assistant.server.http import Limits, RequestRecord, build_app
 from assistant.server.library import Library
 
 DEFAULT_PORT = 8763
@@ -57,11 +59,28 @@ class ServeConfig:
         return secrets.token_urlsafe(24), True
 
 
+def url_of(config: ServeConfig) -> str:
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    return f"http://{host}:{config.port}/v1"
+
+
+def make_server(config: ServeConfig, library: Library, key: str | None) -> Any:
+    """A uvicorn server for the app (not started)."""
+    import uvicorn
+
+    app = build_app(library, api_key=key, loopback=is_loopback(config.host),
+                    limits=config.limits)
+    uv = uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
+                        access_log=False, server_header=False, lifespan="off",
+                        timeout_graceful_shutdown=5)
+    server = uvicorn.Server(uv)
+    server.app_state = app.state.server  # type: ignore[attr-defined]
+    return server
+
+
 def serve(config: ServeConfig, *, library: Library | None = None,
           announce: Callable[[str], None] | None = None) -> int:
     """Run until interrupted; `announce` hears the address (and a generated key) once up."""
-    import uvicorn
-
     say = announce or (lambda text: print(text, file=sys.stderr, flush=True))
     key, generated = config.resolve_key()
     request_log = logging.getLogger("assistant.server")
@@ -72,26 +91,19 @@ def serve(config: ServeConfig, *, library: Library | None = None,
         request_log.setLevel(logging.INFO)
         request_log.propagate = False
     library = library or Library(max_pending=config.max_pending, warm=True)
-    app = build_app(library, api_key=key, loopback=is_loopback(config.host),
-                    limits=config.limits)
-    uv = uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
-                        access_log=False, server_header=False, lifespan="off",
-                        timeout_graceful_shutdown=5)
-    server = uvicorn.Server(uv)
+    server = make_server(config, library, key)
     original = server.startup
 
     async def startup(sockets: Any = None) -> None:
         await original(sockets)
         if server.started:
-            host = f"[{config.host}]" if ":" in config.host else config.host
-            say(f"Serving the library on http://{host}:{config.port}/v1 "
-                f"(OpenAI-compatible; Ctrl-C stops).")
+            say(f"Serving the library on {url_of(config)} (OpenAI-compatible; Ctrl-C stops).")
             if generated:
                 say(f"API key (send it as 'Authorization: Bearer KEY'): {key}")
             elif key:
                 say("Every request must carry the API key given.")
 
-    server.startup = startup  # type: ignore[method-assign]
+    server.startup = startup
     try:
         server.run()
     except SystemExit:  # uvicorn exits when it cannot bind; its reason is logged already
@@ -101,3 +113,53 @@ def serve(config: ServeConfig, *, library: Library | None = None,
     if not server.started:
         raise UserError(f"Could not listen on {config.host}:{config.port} (is the port in use?).")
     return 0
+
+
+class BackgroundServer:
+    """The server on a thread of its own, for the desktop app's switch ("Let other apps on
+    this computer use my library"): `start`, then `url`, `key` and `requests` (the recent
+    request log) to show, and `stop`. Qt-free; the GUI polls `requests`.
+    """
+
+    def __init__(self, config: ServeConfig, *, library: Library | None = None) -> None:
+        self.config = config
+        self.key, self.key_generated = config.resolve_key()
+        self.library = library or Library(max_pending=config.max_pending, warm=True)
+        self._server = make_server(config, self.library, self.key)
+        self._thread = threading.Thread(target=self._run, name="server-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return url_of(self.config)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._server.started) and self._thread.is_alive()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """The latest requests, oldest first (at most 200)."""
+        return list(self._server.app_state.log)
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit:  # cannot bind: `start` says so
+            pass
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Listen, or raise `UserError` with the reason."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise UserError(f"Could not listen on {self.config.host}:{self.config.port} "
+                                "(is the port in use?).")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.library.close()

@@ -1,0 +1,62 @@
+"""The server on a thread of the calling process, as the desktop app's switch runs it.
+
+No language model here: the library's listing and search, the request log the app shows, a
+port already taken, and indexing carrying on (into the same store) while the server answers.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import openai
+import pytest
+
+from assistant.errors import UserError
+from assistant.server import BackgroundServer, Library, ServeConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_apps_switch_serves_logs_and_sees_new_documents(embedder, docs_copy, tmp_path):
+    from assistant.ingest.indexer import Indexer
+    from assistant.store.store import Store
+
+    with Store() as store:
+        Indexer(store, embedder).index([str(docs_copy / "handbook.pdf")], "default")
+    server = BackgroundServer(ServeConfig(port=free_port()), library=Library(embedder=embedder))
+    server.start()
+    try:
+        assert server.running and server.url.startswith("http://127.0.0.1:")
+        assert server.key is None
+        client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0,
+                               timeout=120)
+        assert [m.id for m in client.models.list()] == ["model", "library", "library:default"]
+
+        # indexing goes on beside the server, into the same store: a new collection and
+        # its passages are there for the next request
+        notes = tmp_path / "beehive.md"
+        notes.write_text("# Apiary log\n\nThe Linden apiary has 17 beehives on the north "
+                         "slope; the queen in hive 4 was replaced in May.\n", encoding="utf-8")
+        with Store() as store:
+            Indexer(store, embedder).index([str(notes)], "bees")
+        assert "library:bees" in [m.id for m in client.models.list()]
+        found = client.post("/search", cast_to=object,
+                            body={"query": "how many beehives at the Linden apiary",
+                                  "collection": "bees"})
+        assert found["hits"][0]["path"] == str(notes)
+
+        with pytest.raises(UserError, match="Could not listen"):
+            BackgroundServer(ServeConfig(port=int(server.url.split(":")[2].split("/")[0])),
+                             library=Library(embedder=embedder)).start()
+
+        log = server.requests
+        assert [(r.method, r.path, r.status) for r in log] == [
+            ("GET", "/v1/models", 200), ("GET", "/v1/models", 200), ("POST", "/v1/search", 200)]
+        assert all(r.seconds >= 0 for r in log)
+    finally:
+        server.stop()
+    assert not server.running
