@@ -60,3 +60,51 @@ def test_the_apps_switch_serves_logs_and_sees_new_documents(embedder, docs_copy,
     finally:
         server.stop()
     assert not server.running
+
+
+@pytest.mark.slow
+def test_a_request_over_the_time_limit_is_cut_off_and_its_slot_freed(
+        embedder, default_gguf, app_home):
+    import json
+    import time
+    import uuid
+
+    from assistant.server import Limits
+
+    def long_question() -> list[dict[str, str]]:  # ~1,700 tokens, new each time: seconds
+        text = f"Case {uuid.uuid4().hex}. " + " ".join(
+            f"The kettle number {i} is red and stands on shelf {i % 7}." for i in range(110))
+        return [{"role": "user", "content": text + " Which kettle is on shelf 3?"}]
+
+    (app_home / "settings.json").write_text(json.dumps({"model_path": str(default_gguf),
+                                                        "threads": 1}))
+    library = Library(embedder=embedder, max_pending=1, warm=True)
+    library.model_lane.submit(lambda s: None)[0].result(120)  # the model is loaded
+    server = BackgroundServer(ServeConfig(port=free_port(), limits=Limits(timeout=1.5)),
+                              library=library)
+    server.start()
+    try:
+        client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0,
+                               timeout=120)
+        started = time.monotonic()
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(model="model", messages=long_question(),
+                                           max_tokens=4)
+        assert caught.value.status_code == 504
+        assert caught.value.response.json()["error"]["code"] == "timeout"
+        assert time.monotonic() - started < 4
+        assert library.model_lane.pending == 0  # the place is free at once
+        # and the model stops working on it: a short answer comes at once
+        started = time.monotonic()
+        client.chat.completions.create(model="model", max_tokens=2,
+                                       messages=[{"role": "user", "content": "Hello"}])
+        assert time.monotonic() - started < 1.5
+
+        with pytest.raises(openai.APIError) as streamed:
+            for _ in client.chat.completions.create(model="model", messages=long_question(),
+                                                    max_tokens=4, stream=True):
+                pass
+        assert "longer than 1.5 s" in str(streamed.value)
+        assert library.model_lane.pending == 0
+    finally:
+        server.stop()
