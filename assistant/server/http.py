@@ -135,17 +135,33 @@ def submit(request: Request, job: Callable[[State], Any], lane: str,
 
 async def run_job(request: Request, job: Callable[[State], Any], *, lane: str = "search",
                   cancel: threading.Event | None = None) -> Any:
-    """Run `job` on a lane and wait for it within the time limit (then `cancel` is set)."""
+    """Run `job` on a lane and wait for it within the time limit.
+
+    Past the limit, or when the client goes away meanwhile (checked every DISCONNECT_POLL
+    seconds), the job's place is given back and `cancel` set at once.
+    """
     server = state_of(request)
     future, slot = submit(request, job, lane, cancel)
+    waiting = asyncio.wrap_future(future)
+    deadline = time.monotonic() + server.limits.timeout
     try:
-        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)),
-                                      server.limits.timeout)
-    except TimeoutError:
-        raise ApiError(504, f"The request took longer than {server.limits.timeout:g} s.",
-                       type_="timeout_error", code="timeout") from None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ApiError(504, f"The request took longer than {server.limits.timeout:g} s.",
+                               type_="timeout_error", code="timeout")
+            done, _ = await asyncio.wait({waiting}, timeout=min(left, DISCONNECT_POLL))
+            if done:
+                return waiting.result()
+            if await request.is_disconnected():
+                raise ApiError(499, "The client went away.", code="client_closed")
     finally:
         slot.release()  # a finished job's slot is free already; a waiting one stops here
+        if not waiting.done():
+            waiting.cancel()
+
+
+DISCONNECT_POLL = 0.25
 
 
 def text_of(content: Any) -> str:

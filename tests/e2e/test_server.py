@@ -314,6 +314,24 @@ def test_a_disconnect_mid_stream_frees_the_slot_at_once(server):
     assert time.monotonic() - started < 3.0, server.log
 
 
+def test_a_client_that_gives_up_on_a_plain_answer_frees_the_slot(server):
+    impatient = openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="x",
+                              max_retries=0, timeout=1.0)
+    with pytest.raises(openai.APITimeoutError):
+        impatient.chat.completions.create(
+            model="model", max_tokens=4, messages=[{"role": "user", "content": long_question()}])
+    started = time.monotonic()
+    while True:
+        try:
+            server.client().chat.completions.create(
+                model="model", max_tokens=2, messages=[{"role": "user", "content": "Hello"}])
+            break
+        except openai.RateLimitError:
+            assert time.monotonic() - started < 2.0, "the abandoned answer kept its slot"
+            time.sleep(0.05)
+    assert time.monotonic() - started < 3.0, server.log
+
+
 # --- the key -----------------------------------------------------------------------------------
 
 def test_off_loopback_a_key_is_generated_and_required(home):
