@@ -62,6 +62,33 @@ def test_the_apps_switch_serves_logs_and_sees_new_documents(embedder, docs_copy,
     assert not server.running
 
 
+def test_a_bug_is_answered_with_a_sentence_never_its_text(embedder, monkeypatch, caplog):
+    """The failure is forced (the only mock here): the client sees no exception text."""
+
+    def broken(state: dict) -> list[str]:
+        raise RuntimeError("secret internal detail /home/someone/store.sqlite3")
+
+    monkeypatch.setattr(Library, "model_names", staticmethod(broken))
+    server = BackgroundServer(ServeConfig(port=free_port()), library=Library(embedder=embedder))
+    server.start()
+    try:
+        client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0,
+                               timeout=60)
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.models.list()
+        body = caught.value.response.json()
+        assert body["error"]["type"] == "server_error"
+        assert "secret" not in caught.value.response.text
+        assert "Traceback" not in caught.value.response.text
+        with pytest.raises(openai.APIStatusError) as wrong_method:
+            client.delete("/models", cast_to=object)
+        assert wrong_method.value.status_code == 405
+        assert wrong_method.value.response.json()["error"]["code"] == "method_not_allowed"
+    finally:
+        server.stop()
+    assert "secret internal detail" in caplog.text  # kept in the server's log for a report
+
+
 @pytest.mark.slow
 def test_a_request_over_the_time_limit_is_cut_off_and_its_slot_freed(
         embedder, default_gguf, app_home):
