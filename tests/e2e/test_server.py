@@ -147,6 +147,22 @@ def test_a_cited_answer_from_the_documents(server):
     assert reply.usage.prompt_tokens > 0 and reply.model == "library:default"
 
 
+def test_the_server_answers_as_assistant_ask_does(server, home):
+    """The same question, the same settings: the command line and the server agree."""
+    env = dict(os.environ, ASSISTANT_HOME=str(home))
+    question = "How many beds are there in the Marten Ridge hut?"
+    proc = subprocess.run([sys.executable, "-m", "assistant", "ask", question, "--json"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    asked = json.loads(proc.stdout.strip().splitlines()[-1])
+    reply = server.client().chat.completions.create(
+        model="library", messages=[{"role": "user", "content": question}])
+    served = reply.choices[0].message
+    assert served.content == asked["answer"]
+    for key in ("citations", "consulted", "grounding", "not_found"):
+        assert served.model_extra[key] == asked[key], key
+
+
 def test_a_streamed_cited_answer(server):
     started = time.monotonic()
     first = None
