@@ -40,11 +40,23 @@ class ServeConfig:
     max_pending: int = 4
     limits: Limits | None = None
 
+    def check(self) -> None:
+        """Raise `UserError` for a value no server can run with."""
+        if not 1 <= self.port <= 65535:
+            raise UserError(f"The port must be between 1 and 65535, not {self.port}.")
+        if self.max_pending < 1:
+            raise UserError("--max-pending must be at least 1.")
+        limits = self.limits
+        if limits is not None and (limits.timeout <= 0 or limits.max_body < 1024):
+            raise UserError("The time limit must be above 0 s and the body limit at least "
+                            "1024 bytes.")
+
     def resolve_key(self) -> tuple[str | None, bool]:
         """(the key requests must carry, whether it was generated here).
 
         Off loopback a key is required: the one given, else a fresh one.
         """
+        self.check()
         if self.api_key is not None and not self.api_key.strip():
             if not is_loopback(self.host):
                 raise UserError("Serving beyond this computer needs an API key; an empty key "

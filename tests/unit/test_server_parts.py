@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from assistant.errors import UserError
-from assistant.server.http import ApiError, conversation
+from assistant.server.http import ApiError, Limits, conversation
 from assistant.server.library import Busy, Lane
 from assistant.server.run import ServeConfig, is_loopback
 
@@ -97,6 +97,17 @@ def test_off_loopback_a_key_is_required_and_generated_when_not_given() -> None:
         ServeConfig(host="0.0.0.0", api_key="").resolve_key()
     with pytest.raises(UserError, match="16 characters"):
         ServeConfig(api_key="short").resolve_key()
+
+
+@pytest.mark.parametrize("config, words", [
+    (ServeConfig(port=70000), "port"), (ServeConfig(port=0), "port"),
+    (ServeConfig(max_pending=0), "max-pending"),
+    (ServeConfig(limits=Limits(timeout=0)), "time limit"),
+    (ServeConfig(limits=Limits(max_body=10)), "body limit")])
+def test_settings_no_server_can_run_with_are_refused_in_a_sentence(config: ServeConfig,
+                                                                   words: str) -> None:
+    with pytest.raises(UserError, match=words):
+        config.resolve_key()
 
 
 def test_the_last_user_message_is_the_question_and_earlier_pairs_the_history() -> None:
