@@ -365,6 +365,7 @@ async def stream_chat(request: Request, ident: str, created: int, model: str, qu
                 try:
                     piece = await asyncio.wait_for(pieces.get(), max(0.0, left))
                 except TimeoutError:
+                    slot.release()  # the place is free before the client hears why
                     yield sse(error_body(f"The request took longer than "
                                          f"{server.limits.timeout:g} s.", "timeout_error",
                                          "timeout"))
@@ -377,9 +378,11 @@ async def stream_chat(request: Request, ident: str, created: int, model: str, qu
             try:
                 answer = await asyncio.wrap_future(future)
             except UserError as exc:
+                slot.release()
                 yield sse(error_body(str(exc), "invalid_request_error", "cannot_answer"))
                 return
             except Exception:
+                slot.release()
                 log.exception("a streamed answer failed")
                 yield sse(error_body(INTERNAL, "server_error", "internal_error"))
                 return
@@ -483,16 +486,33 @@ class Guard:
         return None
 
 
+def guarded(endpoint: Callable[[Request], Awaitable[Response]]
+            ) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint whose bugs become a logged 500 in OpenAI's shape, answered cleanly (the
+    catch-all handler answers too, but Starlette raises on after it and the connection drops).
+    """
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except (ApiError, UserError, HTTPException):
+            raise
+        except Exception as exc:
+            log.error("internal error", exc_info=exc)
+            raise ApiError(500, INTERNAL, type_="server_error", code="internal_error") from None
+
+    return run
+
+
 def build_app(library: Library, *, api_key: str | None = None, loopback: bool = True,
               limits: Limits | None = None) -> Starlette:
     server = ServerState(library, api_key=api_key or None, loopback=loopback,
                          limits=limits or Limits())
     routes = [
-        Route("/v1/models", list_models, methods=["GET"]),
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/embeddings", embeddings, methods=["POST"]),
-        Route("/v1/search", search, methods=["POST"]),
-        Route("/v1/passages/{chunk_id}", passage, methods=["GET"]),
+        Route("/v1/models", guarded(list_models), methods=["GET"]),
+        Route("/v1/chat/completions", guarded(chat_completions), methods=["POST"]),
+        Route("/v1/embeddings", guarded(embeddings), methods=["POST"]),
+        Route("/v1/search", guarded(search), methods=["POST"]),
+        Route("/v1/passages/{chunk_id}", guarded(passage), methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={
         ApiError: on_api_error, UserError: on_user_error, HTTPException: on_http_error,

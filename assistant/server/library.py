@@ -116,6 +116,10 @@ class Lane:
         self._jobs.put(None)
         self._thread.join(timeout)
 
+    def _done(self, slot: Slot, started: float) -> None:
+        slot._free()
+        self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - started)
+
     def _run(self) -> None:
         state: State | None = None
         if self.eager:
@@ -137,12 +141,13 @@ class Lane:
             try:
                 if state is None:
                     state = self._setup()
-                future.set_result(job(state))
+                result = job(state)
             except BaseException as exc:
+                self._done(slot, started)
                 future.set_exception(exc)
-            finally:
-                slot._free()
-                self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - started)
+            else:
+                self._done(slot, started)  # the place is free before the caller hears
+                future.set_result(result)
         if state is not None and self._teardown is not None:
             self._teardown(state)
 
