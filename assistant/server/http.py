@@ -295,6 +295,9 @@ async def chat_completions(request: Request) -> Response:
         raise ApiError(400, "Give a 'model' (GET /v1/models lists them).", param="model",
                        code="invalid_model")
     question, history = conversation(data.get("messages"))
+    if data.get("n", 1) not in (1, None):
+        raise ApiError(400, "Only one answer a request ('n': 1) is given.", param="n",
+                       code="unsupported_value")
     max_tokens = positive_int(data, "max_completion_tokens", None, 4096) or \
         positive_int(data, "max_tokens", None, 4096)
     library = state_of(request).library

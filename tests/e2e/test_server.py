@@ -242,6 +242,13 @@ def test_an_empty_question(server):
     assert error_of(caught.value)["param"] == "messages"
 
 
+def test_more_than_one_answer_a_request(server):
+    with pytest.raises(openai.BadRequestError) as caught:
+        server.client().chat.completions.create(
+            model="library", n=2, messages=[{"role": "user", "content": QUESTION}])
+    assert error_of(caught.value)["param"] == "n"
+
+
 def test_an_oversized_request(server):
     with pytest.raises(openai.APIStatusError) as caught:
         server.client().chat.completions.create(
