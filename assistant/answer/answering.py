@@ -242,7 +242,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     judgement = None
     bias: dict[int, float] | None = None
     calibrated = answerability.calibrated_for(generator)
-    if prompt.messages is None and not no_docs and judge and not readings:
+    if prompt.messages is None and not no_docs and judge:
         judgement = answerability.judge(generator, prompt.text, NOT_FOUND_TEXT)
         if judgement is not None and judgement.refuse:
             return _not_found(prompt.hits, started, "model", judgement)
@@ -297,8 +297,6 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         cleaned, citations = parse_citations(text, prompt.hits)
         return done(cleaned, citations, "answered",
                     citation_source="model" if citations else "none")
-    if readings:
-        return _supported_by_reader(question, text, prompt.hits, readings, done)
     if judgement is not None and calibrated:
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
@@ -309,7 +307,10 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         answer.refusal_score = refusal_score
         answer.prompt_tokens, answer.completion_tokens = prompt.tokens, count
         answer.first_token_seconds = first_token
+        answer.reader_probability = reader_p
         return answer
+    if readings:
+        return _supported_by_reader(question, text, prompt.hits, readings, done)
     source: CitationSource = "none"
     text, citations = parse_citations(text, prompt.hits)
     if citations:
