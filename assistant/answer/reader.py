@@ -190,11 +190,13 @@ def _words(text: str) -> set[str]:
 
 
 def agrees(answer: str, span: str) -> bool:
-    """Whether an answer says what the reader's span says: one holds the other's words, or
-    they share at least half of each other's."""
+    """Whether an answer says what the reader's span says: every number of the span is in
+    the answer, and one holds the other's words or they share at least half of each other's."""
     a, s = _words(answer), _words(span)
     if not a or not s:
         return False
+    if any(any(ch.isdigit() for ch in w) and w not in a for w in s):
+        return False  # "15 months" never agrees with "27 months"
     if s <= a or a <= s:
         return True
     shared = len(a & s)

@@ -1,0 +1,164 @@
+"""The shipped reader: a real trained file that judges held-out passages and finds spans; the
+answer path with it (refusal, agreement, the quoted span, reranking) on real documents."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import answer_question
+from assistant.answer.reader import MANIFEST_FILE, READER_FILE, Reader, agrees, shipped_dir
+from assistant.errors import ModelError
+from assistant.ingest import Indexer
+from assistant.search import Hit, Retriever
+from assistant.store import Store
+from assistant.training.squad import normalize
+
+DATA = Path(__file__).parents[1] / "data"
+HELD_OUT = DATA / "qa" / "heldout_grounded.jsonl"
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader()
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("reader")
+    shutil.copytree(DATA / "docs", root / "docs")
+    store = Store(root / "store.sqlite3")
+    Indexer(store, embedder).index([root / "docs"], "default")
+    yield Retriever(store, embedder)
+    store.close()
+
+
+def _held_out() -> list[dict[str, object]]:
+    return [json.loads(line) for line in HELD_OUT.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def test_the_shipped_reader_is_a_real_trained_file() -> None:
+    folder = shipped_dir()
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    size = (folder / READER_FILE).stat().st_size
+    assert 10e6 < size <= 40e6  # an int8 MiniLM, within the issue's 40 MB
+    report = json.loads((folder / "training_report.json").read_text(encoding="utf-8"))
+    assert report["steps"] > 1000 and "CC BY-SA 4.0" in report["license"]
+    held = set(report["data"]["held_out_articles"])
+    assert held == {"1973_oil_crisis", "Force", "Imperialism", "Scottish_Parliament"}
+    assert not held & set(report["data"]["train_articles"])
+    assert manifest["sha256"] and report["held_out"]["auc"] >= 0.85
+
+
+def test_held_out_passages_with_the_answer_score_above_those_without(reader: Reader) -> None:
+    """Fixed examples from the held-out articles (tests/data/qa/heldout_grounded.jsonl): the
+    passage holding the answer outranks the others, and the span is the gold answer."""
+    answerable = [e for e in _held_out() if not str(e["response"]).startswith("I couldn't")]
+    assert len(answerable) == 4
+    spans = {}
+    for example in answerable:
+        gold, marker = str(example["response"]).rsplit(" [", 1)
+        n = int(marker.rstrip("]"))
+        sources = [str(s) for s in example["sources"]]  # type: ignore[attr-defined]
+        readings = reader.read(str(example["prompt"]), sources)
+        best = max(range(len(readings)), key=lambda i: readings[i].probability)
+        assert best == n - 1, example["prompt"]
+        spans[gold] = readings[best].span(sources[best])
+    # Two of the four spans are the gold answer word for word (the reader's exact match on
+    # all held-out pairs is 51%); the other two name a wrong year and a neighbouring term.
+    assert normalize(spans["Albert Einstein"]) == normalize("Albert Einstein")
+    assert normalize(spans["Catholicism"]) == normalize("Catholicism")
+
+
+def test_passages_without_the_answer_score_low(reader: Reader) -> None:
+    """The held-out examples whose passages were chosen not to hold the answer."""
+    for example in _held_out():
+        if "no_oracle" not in str(example.get("origin", "")):
+            continue
+        readings = reader.read(str(example["prompt"]),
+                               [str(s) for s in example["sources"]])  # type: ignore[attr-defined]
+        assert max(r.probability for r in readings) < 0.15, example["prompt"]
+
+
+def test_a_damaged_reader_is_refused_in_a_sentence(tmp_path: Path) -> None:
+    copy = tmp_path / "reader"
+    shutil.copytree(shipped_dir(), copy)
+    data = bytearray((copy / READER_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / READER_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="damaged"):
+        Reader(copy)
+    (copy / MANIFEST_FILE).write_text("{", encoding="utf-8")
+    with pytest.raises(ModelError, match="manifest"):
+        Reader(copy)
+
+
+def test_agreement_of_an_answer_and_a_span() -> None:
+    assert agrees("The warranty lasts 27 months [1].", "27 months")
+    assert agrees("27 months", "a period of 27 months")
+    assert not agrees("15 months", "27 months")
+    assert not agrees("", "27 months") and not agrees("27 months", "")
+
+
+def test_reranking_puts_the_passage_that_answers_first(indexed, reader: Reader) -> None:
+    question = "How long is the guarantee on the Zephyr X200 kettle?"
+    hits = indexed.search(question, 20)
+    ranked = reader.rerank(question, hits)
+    assert sorted(id(h) for h, _ in ranked) == sorted(id(h) for h in hits)
+    top, reading = ranked[0]
+    assert top.page == 2 and "27 months" in top.text
+    assert reading.span(top.text) == "27 months"
+    probabilities = [r.probability for _, r in ranked]
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+class WrongAnswer:
+    """The real generator, made to write a wrong answer (forcing the failure the support
+    check must catch)."""
+
+    def __init__(self, generator: object, text: str) -> None:
+        self._generator = generator
+        self._text = text
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._generator, name)
+
+    def stream(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        yield self._text
+
+
+@pytest.mark.slow
+def test_a_wrong_answer_becomes_the_readers_quoted_span(indexed, default_gguf: Path) -> None:
+    from assistant.llm import Generator
+
+    with Generator(default_gguf, n_ctx=2048) as generator:
+        question = "How long is the guarantee on the Zephyr X200 kettle?"
+        answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
+                                 generator=WrongAnswer(generator, "The kettle is blue [1]."))
+        assert answer.grounding == "quoted" and not answer.not_found
+        assert answer.quote is not None and answer.span is not None
+        hit = answer.consulted[answer.quote.n - 1]
+        assert hit.text[answer.quote.start:answer.quote.end] == "27 months"
+        assert answer.text == f"\u201c27 months\u201d [{answer.quote.n}]"
+        assert [c.hit for c in answer.citations] == [hit] and hit.page == 2
+        assert answer.to_json()["span"]["text"] == "27 months"
+
+        right = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
+                                generator=WrongAnswer(generator, "It lasts 27 months [1]."))
+        assert right.grounding == "answered" and right.span is not None
+        assert right.span.text == "27 months"
+
+
+def test_an_unrelated_passage_is_refused_by_the_reader(reader: Reader) -> None:
+    hit = Hit(chunk_id=1, document_id=1, path="/docs/menu.txt", page=None, start=0, end=60,
+              text="The café serves soup on Mondays and fish on Fridays, from noon.",
+              score=1.0, similarity=0.9, keyword_rank=1, vector_rank=1)
+    answer = answer_question("How long is the guarantee on the kettle?",
+                             retriever=lambda q, k: [hit], generator=None,  # type: ignore[arg-type]
+                             reader=reader)
+    assert answer.not_found and answer.not_found_reason == "reader"
+    assert answer.consulted == [hit] and answer.reader_probability is not None
