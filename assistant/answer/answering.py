@@ -16,6 +16,12 @@ The flow:
    (`support`); when nothing is left, quote the passage sentence that best matches the
    question instead.
 
+With the reader (`reader`, shipped in resources/reader): it reads the passages after
+retrieval and refuses, before any generation, when no passage reaches the strictness's
+`reader_at`; the answer's words are checked against the reader's span in the passage they
+cite (marked for the highlight when they agree), and when nothing usable is left the quote
+is the reader's span rather than a whole sentence.
+
 Every answer says which case it is (`Answer.grounding`): "answered" from `[n]`, "quoted" from
 a passage, or "not_found". Base models get a completion prompt with stop strings, and
 answers end at the first line break (the 270M model's later lines were run-on copies).
@@ -59,6 +65,9 @@ DEFAULT_COPY_BIAS = 0.0  # see source_bias; applied to base-model prompts only w
 SHIPPED = "shipped"  # answer_question's reader: the one installed with the app
 RERANK_DEPTH = 20  # hits the reader reads when it reranks
 DEFAULT_RERANK = False  # see README, "Answer quality": on by default only where it helps
+# Whether an answer the support check accepts is still replaced by the reader's span when the
+# two disagree (see README, "Answer quality": measured both ways on the held-out articles).
+READER_OVERRULES = False
 
 CitationSource = Literal["model", "inferred", "none"]
 Grounding = Literal["answered", "quoted", "not_found", "model_only"]
@@ -333,9 +342,10 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
 
 def _supported_by_reader(question: str, text: str, hits: list[Hit],
                          readings: dict[int, Reading], done: Callable[..., Answer]) -> Answer:
-    """The support check with the reader: the generator's answer stands when it agrees with
-    the reader's span in a passage it cites; otherwise (disagreement, a refusal the reader
-    overrules, nothing usable) the answer is the reader's span, quoted and cited."""
+    """The support check with the reader: the generator's answer stands, its words marked,
+    when it agrees with the reader's span in a passage it cites; it also stands unmarked when
+    the support check accepts it and READER_OVERRULES is off. Otherwise (nothing usable, or a
+    disagreement the reader overrules) the answer is the reader's span, quoted and cited."""
     source: CitationSource = "none"
     cleaned, citations = parse_citations(text, hits)
     if citations:
@@ -354,6 +364,9 @@ def _supported_by_reader(question: str, text: str, hits: list[Hit],
                                      reading.start, reading.end)
                 return done(checked.text, checked.citations, "answered",
                             citation_source=source, unsupported=checked.dropped, span=span)
+        if not READER_OVERRULES:  # supported by its passage's words: it stands, unmarked
+            return done(checked.text, checked.citations, "answered", citation_source=source,
+                        unsupported=checked.dropped)
     ranked = [(readings[id(hit)].probability, -n, n) for n, hit in enumerate(hits, 1)
               if id(hit) in readings and readings[id(hit)].end > readings[id(hit)].start]
     if ranked:

@@ -138,7 +138,7 @@ def test_a_wrong_answer_becomes_the_readers_quoted_span(indexed, default_gguf: P
     with Generator(default_gguf, n_ctx=2048) as generator:
         question = "How long is the guarantee on the Zephyr X200 kettle?"
         answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
-                                 generator=WrongAnswer(generator, "The kettle is blue [1]."))
+                                 generator=WrongAnswer(generator, "It lasts 15 months [1]."))
         assert answer.grounding == "quoted" and not answer.not_found
         assert answer.quote is not None and answer.span is not None
         hit = answer.consulted[answer.quote.n - 1]
