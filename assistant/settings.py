@@ -72,6 +72,10 @@ OPTIONS: tuple[Option, ...] = (
            "scanned page."),
     Option("ocr_page_seconds", int, 60, "OCR time per page",
            "A scanned page that takes longer than this is skipped and reported.", 5, 600),
+    Option("serve_library", bool, False, "Let other apps on this computer use my library",
+           "Editors, notes tools and scripts on this computer can search and ask your "
+           "documents through a local OpenAI-compatible address (http://127.0.0.1:8763/v1). "
+           "Nothing is reachable from other computers."),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}

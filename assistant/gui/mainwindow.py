@@ -34,6 +34,7 @@ from assistant.gui.controllers.conversations import WINDOW_TITLE, ConversationsC
 from assistant.gui.controllers.indexing import IndexingController
 from assistant.gui.controllers.library import LibraryController
 from assistant.gui.controllers.settings import SettingsController
+from assistant.gui.controllers.sharing import SharingController
 from assistant.gui.controllers.sources import SourcesController
 from assistant.gui.controllers.teach import TeachController
 from assistant.gui.dropoverlay import DropOverlay, local_paths
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
         self.conversations = ConversationsController(ctx, self.sources, self.library,
                                                      self.indexing, self.settings_controller)
         self.teach = TeachController(ctx, self.settings_controller)
+        self.sharing = SharingController(ctx)
+        self.settings_controller.applied.connect(self.sharing.settings_changed)
         self.backend.library_changed.connect(self.library.schedule_refresh)
 
         self._build_actions()
@@ -98,6 +101,8 @@ class MainWindow(QMainWindow):
                 " ".join(self.settings.problems), 20_000))
         if load_model:
             self.backend.load_model()
+        if self.settings["serve_library"]:
+            QTimer.singleShot(0, self.sharing.apply)
         if initial_paths:
             QTimer.singleShot(0, lambda: self.indexing.add_paths(initial_paths))
 
@@ -130,7 +135,7 @@ class MainWindow(QMainWindow):
                       c.export_action, None, s.settings_action, None, self.quit_action),
             "&Conversation": (c.focus_action, c.stop_action, None, c.rename_action,
                               c.delete_action, c.export_action),
-            "&View": self.page_actions,
+            "&View": (*self.page_actions, None, self.sharing.log_action),
             "&Help": (self.about_action,),
         }
         bar = self.menuBar()
@@ -211,6 +216,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         status = self.statusBar()
         status.setSizeGripEnabled(True)
+        status.addPermanentWidget(self.sharing.label)
         status.addPermanentWidget(self.indexing.embedder_notice)
         status.addPermanentWidget(self.settings_controller.model_bar)
         status.addPermanentWidget(self.settings_controller.model_label)
@@ -312,6 +318,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.save_state()
+        self.sharing.shutdown()
         self.indexing.stop()
         self.conversations.shutdown()
         self.teach.shutdown()

@@ -38,7 +38,8 @@ from assistant.settings import OPTIONS, Option, Settings
 # here: the toolbar's box chooses it. "Answer style" stands for three settings (settingsfields).
 COLUMNS = (
     (("Model", ("model_path", "threads", "context_size")),
-     ("Answer style", STYLE_NAMES)),
+     ("Answer style", STYLE_NAMES),
+     ("Other apps", ("serve_library",))),
     (("Answers", ("strictness", "top_k", "focus_words", "max_answer_tokens", "temperature")),),
 )
 NOT_HERE = frozenset({"collection"})
@@ -47,6 +48,7 @@ LABELS = {
     "lora_scale": "Strength",
     "focus_words": "Passage focus",
     "max_answer_tokens": "Answer length",
+    "serve_library": "Sharing",
 }
 CHOICE_LABELS = {
     "lenient": "Lenient: answer whenever a passage may hold it",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar
 
 from assistant.gui.backend import ModelState
@@ -23,6 +23,8 @@ READY_PREFIX = "Model ready: "  # what the backend's "ready" message starts with
 
 class SettingsController(QObject):
     """Owns the settings action and the status bar's `model_label` and `model_bar`."""
+
+    applied = Signal(object)  # the names of the settings just saved and applied
 
     def __init__(self, context: AppContext, library: LibraryController) -> None:
         super().__init__(context.window)
@@ -61,6 +63,7 @@ class SettingsController(QObject):
             self.library.show_active_collection()
         if changed & {"lora_path", "lora_scale"}:
             self.context.notify("The adapter applies from the next answer.", 6000)
+        self.applied.emit(set(changed))
 
     def use_adapter(self, path: str) -> None:
         """Switch the adapter (empty: none) as the settings dialog would: saved, and applied
