@@ -222,21 +222,21 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     if not no_docs:
         deep = isinstance(judge_reader, Reader) and (DEFAULT_RERANK if rerank is None
                                                      else rerank)
-        hits = list(retriever(retrieval_query(question, turns),
-                              max(top_k, RERANK_DEPTH) if deep else top_k))
+        query = retrieval_query(question, turns)  # a follow-up is read with its context
+        hits = list(retriever(query, max(top_k, RERANK_DEPTH) if deep else top_k))
         usable = answerability.usable_passages(hits, level)
         if not usable:
             return _not_found(hits[:top_k], started, "retrieval")
         if isinstance(judge_reader, Reader):
             if deep:
-                pairs = judge_reader.rerank(question, usable)
+                pairs = judge_reader.rerank(query, usable)
                 usable, read = [h for h, _ in pairs], [r for _, r in pairs]
             else:
-                read = judge_reader.read(question, [hit.text for hit in usable])
+                read = judge_reader.read(query, [hit.text for hit in usable])
             usable, read = usable[:top_k], read[:top_k]
             readings = {id(hit): r for hit, r in zip(usable, read, strict=True)}
             reader_p = max(r.probability for r in read)
-            if reader_p < level.reader_at:
+            if reader_p < level.reader_at:  # only "strict" refuses on the reader alone
                 answer = _not_found(usable, started, "reader")
                 answer.reader_probability = reader_p
                 return answer

@@ -166,6 +166,9 @@ def test_asking_streams_an_answer_with_sources_and_a_citation_opens_the_page(
     assert cited and cited[0].hit["path"].endswith("handbook.pdf")
     assert cited[0].span is not None and "background-color" in cited[0].passage.text()
     assert "27 months" in cited[0].passage.text()
+    # the marked words are the reader's answer span: exactly the answer's words
+    start, end = cited[0].span
+    assert cited[0].hit["text"][start:end] == "27 months"
 
     # the conversation was saved with its sources
     stored = window.history.turns(window.conversations.conversation_id)[0]
@@ -182,6 +185,7 @@ def test_asking_streams_an_answer_with_sources_and_a_citation_opens_the_page(
 
     assert isinstance(viewer, DocumentViewer)
     assert viewer.path.name == "handbook.pdf"
+    assert viewer.target is not None and viewer.target.span == (start, end)  # marked there too
     qtbot.waitUntil(lambda: viewer.current_page() == page, timeout=5000)
     assert viewer.pdf_located
     assert viewer.pdf_view.highlights and page - 1 in viewer.pdf_view.highlights

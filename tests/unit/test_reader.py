@@ -159,6 +159,6 @@ def test_an_unrelated_passage_is_refused_by_the_reader(reader: Reader) -> None:
               score=1.0, similarity=0.9, keyword_rank=1, vector_rank=1)
     answer = answer_question("How long is the guarantee on the kettle?",
                              retriever=lambda q, k: [hit], generator=None,  # type: ignore[arg-type]
-                             reader=reader)
+                             reader=reader, strictness="strict")
     assert answer.not_found and answer.not_found_reason == "reader"
     assert answer.consulted == [hit] and answer.reader_probability is not None
