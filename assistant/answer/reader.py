@@ -172,8 +172,9 @@ def best_span(start: Any, end: Any, first: int, last: int, max_tokens: int = 30
     if s.size == 0:
         return first, first, float("-inf")
     best = (0, 0, float("-inf"))
+    ends = np.argsort(-e)[:20]
     for i in np.argsort(-s)[:20]:
-        for j in np.argsort(-e)[:20]:
+        for j in ends:
             if i <= j < i + max_tokens:
                 score = float(s[i] + e[j])
                 if score > best[2]:

@@ -10,11 +10,14 @@ import argparse
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from assistant.cli.output import ProgressBar, emit_json, fmt_seconds
 from assistant.errors import Cancelled, UserError
+
+T = TypeVar("T")
 
 
 def _base_model(path: str | None) -> Path:
@@ -30,6 +33,23 @@ def _load(data: str, scrub: bool, max_length: int) -> Any:
     report = load_jsonl(data, scrub_pii=scrub, max_length=max_length)
     print(report.summary(), file=sys.stderr)
     return report
+
+
+def _stoppable(run: Callable[[threading.Event], T], bar: ProgressBar) -> T | None:
+    """`run(cancel)` with the progress bar closed however it ends; on Ctrl+C or a
+    cancellation, say how to resume and return None."""
+    cancel = threading.Event()
+    try:
+        return run(cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        what = "Interrupted"
+    except Cancelled:
+        what = "Cancelled"
+    finally:
+        bar.close()
+    print(f"{what}. Run the same command with --resume to continue.", file=sys.stderr)
+    return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -58,20 +78,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         loss = f"loss {p.loss:.3f}" if p.loss is not None else p.phase
         bar.update(p.step, p.total_steps, f"steps · {loss} · ETA {fmt_seconds(p.eta_s)}")
 
-    cancel = threading.Event()
-    try:
-        result = train(split, config, base, work_dir, progress=progress, cancel=cancel,
-                       resume=args.resume, stop_after=args.stop_after)
-    except KeyboardInterrupt:
-        cancel.set()
-        bar.close()
-        print("Interrupted. Run the same command with --resume to continue.", file=sys.stderr)
+    result = _stoppable(lambda cancel: train(split, config, base, work_dir, progress=progress,
+                                             cancel=cancel, resume=args.resume,
+                                             stop_after=args.stop_after), bar)
+    if result is None:
         return 130
-    except Cancelled:
-        bar.close()
-        print("Cancelled. Run the same command with --resume to continue.", file=sys.stderr)
-        return 130
-    bar.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.adapter_gguf, out)
     report_path = out.with_suffix(".report.json")
@@ -207,22 +218,12 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         elif p.phase in ("validating", "exporting"):
             bar.update(p.step, p.total_steps, p.phase)
 
-    cancel = threading.Event()
-    try:
-        result = train_reader(train_pairs, val_pairs, config, default_model_path(), out,
-                              held_out_pairs=held_pairs, progress=progress, cancel=cancel,
-                              resume=args.resume or args.finish, stop_after=args.stop_after,
-                              data_note=note, finish=args.finish)
-    except KeyboardInterrupt:
-        cancel.set()
-        bar.close()
-        print("Interrupted. Run the same command with --resume to continue.", file=sys.stderr)
+    result = _stoppable(lambda cancel: train_reader(
+        train_pairs, val_pairs, config, default_model_path(), out, held_out_pairs=held_pairs,
+        progress=progress, cancel=cancel, resume=args.resume or args.finish,
+        stop_after=args.stop_after, data_note=note, finish=args.finish), bar)
+    if result is None:
         return 130
-    except Cancelled:
-        bar.close()
-        print("Cancelled. Run the same command with --resume to continue.", file=sys.stderr)
-        return 130
-    bar.close()
     summary: dict[str, Any] = {"out": str(out), "steps": result.steps,
                                "seconds": round(result.duration_s, 1)}
     if not result.reader.exists():

@@ -107,7 +107,7 @@ class Encoded:
     offsets: tuple[tuple[int, int], ...]  # character span of each token in the passage
 
 
-def load_tokenizer(model_path: Path, max_length: int) -> Any:
+def load_tokenizer(model_path: Path) -> Any:
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(model_path / "tokenizer.json"))
@@ -268,8 +268,6 @@ def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
     """Probabilities and answer spans of a torch model (for validation while training)."""
     import torch
 
-    probs: list[float] = []
-    spans: list[str] = []
     model.eval()
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
     out_p = [0.0] * len(encoded)
@@ -291,8 +289,7 @@ def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
                 out_p[i] = float(p[row])
                 out_s[i] = passages[i][a:b]
     model.train()
-    probs, spans = out_p, out_s
-    return probs, spans
+    return out_p, out_s
 
 
 # --------------------------------------------------------------------------- the loop
@@ -361,7 +358,7 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
     torch.manual_seed(config.seed)
     autocast = cpu_computes_bf16() if config.bf16 is None else config.bf16
 
-    tok = load_tokenizer(model_path, config.max_length)
+    tok = load_tokenizer(model_path)
     emit(ReaderProgress("encoding", 0, 0))
 
     def encode(pairs: Sequence[ReaderPair]) -> list[Encoded]:
@@ -433,6 +430,7 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
         history["seconds_before"] -= time.monotonic() - run_started  # counted once at the end
 
     run_started = time.monotonic()
+    first_step = step  # where this call began (a resumed run's ETA counts its own steps)
     last_save = time.monotonic()
     model.train()
     tokens_since, since = 0, time.monotonic()
@@ -462,8 +460,7 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
             history["tokens"] = history.get("tokens", 0) + tokens
             history["loss"].append(round(float(loss.detach()), 4))
             elapsed = time.monotonic() - run_started
-            done_here = max(1, len(history["loss"]) - 0)
-            eta = (total - step) * elapsed / max(1, min(done_here, step))
+            eta = (total - step) * elapsed / max(1, step - first_step)
             emit(ReaderProgress("training", step, total, history["loss"][-1], eta))
             if step % 50 == 0:
                 rate_now = tokens_since / max(1e-6, time.monotonic() - since)
