@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.ingest.formats.images import IMAGE_NOT_READ
+from assistant.ingest.formats.pdf import SCAN_NOT_READ
 from assistant.settings import BY_NAME
 
 _PAGE_WITHOUT_TEXT = re.compile(r"^page (\d+): no extractable text; scanned\?$")
@@ -32,6 +34,11 @@ def reason_text(reason: str) -> str:
     if reason == "no extractable text; scanned?":  # (said only when recognition did not run)
         return ("This PDF has no text layer (probably a scan), and text recognition did not "
                 "run on it." + _ocr_hint())
+    if reason in (SCAN_NOT_READ, IMAGE_NOT_READ):
+        what = "This PDF has no text layer (it is a scan)" if reason == SCAN_NOT_READ else \
+            "This is an image"
+        return (f"{what}, and it cannot be read because Tesseract, the OCR program, is not "
+                "installed. Install Tesseract (package tesseract-ocr) and add the folder again.")
     page = _PAGE_WITHOUT_TEXT.match(reason)
     if page:
         return (f"page {page.group(1)} has no text layer (probably scanned), so it is not "

@@ -97,6 +97,19 @@ def tesseract() -> str | None:
     return shutil.which("tesseract")
 
 
+NOT_INSTALLED = "Tesseract, the OCR program, is not installed"
+
+
+def missing(options: OcrOptions, pages: list[int]) -> bool:
+    """Whether some of `pages` would need Tesseract and it is not there: they are then
+    reported with NOT_INSTALLED at once, rather than rendered for a program that is missing.
+    Pages in the cache need no program (the viewer shows them anyway)."""
+    if tesseract() is not None:
+        return False
+    cache = OcrCache(options.cache_dir, options.file_key)
+    return any(cache.get(page) is None for page in pages)
+
+
 def _env(program: str) -> dict[str, str]:
     env = dict(os.environ)
     env["OMP_THREAD_LIMIT"] = "1"  # its OpenMP threads only fight the embedder for the CPUs
@@ -111,7 +124,7 @@ def recognise(image: Any, *, time_limit: float = PAGE_TIME_LIMIT_S,
     """OCR one PIL image: text with paragraphs, and word boxes. Raises OcrError."""
     program = tesseract()
     if program is None:
-        raise OcrError("Tesseract, the OCR program, is not installed")
+        raise OcrError(NOT_INSTALLED)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="assistant-ocr-") as tmp:
         source = Path(tmp) / "page.png"

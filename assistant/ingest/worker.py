@@ -19,6 +19,9 @@ from typing import Any
 
 from assistant.ingest.chunking import Chunk, Chunker
 from assistant.ingest.extract import ExtractionError, extract
+from assistant.ingest import ocr
+from assistant.ingest.formats.images import IMAGE_NOT_READ, IMAGE_OCR_OFF
+from assistant.ingest.formats.pdf import SCAN_NOT_READ
 from assistant.ingest.ocr import OcrOptions, cache_root
 from assistant.settings import Settings
 
@@ -80,22 +83,24 @@ def _unexpected(exc: BaseException) -> str:
     return "could not be read (its content confused the reader); skipped"
 
 
-# Failures that OCR turns into text: such a file is tried again once OCR is on.
-OCR_WOULD_READ = frozenset({"no extractable text; scanned?",
-                            "an image: reading text in images (OCR) is turned off in Settings"})
+# Failures that OCR turns into text: such a file is tried again once OCR can run (turned on,
+# or Tesseract installed since).
+OCR_WOULD_READ = frozenset({"no extractable text; scanned?", SCAN_NOT_READ, IMAGE_OCR_OFF,
+                            IMAGE_NOT_READ})
 
 
 def _read_ocr_settings() -> tuple[bool, float]:
     try:
         values = Settings()
         return bool(values["ocr"]), float(values["ocr_page_seconds"])
-    except Exception:  # unreadable settings: the defaults
-        return False, 60.0
+    except Exception:  # unreadable settings: the defaults (OCR on)
+        return True, 60.0
 
 
 def ocr_enabled() -> bool:
-    """Whether the settings ask for OCR now (read afresh: the user may just have turned it on)."""
-    return _read_ocr_settings()[0]
+    """Whether OCR would run now: the setting is on (read afresh: the user may just have
+    turned it on) and Tesseract is there (it may just have been installed)."""
+    return _read_ocr_settings()[0] and ocr.tesseract() is not None
 
 
 def init_worker(queue: Any) -> None:

@@ -48,10 +48,12 @@ def mixed_folder(root: Path, data_dir: Path) -> Path:
 
 
 def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
-        qtbot, make_window, data_dir, tmp_path):
+        qtbot, make_window, data_dir, tmp_path, monkeypatch):
     window = make_window(watch=False)
     folder = mixed_folder(tmp_path, data_dir)
-    summary = index_and_wait(qtbot, window, [folder])
+    with monkeypatch.context() as without:  # OCR is on, but Tesseract is not installed
+        without.setenv("PATH", "")
+        summary = index_and_wait(qtbot, window, [folder])
     assert [Path(p).name for p in summary.indexed] == ["guide.md"]
     assert [Path(f.path).name for f in summary.failed] == ["scan.pdf"]
     assert sorted(Path(s.path).name for s in summary.skipped) == sorted(UNSUPPORTED)
@@ -81,8 +83,8 @@ def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
     assert failures is not None and failures.isVisible()
     why = dialog_rows(failures)["scan.pdf"]
     assert "no text layer" in why and "?" not in why
-    if "ocr" in BY_NAME:  # and where to turn text recognition on
-        assert f"Turn on “{BY_NAME['ocr'].label}” in Settings" in why
+    assert "Tesseract, the OCR program, is not installed" in why  # and what to do
+    assert "Install Tesseract (package tesseract-ocr)" in why
     failures.close()
 
     # one count everywhere: the toolbar's box, the sidebar, the Library page
@@ -95,6 +97,7 @@ def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
     rows = library_rows(window)
     assert set(rows) == {"guide.md", "scan.pdf"}
     assert rows["scan.pdf"].startswith("● Could not be read — This PDF has no text layer")
+    assert "not installed" in rows["scan.pdf"]
     # the Library's status wraps rather than being cut
     window.show_page("library")
     wait_library(qtbot, window)
@@ -123,10 +126,14 @@ def test_every_file_in_a_mixed_folder_is_accounted_for_and_counts_agree(
     assert dialog is not None and sorted(dialog_rows(dialog)) == sorted(UNSUPPORTED)
     dialog.close()
     (folder / UNSUPPORTED[0]).unlink()  # gone from the folder: gone from the list
+    # Tesseract is found again (installed): the scan that failed for it is read this time
     with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
         window.indexing.add_paths([str(folder)])
     wait_library(qtbot, window)
     assert view.skipped_button.text() == f"Show {len(UNSUPPORTED) - 1} skipped"
+    rows = library_rows(window)
+    assert rows["scan.pdf"] == "● Indexed — pages read by OCR: 1", rows["scan.pdf"]
+    assert window.library.collection_box.currentText() == "default (2)"
 
 
 def _hit(path: str, page: int | None, text: str, similarity: float = 0.6) -> dict[str, Any]:
@@ -402,6 +409,9 @@ def test_reasons_say_what_happened() -> None:
         "“.mp3” file: this type is not supported"
     assert reason_text("unsupported file type 'README'") == \
         "A file without an extension: this type is not supported"
+    # OCR turned off in Settings: the scan says where to turn it on
+    assert reason_text("no extractable text; scanned?").endswith(
+        f"Turn on “{BY_NAME['ocr'].label}” in Settings to read it.")
     assert reason_text("page 2: no extractable text; scanned?") == \
         "page 2 has no text layer (probably scanned), so it is not searchable; the other " \
         "pages are"

@@ -28,10 +28,13 @@ def test_index_mixed_folder_then_search_finds_right_pages(store, embedder, data_
     shutil.copytree(data_dir / "bad", folder / "bad")
     summary = Indexer(store, embedder).index([folder], "Work")
     good = sorted(p.name for p in (data_dir / "docs").iterdir())
-    assert sorted(Path(p).name for p in summary.indexed) == good
+    # OCR is on by default: the scan is read, not reported
+    assert sorted(Path(p).name for p in summary.indexed) == sorted([*good, "scanned.pdf"])
+    scan = next(d for d in store.documents("Work") if d.path.endswith("scanned.pdf"))
+    assert scan.warnings == ["pages read by OCR: 1"]
     reasons = {Path(f.path).name: f.reason for f in summary.failed}
+    assert "scanned.pdf" not in reasons
     assert "encrypted" in reasons["encrypted.pdf"]
-    assert "no extractable text" in reasons["scanned.pdf"]
     assert "not a PDF" in reasons["mislabelled.pdf"]
     assert "corrupt" in reasons["truncated.pdf"]
     assert "empty" in reasons["empty.txt"]
@@ -179,8 +182,8 @@ def test_every_file_in_a_mixed_folder_is_accounted_for(store, embedder, data_dir
 
     summary = Indexer(store, embedder).index([folder], "default")
 
-    assert [Path(p).name for p in summary.indexed] == ["guide.md"]
-    assert [Path(f.path).name for f in summary.failed] == ["scan.pdf"]
+    assert sorted(Path(p).name for p in summary.indexed) == ["guide.md", "scan.pdf"]
+    assert not summary.failed
     skipped = {Path(s.path).name: s for s in summary.skipped}
     assert sorted(skipped) == sorted(unsupported)
     assert skipped["song.mp3"].type == ".mp3"
@@ -191,5 +194,5 @@ def test_every_file_in_a_mixed_folder_is_accounted_for(store, embedder, data_dir
     assert sorted(Path(s["path"]).name for s in out["skipped"]) == sorted(unsupported)
 
     again = Indexer(store, embedder).index([folder], "default")
-    assert len(again.unchanged) == 1 and len(again.failed) == 1
+    assert len(again.unchanged) == 2 and not again.failed
     assert len(again.skipped) == len(unsupported)

@@ -173,29 +173,57 @@ def test_page_lists_and_tsv_parsing() -> None:
 def test_worker_ocr_follows_the_setting(tmp_path: Path, app_home: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from assistant.ingest import worker
+    from assistant.ingest.formats.pdf import SCAN_NOT_READ
     from assistant.settings import Settings
 
+    scan = str(DATA / "bad" / "scanned.pdf")
     worker._ocr_settings = None
     try:
-        assert worker.prepare(str(DATA / "bad" / "scanned.pdf"), 160, 10**9).error == \
-            "no extractable text; scanned?"
-        values = Settings()
-        values.set("ocr", True)
-        values.save()
-        worker._ocr_settings = None
-        prepared = worker.prepare(str(DATA / "bad" / "scanned.pdf"), 160, 10**9)
+        # on by default: the scan is read
+        prepared = worker.prepare(scan, 160, 10**9)
         assert prepared.error is None and "DELIVERY NOTE 5531" in prepared.chunks[0].text
         assert prepared.warnings == ["pages read by OCR: 1"]
         assert list((app_home / "ocr-cache").rglob("1.json"))
         # the viewer's way to the text: from the cache, with no OCR program to run at all
         from assistant.ingest.ocr import cached
 
-        monkeypatch.setenv("PATH", "")
-        assert tesseract() is None
-        shown = extract(DATA / "bad" / "scanned.pdf", ocr=cached(prepared.hash or ""))
-        assert "DELIVERY NOTE 5531" in shown.pages[0].text
+        with monkeypatch.context() as without:
+            without.setenv("PATH", "")
+            assert tesseract() is None
+            shown = extract(DATA / "bad" / "scanned.pdf", ocr=cached(prepared.hash or ""))
+            assert "DELIVERY NOTE 5531" in shown.pages[0].text
+            # the same scan, cached, is indexed with no program; a new one is named in a
+            # sentence that says why, and nothing is rendered for it
+            worker._ocr_settings = None
+            assert worker.prepare(scan, 160, 10**9).error is None
+            fresh = scanned_pdf(tmp_path / "fresh.pdf", [["A page never read before"]])
+            assert worker.prepare(str(fresh), 160, 10**9).error == SCAN_NOT_READ
+            assert "not installed" in SCAN_NOT_READ
+        # the setting turned off: the scan is named as not read
+        values = Settings()
+        values.set("ocr", False)
+        values.save()
+        worker._ocr_settings = None
+        assert worker.prepare(scan, 160, 10**9).error == "no extractable text; scanned?"
     finally:
         worker._ocr_settings = None
+
+
+def test_a_pdf_with_one_scanned_page_names_it_when_tesseract_is_missing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from assistant.ingest.formats.pdf import SCAN_NOT_READ
+
+    monkeypatch.setenv("PATH", "")
+    got = extract(DATA / "docs" / "mixed_scan.pdf", ocr=options(tmp_path))
+    assert got.warnings == [f"page 2: {SCAN_NOT_READ}"]
+    assert got.pages[0].text and not got.pages[1].text
+    png = tmp_path / "note.png"
+    scan_image(["Hello"]).save(png)
+    with pytest.raises(ExtractionError) as info:
+        extract(png, ocr=options(tmp_path))
+    assert info.value.reason == ("an image, and its text cannot be read: Tesseract, the OCR "
+                                 "program, is not installed")
+    assert not (tmp_path / "cache").exists()  # nothing was rendered for a missing program
 
 
 def test_a_scan_with_a_stamped_page_number_is_ocrd_too(tmp_path: Path) -> None:
@@ -220,12 +248,14 @@ def test_a_scan_with_a_stamped_page_number_is_ocrd_too(tmp_path: Path) -> None:
         ["pages read by OCR: 2"]
 
 
-def test_scans_that_failed_with_ocr_off_are_read_once_it_is_on(tmp_path: Path, app_home: Path,
-                                                                embedder) -> None:  # type: ignore[no-untyped-def]
+def test_scans_are_read_once_tesseract_is_installed(tmp_path: Path, app_home: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     embedder) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
+    from assistant.ingest.formats.images import IMAGE_NOT_READ
+    from assistant.ingest.formats.pdf import SCAN_NOT_READ
     from assistant.ingest.indexer import Indexer
-    from assistant.settings import Settings
     from assistant.store.store import Store
 
     folder = tmp_path / "docs"
@@ -236,15 +266,14 @@ def test_scans_that_failed_with_ocr_off_are_read_once_it_is_on(tmp_path: Path, a
     store = Store()
     try:
         indexer = Indexer(store, embedder)
-        first = indexer.index([folder])
-        assert {Path(f.path).name: f.reason for f in first.failed} == {
-            "delivery.pdf": "no extractable text; scanned?",
-            "invoice.png": "an image: reading text in images (OCR) is turned off in Settings"}
-        assert [Path(p).name for p in indexer.index([folder]).unchanged] == ["guide.md"]
-        values = Settings()
-        values.set("ocr", True)
-        values.save()
-        second = indexer.index([folder])
+        with monkeypatch.context() as without:  # OCR on (the default), Tesseract not found
+            without.setenv("PATH", "")
+            first = indexer.index([folder])
+            assert {Path(f.path).name: f.reason for f in first.failed} == {
+                "delivery.pdf": SCAN_NOT_READ, "invoice.png": IMAGE_NOT_READ}
+            # still missing: the scans are not read again for nothing
+            assert [Path(p).name for p in indexer.index([folder]).unchanged] == ["guide.md"]
+        second = indexer.index([folder])  # installed now
         assert sorted(Path(p).name for p in second.indexed) == ["delivery.pdf", "invoice.png"]
         assert not second.failed and store.check_consistency() == []
         docs = {Path(d.path).name: d for d in store.documents("default")}
@@ -266,9 +295,7 @@ def test_ocr_progress_is_told_page_by_page(tmp_path: Path, app_home: Path,
     folder = tmp_path / "docs"
     folder.mkdir()
     scanned_pdf(folder / "three.pdf", [[f"Survey sheet {n}", f"Count {n * 11}"] for n in (1, 2, 3)])
-    values = Settings()
-    values.set("ocr", True)
-    values.save()
+    assert Settings()["ocr"]  # on by default
     seen: list[IndexProgress] = []
     store = Store()
     try:

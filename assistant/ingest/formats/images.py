@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from assistant.ingest.formats.common import Extracted, ExtractionError, Page, clean_line, noted
-from assistant.ingest.ocr import MAX_PIXELS, OcrOptions, ocr_pages
+from assistant.ingest.ocr import MAX_PIXELS, NOT_INSTALLED, OcrOptions, missing, ocr_pages
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 MAX_FRAMES = 500  # pages of one multi-page TIFF
 MAX_SIDE = 5000  # larger images are scaled down before OCR (text stays far above 20 px)
+
+IMAGE_OCR_OFF = "an image: reading text in images (OCR) is turned off in Settings"
+IMAGE_NOT_READ = f"an image, and its text cannot be read: {NOT_INSTALLED}"
 
 _MAGICS = (b"\x89PNG", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"BM")
 
@@ -26,8 +29,7 @@ def looks_like_image(head: bytes) -> bool:
 
 def extract_image(path: Path, ocr: OcrOptions | None) -> Extracted:
     if ocr is None:
-        raise ExtractionError("an image: reading text in images (OCR) is turned off in "
-                              "Settings")
+        raise ExtractionError(IMAGE_OCR_OFF)
     from PIL import Image
 
     # Pillow's own guard raises on open, before the size can be put in a sentence; ours
@@ -44,6 +46,8 @@ def extract_image(path: Path, ocr: OcrOptions | None) -> Extracted:
         with picture:
             _check_size(width, height)
             count = min(frames, MAX_FRAMES)
+            if missing(ocr, list(range(1, count + 1))):
+                raise ExtractionError(IMAGE_NOT_READ)
             texts, notes = ocr_pages(_frames(picture, count), ocr)
     finally:
         Image.MAX_IMAGE_PIXELS = guard

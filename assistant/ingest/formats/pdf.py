@@ -25,7 +25,11 @@ from assistant.ingest.formats.common import (
     noted,
     os_reason,
 )
+from assistant.ingest import ocr as _ocr
 from assistant.ingest.ocr import MAX_PIXELS, OCR_DPI, OcrOptions, ocr_pages, page_list
+
+# Said when OCR is on but its program is missing (a pip install without Tesseract).
+SCAN_NOT_READ = f"no text layer (a scan), and it cannot be read: {_ocr.NOT_INSTALLED}"
 
 # pypdf reports every oddity of real-world PDFs it recovers from through `logging` (even at
 # ERROR level, e.g. unknown font encodings); with no handler configured Python prints them to
@@ -169,7 +173,14 @@ def extract_pdf(path: Path, ocr: OcrOptions | None = None) -> Extracted:
     ocr_tried = False
     if ocr is not None and first_failure is None:
         blank = [page.number for page in pages if not page.text and page.number is not None]
-        if blank or sparse:
+        if blank and _ocr.missing(ocr, blank):
+            if len(blank) == len(pages):
+                raise ExtractionError(SCAN_NOT_READ)
+            done = {f"page {n}: no extractable text; scanned?" for n in blank}
+            notes = [n for n in notes if n not in done]
+            notes.append(f"{'pages' if len(blank) > 1 else 'page'} {page_list(blank)}: "
+                         f"{SCAN_NOT_READ}")
+        elif blank or (sparse and not _ocr.missing(ocr, sparse)):
             ocr_tried = True
             notes = _read_scans(path, pages, sorted(blank + sparse), notes, ocr)
     if not any(page.text for page in pages):
