@@ -76,6 +76,10 @@ OPTIONS: tuple[Option, ...] = (
            "Editors, notes tools and scripts on this computer can search and ask your "
            "documents through a local OpenAI-compatible address (http://127.0.0.1:8763/v1). "
            "Nothing is reachable from other computers."),
+    Option("store_url", str, "", "Team library (PostgreSQL)",
+           "Empty: the library on this computer. A postgresql://user@host:5432/db address: "
+           "a library shared on a PostgreSQL server with pgvector. The password is kept in "
+           "the system keyring (assistant library password), never here."),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}
@@ -116,6 +120,15 @@ def validate(name: str, value: Any) -> Any:
     if option.choices and converted not in option.choices:
         raise UserError(f"{option.label} must be one of {', '.join(option.choices)} "
                         f"(got '{converted}').")
+    if name == "store_url" and converted:
+        from assistant.store.pg_connect import is_url, split_password
+
+        if not is_url(converted):
+            raise UserError("A team library address starts with postgresql:// "
+                            f"(got '{converted}').")
+        if split_password(converted)[1] is not None:
+            raise UserError("Leave the password out of the team library address; save it "
+                            "with 'assistant library password'.")
     if name == "collection" and not converted.strip():
         raise UserError("The collection needs a name.")
     return converted

@@ -63,3 +63,40 @@ def default_gguf() -> Path:
         pkg.assemble(tmp, overwrite=True)
         tmp.rename(target)
     return target
+
+
+# --- PostgreSQL (issue 23): a real server from the pgserver wheel, once per session ------------
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real PostgreSQL 16 with pgvector in a temp folder, stopped after the session."""
+    pgserver = pytest.importorskip("pgserver", reason="pgserver is not installed")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+_PG_DATABASES = iter(range(1, 1_000_000))
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:  # type: ignore[no-untyped-def]
+    """A fresh, empty database on the session's server: tests never see each other's rows."""
+    import psycopg
+
+    name = f"t{next(_PG_DATABASES)}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return str(pg_server.get_uri(name))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store test opens its store: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.db")
+    return str(request.getfixturevalue("pg_url"))

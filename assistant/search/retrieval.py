@@ -113,7 +113,9 @@ class Retriever:
         self.embedder = embedder
         self.config = config or SearchConfig()
         self.embedders = embedders
-        self.vectors = VectorIndex(store, background=background_load) if in_memory else None
+        # A server store (PostgreSQL) answers KNN with its own HNSW index: no memory mirror.
+        mirror = in_memory and getattr(store, "memory_vectors", True)
+        self.vectors = VectorIndex(store, background=background_load) if mirror else None
 
     def _collection_ids(self, collections: Sequence[str] | None) -> list[int]:
         if not collections:

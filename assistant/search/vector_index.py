@@ -127,10 +127,8 @@ class VectorIndex:
         return self.ready
 
     def _load_in_background(self) -> None:
-        from assistant.store.store import Store
-
         try:
-            with Store(self.store.path) as own:
+            with self.store.reopen() as own:
                 while True:
                     generation, epoch = own.generation(), own.vectors_epoch()
                     snap = self.snap
@@ -151,9 +149,7 @@ class VectorIndex:
         return n > self.exact_limit
 
     def _build(self, store: Store, old: _Snapshot, generation: int, epoch: int) -> _Snapshot:
-        rows = store.conn.execute(
-            "SELECT ch.id, d.collection_id, d.kind FROM chunks ch "
-            "JOIN documents d ON d.id = ch.document_id ORDER BY ch.id").fetchall()
+        rows = store.chunk_layout()
         n = len(rows)
         current = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
         collections = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
@@ -336,36 +332,24 @@ def _scan(store: Store, ids: np.ndarray, held: int) -> Iterator[tuple[np.ndarray
     if len(ids) == 0:
         return
     if len(ids) > held:  # most of the store is new: one scan of the table is faster
-        block_ids: list[int] = []
-        blobs: list[bytes] = []
-        cursor = store.conn.execute("SELECT chunk_id, embedding FROM chunks_vec")
-        while True:
-            for chunk_id, blob in cursor:
-                block_ids.append(chunk_id)
-                blobs.append(blob)
-                if len(blobs) >= _LOAD_BLOCK:
-                    break
-            if not blobs:
-                return
-            found = _located(ids, block_ids, blobs)
+        for block in store.iter_vectors(_LOAD_BLOCK):
+            found = _located(ids, [i for i, _ in block], [v for _, v in block])
             if found is not None:
                 yield found
-            if len(blobs) < _LOAD_BLOCK:
-                return
-            block_ids, blobs = [], []
+        return
     id_list = [int(i) for i in ids]
     for start in range(0, len(id_list), _FETCH_BATCH):
         vectors = store.embeddings(id_list[start:start + _FETCH_BATCH])
         if vectors:
-            found = _located(ids, list(vectors), [v.tobytes() for v in vectors.values()])
+            found = _located(ids, list(vectors), list(vectors.values()))
             if found is not None:
                 yield found
 
 
 def _located(ids: np.ndarray, block_ids: list[int],
-             blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
+             vectors: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
     bids = np.asarray(block_ids, dtype=np.int64)
-    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+    matrix = np.stack(vectors).astype(np.float32, copy=False)
     pos = np.searchsorted(ids, bids)
     valid = pos < len(ids)
     valid[valid] = ids[pos[valid]] == bids[valid]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,11 @@ def fts_query(text: str | Sequence[str]) -> str:
 
 
 class Store:
+    """The library in one SQLite file (the default; `postgres.PgStore` is the shared one)."""
+
+    backend = "sqlite"
+    memory_vectors = True  # searches mirror the vectors in memory (search/vector_index.py)
+
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else paths.db_path()
         self.conn = db.connect(self.path)
@@ -103,6 +108,10 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def reopen(self) -> Store:
+        """Another connection to the same file (apsw connections stay in their thread)."""
+        return Store(self.path)
 
     def __enter__(self) -> Store:
         return self
@@ -456,6 +465,44 @@ class Store:
                 f"SELECT chunk_id, embedding FROM chunks_vec WHERE chunk_id IN ({marks})",
                 unique)
         return {int(r[0]): np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+    def chunk_layout(self) -> list[tuple[int, int, str | None]]:
+        """[(chunk id, collection id, kind)] in id order."""
+        return [(int(r[0]), int(r[1]), r[2]) for r in self.conn.execute(
+            "SELECT ch.id, d.collection_id, d.kind FROM chunks ch "
+            "JOIN documents d ON d.id = ch.document_id ORDER BY ch.id")]
+
+    def iter_vectors(self, block: int = 4096) -> Iterator[list[tuple[int, np.ndarray]]]:
+        """Every stored vector in blocks of (chunk id, vector), in one scan of the table."""
+        rows: list[tuple[int, np.ndarray]] = []
+        for chunk_id, blob in self.conn.execute("SELECT chunk_id, embedding FROM chunks_vec"):
+            rows.append((int(chunk_id), np.frombuffer(blob, dtype=np.float32)))
+            if len(rows) >= block:
+                yield rows
+                rows = []
+        if rows:
+            yield rows
+
+    # --- moving a library (push / pull: see transfer.py) ---------------------------------
+    def meta_value(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def delete_meta(self, key: str) -> None:
+        with db.translate_errors(self.path), self.conn:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    def export_documents(self, collection_id: int, after: int,
+                         limit: int) -> list[dict[str, Any]]:
+        from assistant.store import sqlite_transfer
+
+        return sqlite_transfer.export_documents(self, collection_id, after, limit)
+
+    def import_documents(self, collection_id: int, docs: Sequence[dict[str, Any]],
+                         progress_key: str, progress: str) -> None:
+        from assistant.store import sqlite_transfer
+
+        sqlite_transfer.import_documents(self, collection_id, docs, progress_key, progress)
 
     # --- watched folders ---------------------------------------------------------------
     def watch(self, folder: str, collection: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from assistant.errors import UserError
 from assistant.store import migrations
+from assistant.store.backend import open_store
 from assistant.store.store import ChunkRow, Store, fts_query
 
 
@@ -35,8 +36,8 @@ def test_schema_after_migrations(tmp_path: Path) -> None:
     assert rows == len(migrations.MIGRATIONS)
 
 
-def test_write_replace_remove_keeps_everything_consistent(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_write_replace_remove_keeps_everything_consistent(store_target: str) -> None:
+    store = open_store(store_target)
     cid = store.collection_id("Work")
     assert cid is not None
     v = _vecs(3)
@@ -58,15 +59,15 @@ def test_write_replace_remove_keeps_everything_consistent(tmp_path: Path) -> Non
     assert store.check_consistency() == []
 
 
-def test_failed_write_leaves_old_version(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_failed_write_leaves_old_version(store_target: str) -> None:
+    store = open_store(store_target)
     cid = store.collection_id("default")
     assert cid is not None
     v = _vecs(2)
     store.write_document(cid, "/d/a.txt", size=1, mtime=1.0, hash="h", kind="text", title=None,
                          pages=0, warnings=[], chunks=[ChunkRow(None, 0, 3, "old text")],
                          vectors=v[:1])
-    bad = np.zeros((1, 7), dtype=np.float32)  # wrong dimension: vec0 rejects it mid-write
+    bad = np.zeros((1, 7), dtype=np.float32)  # wrong dimension: rejected mid-write
     with pytest.raises(Exception):  # noqa: B017 - any failure must roll back
         store.write_document(cid, "/d/a.txt", size=1, mtime=2.0, hash="h2", kind="text",
                              title=None, pages=0, warnings=[],
@@ -77,8 +78,8 @@ def test_failed_write_leaves_old_version(tmp_path: Path) -> None:
     assert store.check_consistency() == []
 
 
-def test_collections_are_separate(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_collections_are_separate(store_target: str) -> None:
+    store = open_store(store_target)
     work, personal = store.collection_id("Work"), store.collection_id("Personal")
     assert work is not None and personal is not None
     v = _vecs(2)
@@ -101,27 +102,35 @@ def test_fts_query_is_safe() -> None:
     assert fts_query("???") == ""
 
 
-def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
+def test_many_threads_opening_a_new_store_at_once(store_target: str) -> None:
+    """Six copies opening a new store at once apply each migration exactly once."""
     import threading
 
     errors: list[BaseException] = []
     barrier = threading.Barrier(6)
 
-    def open_store() -> None:
+    def open_new() -> None:
         try:
             barrier.wait()
-            Store(tmp_path / "new.db").close()
+            open_store(store_target).close()
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    threads = [threading.Thread(target=open_new) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == []
-    with Store(tmp_path / "new.db") as store:
-        assert migrations.current_version(store.conn) == len(migrations.MIGRATIONS)
+    with open_store(store_target) as store:
+        if store.backend == "sqlite":
+            assert migrations.current_version(store.conn) == len(migrations.MIGRATIONS)
+        else:
+            from assistant.store import pg_migrations
+
+            with store.db.connect_once() as conn:
+                assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] \
+                    == len(pg_migrations.MIGRATIONS)
 
 
 def test_words_in_most_chunks_of_a_large_store_are_left_out_of_bm25(tmp_path: Path,
