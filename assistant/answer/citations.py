@@ -26,8 +26,8 @@ class Citation:
 
 
 def hit_json(n: int, hit: Hit) -> dict[str, Any]:
-    return {"n": n, "path": hit.path, "page": hit.page, "start": hit.start, "end": hit.end,
-            "text": hit.text}
+    return {"n": n, "path": hit.path, "page": hit.page, "place": hit.place, "start": hit.start,
+            "end": hit.end, "text": hit.text}
 
 
 

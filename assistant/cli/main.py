@@ -93,6 +93,7 @@ def _retriever() -> Any:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from assistant.ingest.places import where
     from assistant.settings import Settings
 
     retriever = _retriever()
@@ -125,9 +126,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not result["hits"]:
         print("Nothing found.")
     for i, hit in enumerate(result["hits"], 1):
-        where = f"{hit['path']}" + (f", page {hit['page']}" if hit["page"] else "")
+        place = where(hit["page"], hit.get("place"))
+        located = f"{hit['path']}" + (f", {place}" if place else "")
         flag = "" if hit["relevant"] else "  (weak match)"
-        print(f"[{i}] {where}  similarity {hit['similarity']:.2f}{flag}")
+        print(f"[{i}] {located}  similarity {hit['similarity']:.2f}{flag}")
         print(f"    {snippet(hit['text'], 240)}")
     return 0
 
@@ -214,8 +216,11 @@ def _print_sources(answer: Any, out: TextIO) -> None:
 
 
 def _print_passage(label: str, hit: Any, out: TextIO) -> None:
-    where = Path(hit.path).name + (f", page {hit.page}" if hit.page else "")
-    print(f"  {label} {where}: {snippet(hit.text, 160)}", file=out)
+    from assistant.ingest.places import where
+
+    place = where(hit.page, getattr(hit, "place", None))
+    located = Path(hit.path).name + (f", {place}" if place else "")
+    print(f"  {label} {located}: {snippet(hit.text, 160)}", file=out)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

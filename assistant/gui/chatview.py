@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from assistant.answer.support import QUOTE_LEAD
 from assistant.gui import theme
 from assistant.gui.passages import link_citations
+from assistant.ingest import places
 
 RENDER_INTERVAL_MS = 50  # streamed text is re-rendered at most this often
 COLUMN_WIDTH = 860  # the conversation column's greatest width, for readable lines
@@ -333,8 +334,9 @@ class TurnWidget(QFrame):
             for c in t.citations:
                 hit = c.get("hit") or {}
                 where = str(hit.get("path", ""))
-                if hit.get("page"):
-                    where += f", page {hit['page']}"
+                place = places.where(hit.get("page"), hit.get("place"))
+                if place:
+                    where += f", {place}"
                 lines.append(f"[{c.get('n')}] {where}")
             text = "\n".join(lines)
         # setText, not setMimeData(QMimeData()): a Python-made QMimeData owned by the clipboard

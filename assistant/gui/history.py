@@ -20,6 +20,7 @@ from typing import Any
 
 from assistant import paths
 from assistant.errors import UserError
+from assistant.ingest import places
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS conversations (
@@ -314,8 +315,9 @@ def _like_escape(word: str) -> str:
 
 def _markdown_source(label: str, hit: dict[str, Any]) -> str:
     where = Path(str(hit.get("path", "?"))).name
-    if hit.get("page"):
-        where += f", page {hit['page']}"
+    place = places.where(hit.get("page"), hit.get("place"))
+    if place:
+        where += f", {place}"
     snippet = " ".join(str(hit.get("text", "")).split())
     if len(snippet) > 300:
         snippet = snippet[:300].rsplit(" ", 1)[0] + "…"
@@ -332,5 +334,5 @@ def hits_to_json(hits: Iterable[Any]) -> list[dict[str, Any]]:
 
 def hit_to_dict(hit: Any) -> dict[str, Any]:
     keys = ("chunk_id", "document_id", "path", "page", "start", "end", "text", "score",
-            "similarity", "collection")
+            "similarity", "collection", "place")
     return {k: getattr(hit, k, None) for k in keys}

@@ -6,6 +6,7 @@
   (PDFium's page text differs from our extractor's in whitespace, hyphenation and ligatures),
   comparing letters and digits only and mapping the match back to `text`'s offsets.
 * `link_citations(markdown, known)` turns `[n]` markers into `cite:n` links.
+* `lay_out(pages)` puts a document's places under their headings for the text view.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
+
+from assistant.ingest import places
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n{2,}|\n(?=\s*[-*•\d])")
@@ -198,3 +202,44 @@ def link_citations(markdown: str, known: Collection[int]) -> str:
         return "".join(f"[\\[{n}\\]](cite:{n})" for n in numbers)
 
     return _MARKER.sub(repl, markdown)
+
+
+@dataclass
+class Layout:
+    """A document's places as the viewer's one text: where each place's text starts (by its
+    page number, as chunks cite it) and where the headings are, to set them in bold."""
+
+    text: str
+    offset_of: dict[int | None, int]
+    headings: list[tuple[int, int]]
+    label_of: dict[int | None, str]
+
+
+def lay_out(pages: list[tuple[int | None, str | None, str]]) -> Layout:
+    """The pages (number, place label, text), each under its heading: the place in words
+    ("Slide 3 — Quarterly results", "Sheet Sales, A1:D12") or "— Page 4 —". A sheet's text
+    opens with its place already, so that line is its heading."""
+    separate = len(pages) > 1 or any(number is not None or label for number, label, _ in pages)
+    parts: list[str] = []
+    offset_of: dict[int | None, int] = {}
+    headings: list[tuple[int, int]] = []
+    label_of: dict[int | None, str] = {}
+    pos = 0
+    for number, label, text in pages:
+        head = places.heading(label) if label else (
+            f"— Page {number} —" if number is not None else "")
+        if label:
+            label_of.setdefault(number, label)
+        if head and text.startswith(head):
+            headings.append((pos, pos + len(head)))
+        elif head:
+            headings.append((pos, pos + len(head)))
+            parts.append(head + "\n\n")
+            pos += len(head) + 2
+        offset_of.setdefault(number, pos)
+        parts.append(text)
+        pos += len(text)
+        if separate:
+            parts.append("\n\n")
+            pos += 2
+    return Layout("".join(parts), offset_of, headings, label_of)

@@ -1,8 +1,9 @@
 """The sources pane: the passages an answer cites, then the ones consulted but not cited.
 
-Each card shows the file, page and passage, with the span the answer leans on highlighted.
-Clicking a card opens the document at that passage. When the answer was not found in the
-documents, the pane shows the nearest passages instead, marked as such.
+Each card shows the file, its place (page, slide, sheet range, chapter or message) and the
+passage, with the span the answer leans on highlighted. Clicking a card opens the document at
+that passage. When the answer was not found in the documents, the pane shows the nearest
+passages instead, marked as such.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from assistant.gui import desktop, theme
 from assistant.gui.chatview import TurnView
 from assistant.gui.passages import cited_span, citing_text, question_coverage
+from assistant.ingest import places
 
 PASSAGE_CHARS = 700  # how much of a passage a card shows (around the highlighted span)
 
@@ -128,11 +130,13 @@ class SourceCard(QFrame):
         self.label.setObjectName("Badge")
         path = Path(str(hit.get("path", "")))
         where = html.escape(path.name)
-        if hit.get("page"):
-            where += f" <span style='color:{theme.css(theme.muted())}'>· page {hit['page']}</span>"
+        place = places.where(hit.get("page"), hit.get("place"))
+        if place:
+            where += (f" <span style='color:{theme.css(theme.muted())}'>· "
+                      f"{html.escape(place)}</span>")
         self.title = QLabel(f"<b>{where}</b>")
         self.title.setTextFormat(Qt.TextFormat.RichText)
-        self.title.setToolTip(str(path))
+        self.title.setToolTip(f"{path}\n{place}" if place else str(path))
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         sim = hit.get("similarity")
         self.score = QLabel(f"{float(sim) * 100:.0f}% match" if sim is not None else "")

@@ -3,9 +3,12 @@
 * A PDF is shown with QtPdf at the cited page, the passage's lines highlighted (found again in
   PDFium's own text of that page: letters and digits compared, so whitespace and hyphenation
   differences do not matter) and the cited span marked more strongly.
-* Any other file is shown as the text the indexer extracted from it (`extract()`), so a
-  chunk's [start, end) character offsets land exactly on the passage, which is highlighted and
-  scrolled into view. A PDF can be switched to this text view too.
+* Any other file is shown as the text the indexer extracted from it (`extract()`, scans and
+  images from the OCR cache), so a chunk's [start, end) character offsets land exactly on the
+  passage, which is highlighted and scrolled into view. Qt renders no slides, sheets, e-books
+  or mail, so each place stands under its heading ("Slide 3 — Quarterly results", "Sheet
+  Sales, A1:D12", "Chapter 2 — The Storm") and the top bar names the cited one. A PDF can be
+  switched to this text view too.
 
 Both offer "Open in the system's app" and "Show in folder".
 """
@@ -16,19 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMargins, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
+    QFont,
     QFontDatabase,
     QGuiApplication,
-    QPainter,
-    QPainterPath,
     QPolygonF,
     QTextCharFormat,
     QTextCursor,
 )
 from PySide6.QtPdf import QPdfDocument
-from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -44,8 +45,10 @@ from PySide6.QtWidgets import (
 
 from assistant.errors import UserError
 from assistant.gui import desktop, theme
-from assistant.gui.passages import locate
+from assistant.gui.passages import lay_out, locate
+from assistant.gui.pdfpassage import PassagePdfView
 from assistant.gui.tasks import Failure, run_task
+from assistant.ingest import places
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Target:
     end: int
     text: str
     span: tuple[int, int] | None = None
+    place: str | None = None  # the stored place label ("slide 3: Results"), when it has one
 
 
 class ElidedLabel(QLabel):
@@ -98,170 +102,6 @@ class ElidedLabel(QLabel):
                      f"<b>{_html.escape(self.tail)}</b>")
 
 
-class PassagePdfView(QPdfView):
-    """A QPdfView that draws the passage's highlight over the page.
-
-    The zoom is kept in Custom mode (fit-to-width is computed here), because QPdfView maps
-    page points to pixels by `screen resolution × zoomFactor`; page positions follow the same
-    layout QPdfView uses (centred pages, document margins, page spacing).
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)  # type: ignore[arg-type]  # (the stub wants a parent)
-        self.setPageMode(QPdfView.PageMode.MultiPage)
-        self.setZoomMode(QPdfView.ZoomMode.Custom)
-        self.setDocumentMargins(QMargins(12, 12, 12, 12))
-        self.setPageSpacing(12)
-        self.fit_width = True
-        self.highlights: dict[int, list[tuple[list[QPolygonF], QColor]]] = {}
-        self._pending_scroll: tuple[int, float] | None = None
-
-    def _resolution(self) -> float:
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        return screen.logicalDotsPerInch() / 72.0
-
-    def scale(self) -> float:
-        return self._resolution() * self.zoomFactor()
-
-    def _page_width_px(self, page: int) -> int:
-        doc = self.document()
-        return int(doc.pagePointSize(page).width() * self.scale())
-
-    def page_rect(self, page: int) -> QRectF:
-        """The page's rectangle in document (scrolled-area) pixels, as QPdfView lays it out."""
-        doc = self.document()
-        if doc is None or doc.status() != QPdfDocument.Status.Ready:
-            return QRectF()
-        m = self.documentMargins()
-        s = self.scale()
-        sizes = [(int(doc.pagePointSize(p).width() * s), int(doc.pagePointSize(p).height() * s))
-                 for p in range(doc.pageCount())]
-        total_width = max((w for w, _ in sizes), default=0) + m.left() + m.right()
-        y = m.top()
-        for p in range(page):
-            y += sizes[p][1] + self.pageSpacing()
-        w, h = sizes[page]
-        x = (max(total_width, self.viewport().width()) - w) // 2
-        return QRectF(x, y, w, h)
-
-    def fit(self) -> None:
-        doc = self.document()
-        if not self.fit_width or doc is None or doc.status() != QPdfDocument.Status.Ready \
-                or doc.pageCount() == 0:
-            return
-        widest = max(doc.pagePointSize(p).width() for p in range(doc.pageCount()))
-        m = self.documentMargins()
-        available = self.viewport().width() - m.left() - m.right()
-        if widest > 0 and available > 50:
-            zoom = available / (widest * self._resolution())
-            if abs(zoom - self.zoomFactor()) > 1e-3:
-                self.setZoomFactor(zoom)
-
-    def zoom_by(self, factor: float) -> None:
-        """Zoom, keeping the highlighted passage where it is on screen (or, when it is not
-        in view, the point at the middle of the view)."""
-        anchor = self._zoom_anchor()
-        self.fit_width = False
-        self.setZoomFactor(max(0.2, min(6.0, self.zoomFactor() * factor)))
-        if anchor is not None:
-            self._keep_anchor(*anchor)
-
-    def highlight_rect(self) -> QRectF | None:
-        """The passage's highlight in viewport pixels (None when nothing is highlighted)."""
-        for page, layers in self.highlights.items():
-            if not layers or not layers[0][0]:
-                continue
-            box = QRectF()
-            for poly in layers[0][0]:
-                box = box.united(poly.boundingRect())
-            rect, s = self.page_rect(page), self.scale()
-            return QRectF(rect.left() + box.left() * s - self.horizontalScrollBar().value(),
-                          rect.top() + box.top() * s - self.verticalScrollBar().value(),
-                          box.width() * s, box.height() * s)
-        return None
-
-    def _zoom_anchor(self) -> tuple[int, QPointF, QPointF] | None:
-        """(page, a point on it in page points, where that point is in the viewport)."""
-        doc = self.document()
-        if doc is None or doc.status() != QPdfDocument.Status.Ready or doc.pageCount() == 0:
-            return None
-        s = self.scale()
-        shown = self.highlight_rect()
-        if shown is not None and shown.intersects(QRectF(self.viewport().rect())):
-            page = next(iter(self.highlights))
-            rect = self.page_rect(page)
-            at = shown.topLeft()
-            return page, QPointF((at.x() + self.horizontalScrollBar().value() - rect.left()) / s,
-                                 (at.y() + self.verticalScrollBar().value() - rect.top()) / s), at
-        middle = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
-        y = middle.y() + self.verticalScrollBar().value()
-        page = next((p for p in range(doc.pageCount()) if self.page_rect(p).bottom() >= y),
-                    doc.pageCount() - 1)
-        rect = self.page_rect(page)
-        return page, QPointF((middle.x() + self.horizontalScrollBar().value() - rect.left()) / s,
-                             (y - rect.top()) / s), middle
-
-    def _keep_anchor(self, page: int, point: QPointF, at: QPointF) -> None:
-        rect, s = self.page_rect(page), self.scale()
-        self._pending_scroll = None
-        self.horizontalScrollBar().setValue(max(0, int(rect.left() + point.x() * s - at.x())))
-        self.verticalScrollBar().setValue(max(0, int(rect.top() + point.y() * s - at.y())))
-
-    def scroll_to(self, page: int, y_points: float) -> None:
-        """Bring `y_points` of `page` to about a third of the way down the view."""
-        self._pending_scroll = (page, y_points)
-        self._apply_scroll()
-
-    def _apply_scroll(self) -> None:
-        if self._pending_scroll is None or not self.isVisible() or self.viewport().height() < 20:
-            return
-        page, y = self._pending_scroll
-        rect = self.page_rect(page)
-        passage = rect.top() + y * self.scale()
-        # show the passage a quarter of the way down, but never the previous page for nothing
-        target = max(rect.top() - self.documentMargins().top(),
-                     passage - self.viewport().height() / 4)
-        self.verticalScrollBar().setValue(max(0, int(target)))
-
-    def resizeEvent(self, event: Any) -> None:
-        super().resizeEvent(event)
-        self.fit()
-        self._apply_scroll()
-
-    def showEvent(self, event: Any) -> None:
-        super().showEvent(event)
-        self.fit()
-        QTimer.singleShot(0, self._apply_scroll)
-
-    def wheelEvent(self, event: Any) -> None:
-        self._pending_scroll = None
-        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.zoom_by(1.1 if event.angleDelta().y() > 0 else 1 / 1.1)
-            return
-        super().wheelEvent(event)
-
-    def paintEvent(self, event: Any) -> None:
-        super().paintEvent(event)
-        if not self.highlights:
-            return
-        painter = QPainter(self.viewport())
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.translate(-self.horizontalScrollBar().value(), -self.verticalScrollBar().value())
-        s = self.scale()
-        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
-        for page, layers in self.highlights.items():
-            rect = self.page_rect(page)
-            for polygons, color in layers:
-                path = QPainterPath()
-                for poly in polygons:
-                    box = poly.boundingRect()
-                    path.addRect(QRectF(rect.left() + box.left() * s, rect.top() + box.top() * s,
-                                        box.width() * s, box.height() * s)
-                                 .adjusted(-1.5, -1.5, 1.5, 1.5))
-                painter.fillPath(path.simplified(), color)
-        painter.end()
-
-
 class TextPassageView(QPlainTextEdit):
     """Extracted text with the passage highlighted."""
 
@@ -272,6 +112,7 @@ class TextPassageView(QPlainTextEdit):
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.document().setDocumentMargin(16)
         self.highlight_range: tuple[int, int] | None = None
+        self.headings: list[tuple[int, int]] = []
 
     def show_text(self, text: str, monospace: bool) -> None:
         font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont) if monospace \
@@ -280,6 +121,21 @@ class TextPassageView(QPlainTextEdit):
             font.setPointSizeF(font.pointSizeF() * 1.05)
         self.setFont(font)
         self.setPlainText(text)
+
+    def set_headings(self, headings: list[tuple[int, int]]) -> None:
+        """Set each place's heading in bold, so slides, sheets and chapters stand apart."""
+        self.headings = list(headings)
+        bold = QTextCharFormat()
+        bold.setFontWeight(QFont.Weight.Bold)
+        for start, end in headings:
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(start)
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.mergeCharFormat(bold)
+
+    def heading_texts(self) -> list[str]:
+        text = self.toPlainText()
+        return [text[start:end] for start, end in self.headings]
 
     def highlight(self, start: int, end: int, span: tuple[int, int] | None) -> None:
         length = self.document().characterCount()
@@ -330,7 +186,7 @@ class DocumentViewer(QWidget):
         self.path = Path(path)
         self.is_pdf = self.path.suffix.lower() == ".pdf"
         self.target: Target | None = None
-        self.pages_text: list[tuple[int | None, str]] | None = None
+        self.pages_text: list[tuple[int | None, str | None, str]] | None = None
         self.pdf_located = False
         self._text_job: Any = None
         self.setObjectName("DocumentViewer")
@@ -561,24 +417,26 @@ class DocumentViewer(QWidget):
             if self._text_job is None:
                 path = self.path
 
-                def work(ctx: Any) -> list[tuple[int | None, str]]:
+                def work(ctx: Any) -> list[tuple[int | None, str | None, str]]:
                     from assistant.ingest.extract import ExtractionError, extract
+                    from assistant.ingest.ocr import cached
+                    from assistant.ingest.worker import file_hash
 
-                    try:
-                        extracted = extract(path)
+                    try:  # scans and images: the text OCR gave the indexer, from its cache
+                        extracted = extract(path, ocr=cached(file_hash(path)))
                     except ExtractionError as exc:
                         raise UserError(f"{path.name} cannot be shown: {exc.reason}.") from exc
                     except OSError as exc:
                         raise UserError(f"{path.name} cannot be read: "
                                         f"{exc.strerror or exc}.") from exc
-                    return [(p.number, p.text) for p in extracted.pages]
+                    return [(p.number, p.label, p.text) for p in extracted.pages]
 
                 self._text_job = run_task(work, success=self._text_ready,
                                           failure=self._text_failed, owner=self)
             return
         self._show_text()
 
-    def _text_ready(self, pages: list[tuple[int | None, str]]) -> None:
+    def _text_ready(self, pages: list[tuple[int | None, str | None, str]]) -> None:
         self.pages_text = pages
         if self.mode == "text" or not self.is_pdf or self.error is not None:
             self._show_text()
@@ -594,28 +452,21 @@ class DocumentViewer(QWidget):
     def _show_text(self) -> None:
         assert self.pages_text is not None
         t = self.target
-        paged = any(number is not None for number, _ in self.pages_text)
-        parts: list[str] = []
-        offset_of: dict[int | None, int] = {}
-        pos = 0
-        for number, text in self.pages_text:
-            if paged:
-                header = f"— Page {number} —\n\n" if number is not None else ""
-                parts.append(header)
-                pos += len(header)
-            offset_of.setdefault(number, pos)
-            parts.append(text)
-            pos += len(text)
-            if paged:
-                parts.append("\n\n")
-                pos += 2
+        layout = lay_out(self.pages_text)
         kind_code = self.path.suffix.lower() in _CODE_SUFFIXES
-        self.text_view.show_text("".join(parts), monospace=kind_code)
+        self.text_view.show_text(layout.text, monospace=kind_code)
+        self.text_view.set_headings(layout.headings)
         self.stack.setCurrentWidget(self.text_view)
+        if self.path.suffix.lower() in _IMAGE_SUFFIXES:
+            self.notice.setText("This is the text read from the image by OCR; “Open in the "
+                                "system's app” shows the image itself.")
+            self.notice.show()
         if t is not None:
-            base = offset_of.get(t.page, 0)
+            base = layout.offset_of.get(t.page, 0)
             self.text_view.highlight(base + t.start, base + t.end, t.span)
-            self.page_label.setText(f"page {t.page}" if t.page else "")
+            label = t.place or layout.label_of.get(t.page)
+            self.page_label.setText(places.where(t.page, label))
+            self.page_label.setToolTip(self.page_label.text())
         self.loaded.emit()
 
     def _desktop(self, fn: Any) -> None:
@@ -627,6 +478,7 @@ class DocumentViewer(QWidget):
             show_message(self, str(exc))
 
 
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 _CODE_SUFFIXES = {".py", ".js", ".ts", ".c", ".h", ".cpp", ".java", ".go", ".rs", ".rb", ".sh",
                   ".json", ".yaml", ".yml", ".toml", ".xml", ".sql", ".css", ".csv", ".tsv",
                   ".ini", ".cfg", ".log"}

@@ -50,13 +50,14 @@ class Hit:
     vector_rank: int | None = None
     collection: str = "default"
     also_in: list[dict[str, Any]] = field(default_factory=list)  # collapsed duplicates
+    place: str | None = None  # "slide 3: Results", "Sales!A2:D14": where, beyond a page
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` shape of a hit (fields after `score` are extensions)."""
         return {"path": self.path, "page": self.page, "start": self.start, "end": self.end,
                 "text": self.text, "score": round(self.score, 6),
                 "similarity": round(self.similarity, 4), "collection": self.collection,
-                "also_in": list(self.also_in)}
+                "also_in": list(self.also_in), "place": self.place}
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -196,7 +197,8 @@ class Retriever:
                             text=row["text"], score=fused[chunk_id],
                             similarity=max(0.0, similarity.get(chunk_id, 0.0)),
                             keyword_rank=kw_rank.get(chunk_id),
-                            vector_rank=vec_rank.get(chunk_id), collection=row["collection"]))
+                            vector_rank=vec_rank.get(chunk_id), collection=row["collection"],
+                            place=row.get("place")))
         if cfg.collapse_duplicates:
             return collapse_duplicates(hits, k, self._vectors_of)
         return hits[:k]

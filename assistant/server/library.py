@@ -294,8 +294,9 @@ class Library:
         row = state["store"].chunks_by_id([chunk_id]).get(chunk_id)
         if row is None:
             return None
-        return {"id": chunk_id, "path": row["path"], "page": row["page"], "start": row["start"],
-                "end": row["end"], "text": row["text"], "collection": row["collection"]}
+        return {"id": chunk_id, "path": row["path"], "page": row["page"],
+                "place": row.get("place"), "start": row["start"], "end": row["end"],
+                "text": row["text"], "collection": row["collection"]}
 
     def answer(self, state: State, question: str, *, target: Target,
                history: Sequence[tuple[str, str]] = (), max_tokens: int | None = None,

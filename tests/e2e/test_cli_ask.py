@@ -44,7 +44,7 @@ def test_ask_answers_with_a_citation_of_the_right_page(indexed_home, default_ggu
     assert set(out) >= {"answer", "citations", "consulted", "not_found"}
     assert out["not_found"] is False
     assert "27" in out["answer"]
-    shape = {"n", "path", "page", "start", "end", "text"}
+    shape = {"n", "path", "page", "place", "start", "end", "text"}
     assert out["citations"] and all(shape <= set(c) for c in out["citations"])
     assert all(shape <= set(c) for c in out["consulted"])
     cited = out["citations"][0]

@@ -33,13 +33,15 @@ def test_index_search_docs_remove(app_home, data_dir, tmp_path):
     folder = tmp_path / "mixed"
     shutil.copytree(data_dir / "docs", folder / "docs")
     shutil.copytree(data_dir / "bad", folder / "bad")
+    make_deck(folder / "deck.pptx")
     out = last_json(run_cli("index", str(folder), "--json", home=app_home).stdout)
     assert set(out) == {"indexed", "unchanged", "removed", "failed", "skipped"}
     assert out["skipped"] == []  # every file in tests/data is of a type that is read
-    assert out["indexed"] == len(list((data_dir / "docs").iterdir()))
+    # the docs, the deck, and the scan (read by OCR, on by default)
+    assert out["indexed"] == len(list((data_dir / "docs").iterdir())) + 2
     assert out["unchanged"] == 0 and out["removed"] == 0
     failed = {Path(f["path"]).name: f["reason"] for f in out["failed"]}
-    assert set(failed) == {p.name for p in (data_dir / "bad").iterdir()}
+    assert set(failed) == {p.name for p in (data_dir / "bad").iterdir()} - {"scanned.pdf"}
     assert all(isinstance(r, str) and r for r in failed.values())
 
     again = last_json(run_cli("index", str(folder), "--json", home=app_home).stdout)
@@ -51,8 +53,19 @@ def test_index_search_docs_remove(app_home, data_dir, tmp_path):
     assert {"path", "page", "start", "end", "text", "score"} <= set(hit)
     assert hit["path"].endswith("handbook.pdf") and hit["page"] == 2
     assert "27 months" in " ".join(hit["text"].split())
+    assert hit["place"] is None  # a PDF's place is its page
     md = last_json(run_cli("search", "bunks in the hut", "--json", home=app_home).stdout)
     assert md["hits"][0]["page"] is None
+    # a slide's hit carries its place, and the plain output names it
+    ferry = "When does the night ferry to Tromsø leave?"
+    slide = last_json(run_cli("search", ferry, "-k", "3", "--json", home=app_home).stdout)
+    assert slide["hits"][0]["path"].endswith("deck.pptx")
+    assert slide["hits"][0]["place"] == "slide 2: Ferry timetable"
+    plain = run_cli("search", ferry, "-k", "1", home=app_home).stdout
+    assert "deck.pptx, Slide 2 — Ferry timetable" in plain
+    scan = last_json(run_cli("search", "delivery note pallets received by", "-k", "3",
+                             "--json", home=app_home).stdout)
+    assert any(h["path"].endswith("scanned.pdf") and h["page"] == 1 for h in scan["hits"])
 
     queries = tmp_path / "q.txt"
     queries.write_text("kettle warranty\n\nsupport hotline opening time\n", encoding="utf-8")
@@ -71,6 +84,19 @@ def test_index_search_docs_remove(app_home, data_dir, tmp_path):
     res = last_json(run_cli("search", "kettle guarantee months", "--json",
                             home=app_home).stdout)
     assert all(not h["path"].endswith("handbook.pdf") for h in res["hits"])
+
+
+def make_deck(path: Path) -> None:
+    from pptx import Presentation
+
+    deck = Presentation()
+    first = deck.slides.add_slide(deck.slide_layouts[1])
+    first.shapes.title.text = "Welcome"
+    first.placeholders[1].text = "A short trip along the coast."
+    second = deck.slides.add_slide(deck.slide_layouts[1])
+    second.shapes.title.text = "Ferry timetable"
+    second.placeholders[1].text = "The night ferry to Tromsø leaves at 23:40 from quay 7."
+    deck.save(str(path))
 
 
 def test_unknown_collection_is_a_clear_error(app_home):

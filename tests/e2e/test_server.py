@@ -215,12 +215,12 @@ def test_search_has_the_cli_shape(server):
                                body={"query": "Zephyr kettle guarantee", "k": 3})
     hits = out["hits"]
     assert 0 < len(hits) <= 3
-    shape = {"path", "page", "start", "end", "text", "score", "similarity", "collection",
-             "relevant", "id"}
+    shape = {"path", "page", "place", "start", "end", "text", "score", "similarity",
+             "collection", "relevant", "id"}
     assert all(shape <= set(h) for h in hits)
     assert hits[0]["path"].endswith("handbook.pdf") and hits[0]["page"] == 2
     passage = server.client().get(f"/passages/{hits[0]['id']}", cast_to=object)
-    assert passage["text"] == hits[0]["text"]
+    assert passage["text"] == hits[0]["text"] and passage["place"] == hits[0]["place"] is None
 
 
 # --- errors, all in OpenAI's shape -------------------------------------------------------------

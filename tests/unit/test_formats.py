@@ -298,6 +298,7 @@ def test_places_reach_the_store(tmp_path: Path, app_home: Path) -> None:
 def test_each_format_is_found_at_its_place(tmp_path: Path, app_home: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     """A question whose answer sits on a known slide, sheet range, chapter or message finds
     that place in the top 5."""
+    from assistant.answer.citations import hit_json
     from assistant.ingest.indexer import Indexer
     from assistant.search import Retriever
 
@@ -329,7 +330,10 @@ def test_each_format_is_found_at_its_place(tmp_path: Path, app_home: Path, embed
         for question, name, place in cases:
             hits = retriever.search(question, 5)
             places = store.chunks_by_id([h.chunk_id for h in hits])
-            found = [places[h.chunk_id]["place"] or "" for h in hits if h.path.endswith(name)]
+            # each hit carries its place, in --json and in citations too
+            assert all(h.place == places[h.chunk_id]["place"] == h.to_json()["place"] ==
+                       hit_json(1, h)["place"] for h in hits)
+            found = [h.place or "" for h in hits if h.path.endswith(name)]
             assert found, (question, [Path(h.path).name for h in hits])
             if place is not None:
                 assert any(p.startswith(place) for p in found), (question, found)
@@ -394,3 +398,21 @@ def test_mail_attachments_of_a_supported_type_are_read_as_places_of_the_message(
     assert got.pages[-1].label.startswith("message 2: After")
     assert got.pages[1].label.startswith("message 1: Tender papers") and \
         got.pages[1].label.endswith("attachment tender.docx")
+
+
+def test_places_are_worded_the_same_everywhere() -> None:
+    from assistant.ingest.places import cell_range, heading, where
+
+    assert heading("slide 3: Quarterly results") == "Slide 3 — Quarterly results"
+    assert heading("slide 4") == "Slide 4"
+    assert heading("Sales!A1:D12") == "Sheet Sales, A1:D12"
+    assert heading("Q1 & Q2!B3:B3") == "Sheet Q1 & Q2, B3:B3"
+    assert heading("chapter 2: The Storm") == "Chapter 2 — The Storm"
+    assert heading("message 3: Report 2 from boss@example.org, Mon, 30 Nov 2026") == \
+        "Message 3 — Report 2 from boss@example.org, Mon, 30 Nov 2026"
+    assert heading("message: Lunch\non Friday") == "Message — Lunch on Friday"
+    assert heading("something else") == "something else"
+    assert where(4, None) == "page 4" and where(None, None) == ""
+    assert where(2, "slide 2: Headcount") == "Slide 2 — Headcount"
+    assert cell_range("Sales!A1:D12") == ("Sales", "A1:D12")
+    assert cell_range("slide 2: Headcount") is None and cell_range(None) is None

@@ -116,7 +116,8 @@ class SourcesController(QObject):
         self.tabs.setCurrentWidget(viewer)
         viewer.show_passage(Target(page=hit.get("page"), start=int(hit.get("start") or 0),
                                    end=int(hit.get("end") or 0), text=str(hit.get("text", "")),
-                                   span=tuple(span) if span else None))
+                                   span=tuple(span) if span else None,
+                                   place=hit.get("place")))
         return viewer
 
     def open_document(self, path: str) -> None:

@@ -1,0 +1,129 @@
+"""The viewer opens a citation at its place (issue 21): a slide and a sheet range, from real
+files made here with python-pptx and openpyxl and indexed for real, through the source card
+a person clicks. Qt renders neither format, so each shows as its extracted text, every place
+under its heading, the cited passage highlighted and named in the top bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from test_truth import index_and_wait
+
+CITIES = ["Oslo", "Bergen", "Trondheim", "Stavanger", "Tromsø", "Bodø", "Ålesund", "Molde"]
+
+
+def make_deck(path: Path) -> None:
+    from pptx import Presentation
+
+    deck = Presentation()
+    for title, body in [("Welcome", "An overview of the year for the board."),
+                        ("Hiring", "Eleven engineers joined the Oslo office."),
+                        ("Quarterly results", "Revenue grew 12 percent; the ferry line to "
+                                              "Svolvær made its first profit.")]:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+    deck.save(str(path))
+
+
+def make_book(path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Sales"
+    sheet.append(["City", "Q1 total", "Q2 total", "Q3 total"])
+    for i in range(40):
+        sheet.append([f"{CITIES[i % 8]} {i // 8 + 1}", 100 + i, 200 + i, 1000 + 7 * i])
+    book.create_sheet("Notes")["B3"] = "Prepared by the finance team in Lillehammer"
+    book.save(str(path))
+
+
+def cited(store: Any, embedder: Any, question: str, name: str) -> dict[str, Any]:
+    """The top hit in `name` for `question`, as the app keeps a citation's hit."""
+    from assistant.gui.history import hit_to_dict
+    from assistant.search import Retriever
+
+    hits = [h for h in Retriever(store, embedder).search(question, 5) if h.path.endswith(name)]
+    assert hits, question
+    return hit_to_dict(hits[0])
+
+
+def open_card(qtbot: Any, window: Any, hit: dict[str, Any], question: str) -> Any:
+    """Show an answer citing `hit` and click its card, as a person would."""
+    from assistant.gui.chatview import TurnView
+    from assistant.gui.viewer import DocumentViewer
+
+    sources = window.sources
+    sources.view.show_turn(TurnView(id=1, question=question, answer="See [1].",
+                                    citations=[{"n": 1, "hit": hit}], consulted=[hit]))
+    card = sources.view.cards[0]
+    qtbot.mouseClick(card, Qt.MouseButton.LeftButton)
+    viewer = sources.tabs.currentWidget()
+    assert isinstance(viewer, DocumentViewer) and viewer.path == Path(hit["path"])
+    qtbot.waitUntil(lambda: viewer.stack.currentWidget() is viewer.text_view, timeout=20_000)
+    return card, viewer
+
+
+def highlighted(viewer: Any) -> str:
+    start, end = viewer.text_view.highlight_range
+    return viewer.text_view.toPlainText()[start:end]
+
+
+def heading_above(viewer: Any) -> str:
+    """The heading of the place the highlight sits in."""
+    text = viewer.text_view.toPlainText()
+    start, _ = viewer.text_view.highlight_range
+    before = [(a, b) for a, b in viewer.text_view.headings if a <= start]
+    assert before, "the passage is under no heading"
+    a, b = before[-1]
+    return text[a:b]
+
+
+def test_the_viewer_opens_a_slide_and_a_sheet_range_at_their_place(qtbot, make_window, embedder,
+                                                                   tmp_path):
+    from assistant.store.store import Store
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    make_deck(folder / "review.pptx")
+    make_book(folder / "sales.xlsx")
+    window = make_window(watch=False)
+    summary = index_and_wait(qtbot, window, [folder])
+    assert sorted(Path(p).name for p in summary.indexed) == ["review.pptx", "sales.xlsx"]
+
+    store = Store()
+    try:
+        slide = cited(store, embedder, "Which ferry line made its first profit?", "review.pptx")
+        sheet = cited(store, embedder, "What was the Q3 total for Tromsø 2?", "sales.xlsx")
+    finally:
+        store.close()
+    assert slide["place"] == "slide 3: Quarterly results"
+    assert sheet["place"].startswith("Sales!A")
+
+    # the slide: its card names it; the viewer shows every slide under its heading, opens at
+    # slide 3 with the passage highlighted, and names the slide in the top bar
+    card, viewer = open_card(qtbot, window, slide, "Which ferry line made its first profit?")
+    assert "Slide 3 — Quarterly results" in card.title.text()
+    assert viewer.text_view.heading_texts() == [
+        "Slide 1 — Welcome", "Slide 2 — Hiring", "Slide 3 — Quarterly results"]
+    assert "Svolvær made its first profit" in highlighted(viewer)
+    assert heading_above(viewer) == "Slide 3 — Quarterly results"
+    assert viewer.page_label.text() == "Slide 3 — Quarterly results"
+    cursor_line = viewer.text_view.cursorRect().center()
+    assert viewer.text_view.viewport().rect().contains(cursor_line)  # scrolled into view
+
+    # the sheet range: the same, under "Sheet Sales, A…:D…", the row with its column names
+    card, viewer = open_card(qtbot, window, sheet, "What was the Q3 total for Tromsø 2?")
+    sheet_name, cells = sheet["place"].split("!")
+    where = f"Sheet {sheet_name}, {cells}"
+    assert where in card.title.text()
+    assert viewer.page_label.text() == where
+    assert heading_above(viewer) == where
+    assert "City: Tromsø 2 | Q1 total: 112 | Q2 total: 212 | Q3 total: 1084" in \
+        highlighted(viewer)
+    headings = viewer.text_view.heading_texts()
+    assert headings[0].startswith("Sheet Sales, A1:D") and headings[-1] == "Sheet Notes, B3:B3"
+    assert len(headings) == len(set(headings)) > 2  # each range once, no doubled heading
