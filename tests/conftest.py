@@ -68,16 +68,22 @@ def default_gguf() -> Path:
 # --- PostgreSQL (issue 23): a real server from the pgserver wheel, once per session ------------
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def pg_server():  # type: ignore[no-untyped-def]
     """A real PostgreSQL 16 with pgvector in a temp folder, stopped after the session."""
     pgserver = pytest.importorskip("pgserver", reason="pgserver is not installed")
+    import tempfile
     import warnings
 
+    # Not under pytest's own temp root: that is private (0700), and as root pgserver runs
+    # the server as another user, which must reach its data folder.
+    folder = Path(tempfile.mkdtemp(prefix="assistant-pg-"))
+    folder.chmod(0o755)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+        server = pgserver.get_server(folder / "data", cleanup_mode="stop")
     yield server
     server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 _PG_DATABASES = iter(range(1, 1_000_000))

@@ -24,10 +24,14 @@ from assistant.errors import Cancelled, UserError
 
 # --- index / search / docs / remove ----------------------------------------------------------
 
+STORE_HELP = ("the library: a SQLite file or a postgresql://user@host/db address (TLS options "
+              "such as ?sslmode=verify-full pass through; default: the 'store_url' setting, "
+              "else this computer's library)")
+
 def cmd_index(args: argparse.Namespace) -> int:
     from assistant.ingest.indexer import Indexer, IndexProgress
     from assistant.search import Embedder
-    from assistant.store.store import Store
+    from assistant.store.backend import open_store
 
     bar = ProgressBar()
 
@@ -38,7 +42,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                    f"ETA {fmt_seconds(p.eta)} · {name}")
 
     cancel = threading.Event()
-    with Store() as store:
+    with open_store(args.store) as store:
         embedder = Embedder()
         _reembed_if_needed(store, embedder, args.collection, cancel)
         indexer = Indexer(store, embedder)
@@ -85,18 +89,18 @@ def _reembed_if_needed(store: Any, embedder: Any, collection: str,
         bar.close()
 
 
-def _retriever() -> Any:
+def _retriever(args: argparse.Namespace) -> Any:
     from assistant.search import Embedder, Retriever
-    from assistant.store.store import Store
+    from assistant.store.backend import open_store
 
-    return Retriever(Store(), Embedder())
+    return Retriever(open_store(getattr(args, "store", None)), Embedder())
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from assistant.ingest.places import where
     from assistant.settings import Settings
 
-    retriever = _retriever()
+    retriever = _retriever(args)
     from assistant.answer import answerability
 
     level = answerability.strictness(Settings()["strictness"])
@@ -135,9 +139,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from assistant.store.store import Store
+    from assistant.store.backend import open_store
 
-    with Store() as store:
+    with open_store(args.store) as store:
         if args.collection:
             store.require_collection(args.collection)
         docs = store.documents(args.collection)
@@ -154,9 +158,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from assistant.store.store import Store
+    from assistant.store.backend import open_store
 
-    with Store() as store:
+    with open_store(args.store) as store:
         if args.collection:
             store.require_collection(args.collection)
         removed = sum(store.remove_path(p, args.collection) for p in args.paths)
@@ -168,13 +172,15 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
-    from assistant.store.store import Store
+    from assistant.store.backend import open_store
 
-    with Store() as store:
+    with open_store(args.store) as store:
         names = store.collections()
         counts = {n: len(store.documents(n)) for n in names}
+        backend = store.backend
     if args.json:
-        emit_json({"collections": [{"name": n, "documents": counts[n]} for n in names]})
+        emit_json({"collections": [{"name": n, "documents": counts[n], "backend": backend}
+                                   for n in names]})
     else:
         for n in names:
             print(f"{n}  ({counts[n]} documents)")
@@ -231,7 +237,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not args.question:
         raise UserError("Give a question, or --questions FILE with one question per line.")
     settings = Settings()
-    retriever = None if args.no_docs else _retriever()
+    retriever = None if args.no_docs else _retriever(args)
     generator = make_generator(args, settings)
     out = sys.stderr if args.json else sys.stdout
 
@@ -272,7 +278,7 @@ def _ask_batch(args: argparse.Namespace) -> int:
     if not questions:
         raise UserError(f"'{args.questions}' holds no questions (one a line).")
     settings = Settings()
-    retriever = None if args.no_docs else _retriever()
+    retriever = None if args.no_docs else _retriever(args)
     generator = make_generator(args, settings)
     bar = ProgressBar()
     for i, question in enumerate(questions, 1):
@@ -292,7 +298,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from assistant.settings import Settings
 
     settings = Settings()
-    retriever = None if args.no_docs else _retriever()
+    retriever = None if args.no_docs else _retriever(args)
     generator = make_generator(args, settings)
     history: list[Any] = []
     print("Ask about your documents. Empty line or Ctrl-D to quit; Ctrl-C stops an answer.")
@@ -354,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="index files and folders into a collection")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--collection", default="default")
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=cmd_index)
 
@@ -366,21 +373,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--floor", type=float,
                    help="a raw cosine floor for 'relevant' (default: the strictness setting)")
     p.add_argument("--queries", metavar="FILE", help="one query per line, one JSON line out each")
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("docs", help="list documents and their status")
     p.add_argument("--collection")
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("remove", help="remove a file (or a folder's files) from the index")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--collection")
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("collections", help="list collections")
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
 
@@ -398,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lora-scale", type=float, dest="lora_scale")
         p.add_argument("-k", type=int, help="passages given to the model")
         p.add_argument("--no-docs", action="store_true", help="ask the model without documents")
+        p.add_argument("--store", metavar="STORE", help=STORE_HELP)
         if name == "ask":
             p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
@@ -431,8 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_training_commands(sub)
     from assistant.cli.evaluation import add_eval_commands
+    from assistant.cli.library import add_library_commands
 
     add_eval_commands(sub)
+    add_library_commands(sub)
     return parser
 
 

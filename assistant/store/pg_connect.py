@@ -20,6 +20,9 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from assistant.errors import StoreError, UserError
 
 log = logging.getLogger(__name__)
+# The pool logs every failed reconnection as a warning; `Connection.retrying` says it once,
+# in a sentence, instead.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 T = TypeVar("T")
 
 SCHEMES = ("postgresql", "postgres")
@@ -169,7 +172,7 @@ def _say(message: str) -> None:
 class Connection:
     """A psycopg pool for one server and a way to run transactions on it with retries."""
 
-    def __init__(self, url: str, *, max_size: int = 8, retry_seconds: float = RETRY_SECONDS,
+    def __init__(self, url: str, *, max_size: int = 8, retry_seconds: float | None = None,
                  on_retry: Callable[[str], None] | None = _say,
                  configure: Callable[[Any], None] | None = None) -> None:
         import psycopg  # noqa: F401 - fail early with a sentence when the driver is missing
@@ -177,7 +180,7 @@ class Connection:
 
         self.url, self._kwargs = conninfo(url)
         self.where = redacted(url)
-        self.retry_seconds = retry_seconds
+        self.retry_seconds = RETRY_SECONDS if retry_seconds is None else retry_seconds
         self.on_retry = on_retry
         self._kwargs["autocommit"] = True
         self.pool = ConnectionPool(self.url, kwargs=self._kwargs, min_size=1,
