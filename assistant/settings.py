@@ -76,6 +76,21 @@ OPTIONS: tuple[Option, ...] = (
            "Editors, notes tools and scripts on this computer can search and ask your "
            "documents through a local OpenAI-compatible address (http://127.0.0.1:8763/v1). "
            "Nothing is reachable from other computers."),
+    Option("answer_model", str, "embedded", "Answer model",
+           "Where answers are written: by the embedded model on this computer, or by an "
+           "OpenAI-compatible inference server (llama-server, vLLM, Ollama). Search, "
+           "citations and the checks of answers stay on this computer either way.",
+           choices=("embedded", "server")),
+    Option("answer_server_url", str, "", "Server address",
+           "The server's OpenAI address, like http://127.0.0.1:8080/v1. Nothing is sent "
+           "anywhere unless the answer model is the server."),
+    Option("answer_server_model", str, "", "Server model",
+           "The model to ask the server for. Empty means the first one it lists."),
+    Option("answer_server_chat", bool, False, "Chat model",
+           "Send chat messages rather than a completion prompt: for instruct models (most "
+           "vLLM and Ollama models). Off for the embedded model served by llama-server."),
+    Option("answer_server_timeout", int, 60, "Server timeout",
+           "Seconds to wait for the server's next words before giving up.", 5, 600),
     Option("store_url", str, "", "Team library (PostgreSQL)",
            "Empty: the library on this computer. A postgresql://user@host:5432/db address: "
            "a library shared on a PostgreSQL server with pgvector. The password is kept in "
@@ -131,6 +146,11 @@ def validate(name: str, value: Any) -> Any:
                             "with 'assistant library password'.")
     if name == "collection" and not converted.strip():
         raise UserError("The collection needs a name.")
+    if name == "answer_server_url" and converted.strip():
+        converted = converted.strip()
+        if not converted.startswith(("http://", "https://")) or len(converted) < 10:
+            raise UserError(f"{option.label} must start with http:// or https:// "
+                            f"(got '{converted}').")
     return converted
 
 

@@ -38,7 +38,8 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     values = dict(settings.values)
     generator = make_generator(args, settings)
     values["adapter"] = str(generator.adapter_path or "")
-    values["model"] = str(args.model or "embedded default")
+    values["model"] = str(getattr(generator, "name", None) or args.model or
+                          "embedded default")
     values["reader"] = args.reader
     if args.rerank is not None:
         values["rerank"] = args.rerank == "on"
@@ -102,6 +103,8 @@ def add_qa_parser(eval_sub: Any) -> None:
     p.add_argument("--lora", help="a GGUF LoRA adapter (\"\" for none; default: as the app)")
     p.add_argument("--lora-scale", type=float, dest="lora_scale")
     p.add_argument("--model", help="a GGUF model file (default: the embedded Gemma 3 270M)")
+    p.add_argument("--answer-server", dest="answer_server", metavar="URL",
+                   help="answer with an OpenAI-compatible inference server (see ask)")
     p.add_argument("--split", choices=("all", "held-out", "train"), default="all",
                    help="which articles: all, or one side of the article split")
     p.add_argument("--held-out", type=float, default=0.25, dest="held_out",

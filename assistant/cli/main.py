@@ -407,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lora", help="a GGUF LoRA adapter (\"\" for none; default: the "
                        "shipped grounded adapter with the embedded model)")
         p.add_argument("--lora-scale", type=float, dest="lora_scale")
+        p.add_argument("--answer-server", dest="answer_server", metavar="URL",
+                       help="answer with an OpenAI-compatible inference server, like "
+                       "http://127.0.0.1:8080/v1 (key: the keyring or ASSISTANT_ANSWER_KEY; "
+                       "\"\" for the embedded model; default: the setting)")
         p.add_argument("-k", type=int, help="passages given to the model")
         p.add_argument("--no-docs", action="store_true", help="ask the model without documents")
         p.add_argument("--store", metavar="STORE", help=STORE_HELP)

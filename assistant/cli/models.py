@@ -12,12 +12,19 @@ from assistant.cli.output import ProgressBar
 def make_generator(args: argparse.Namespace, settings: Any) -> Any:
     """The model the command line answers with: as the app would load it, options applied.
 
+    `--answer-server` (else the setting) answers with an inference server instead;
     `--model` (else the setting, else the embedded default, assembled once with progress);
     the adapter per `assistant.llm.grounded.choose_adapter` (`--lora ""` turns it off).
     """
     from assistant.llm.generator import Generator
     from assistant.llm.grounded import choose_adapter
     from assistant.llm.models import ensure_default_model
+    from assistant.llm.remote import server_from_settings
+
+    if not args.model:
+        remote = server_from_settings(settings, getattr(args, "answer_server", None))
+        if remote is not None:
+            return remote
 
     model = args.model or settings["model_path"]
     if not model:

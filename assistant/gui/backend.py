@@ -33,7 +33,12 @@ from assistant.paths import is_under
 from assistant.settings import Settings
 
 ADAPTER_KEYS = ("lora_path", "lora_scale", "grounded_adapter")
-MODEL_KEYS = ("model_path", "context_size", "threads")
+# Answers from an inference server (assistant.llm.remote); KEY_CHANGED marks a new API key,
+# which the settings dialog saves to the keyring, not to the settings.
+SERVER_KEYS = ("answer_model", "answer_server_url", "answer_server_model",
+               "answer_server_chat", "answer_server_timeout")
+KEY_CHANGED = "answer_server_key"
+MODEL_KEYS = ("model_path", "context_size", "threads", *SERVER_KEYS)
 # Opening a Store runs the schema migrations; two threads doing that at once on a new file
 # race (both try to create the tables), so the workers open their stores one at a time.
 _open_lock = threading.Lock()
@@ -193,7 +198,7 @@ class Backend(QObject):
 
     def apply_settings(self, changed: set[str]) -> None:
         """React to saved settings: reload the model, or swap the adapter on the live one."""
-        if changed & set(MODEL_KEYS):
+        if changed & {*MODEL_KEYS, KEY_CHANGED}:
             self.load_model(force=True)
         elif changed & set(ADAPTER_KEYS):
             self.load_model()  # the worker sees the adapter differs and applies it in place
@@ -396,6 +401,15 @@ def _ensure_generator(ctx: TaskContext, wanted: dict[str, Any], injected: Path |
             state["generator"] = None
             state["config"] = None
             generator.close()
+        if wanted["answer_model"] == "server":  # no adapter: the server's model is its own
+            from assistant.llm.remote import server_from_settings
+
+            ctx.progress(ModelState("loading", "Connecting to the inference server…"))
+            remote = server_from_settings(wanted)
+            assert remote is not None
+            state["generator"] = remote
+            state["config"] = {k: wanted[k] for k in MODEL_KEYS}
+            return remote.name
         path = _model_file(ctx, wanted["model_path"], injected)
         ctx.progress(ModelState("loading", f"Loading {path.name}…"))
         ctx.check()
@@ -404,6 +418,8 @@ def _ensure_generator(ctx: TaskContext, wanted: dict[str, Any], injected: Path |
         state["generator"] = generator
         state["config"] = {k: wanted[k] for k in MODEL_KEYS} | {"lora_path": "",
                                                                   "lora_scale": 1.0}
+    if wanted["answer_model"] == "server":
+        return str(getattr(generator, "name", "the inference server"))
     config = state["config"]
     from assistant.llm.grounded import choose_adapter
 

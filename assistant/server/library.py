@@ -196,7 +196,11 @@ def load_generator(settings: Settings, model_path: Path | None = None) -> Any:
     from assistant.llm.generator import Generator
     from assistant.llm.grounded import choose_adapter
     from assistant.llm.models import ensure_default_model
+    from assistant.llm.remote import server_from_settings
 
+    remote = None if model_path else server_from_settings(settings)
+    if remote is not None:
+        return remote
     model = model_path or (Path(settings["model_path"]) if settings["model_path"]
                            else ensure_default_model())
     generator = Generator(Path(model), n_ctx=settings["context_size"],

@@ -1,0 +1,305 @@
+"""Answers from a real OpenAI-compatible inference server on loopback (issue 23, part 3).
+
+The server is llama-cpp-python's own (`python -m llama_cpp.server`) serving the embedded GGUF
+with the shipped grounded adapter, under the name that says so, so its answers and the
+answerability decision can be compared with the embedded model's. Each fixture starts its
+server on a free port, waits until it lists its model, and kills it at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import NOT_FOUND_TEXT, answer_question
+from assistant.llm.generator import Generator
+from assistant.llm.grounded import builtin_adapter_path
+from assistant.llm.remote import (
+    CALIBRATED_MODEL,
+    RemoteGenerator,
+    ServerConfig,
+    server_from_settings,
+)
+from assistant.llm.remote_http import ServerError
+from assistant.search import Hit
+from assistant.settings import Settings
+
+KEY = "test-key-5d1c"
+COFFEE = Hit(chunk_id=1, document_id=1, path="/docs/manual.pdf", page=3, start=10, end=150,
+             text="The Zephyr X200 coffee machine has a 1.8 litre water tank and heats up in 45 "
+                  "seconds. The warranty lasts two years from the date of purchase.",
+             score=1.0, similarity=0.6)
+LOUVRE = Hit(chunk_id=2, document_id=2, path="/docs/travel.txt", page=None, start=0, end=99,
+             text="The Louvre museum in Paris is closed on Tuesdays. Tickets cost 22 euros and "
+                  "can be bought online.", score=0.5, similarity=0.6)
+
+
+def passages(_query: str, k: int) -> list[Hit]:
+    return [COFFEE, LOUVRE][:k]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A llama-cpp-python server process on loopback, started and stopped by a fixture."""
+
+    def __init__(self, gguf: Path, log: Path, *, key: str | None = KEY,
+                 logprobs: bool = True) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        adapter = builtin_adapter_path()
+        assert adapter is not None, "the shipped grounded adapter is missing"
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+                   "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048",
+                   "--n_threads", "2", "--n_threads_batch", "2", "--verbose", "False",
+                   "--lora_path", str(adapter), "--model_alias", CALIBRATED_MODEL,
+                   "--logits_all", str(logprobs)]
+        if key:
+            command += ["--api_key", key]
+        self.log = log.open("wb")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            assert self.process.poll() is None, log.read_text(errors="replace")[-2000:]
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the inference server did not start"
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+        self.process.wait(30)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(default_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(default_gguf, tmp_path_factory.mktemp("server") / "server.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def remote(server: Server) -> RemoteGenerator:
+    return RemoteGenerator(ServerConfig(server.url, KEY, n_ctx=2048))
+
+
+def test_it_connects_and_finds_what_the_decision_needs(remote: RemoteGenerator,
+                                                       default_gguf: Path) -> None:
+    assert remote.model == CALIBRATED_MODEL and remote.adapter_path is not None
+    assert remote.has_tokenizer and remote.logprobs
+    assert remote.next_token_logprobs is not None
+    with Generator(default_gguf, n_ctx=512, n_threads=1) as local:
+        text = " I couldn't find this in your documents."
+        assert remote.tokenize(text) == local.tokenize(text)  # the same vocabulary, no BOS
+        assert remote.count_tokens(COFFEE.text) == local.count_tokens(COFFEE.text)
+
+
+def test_a_question_is_answered_through_the_server_as_by_the_embedded_model(
+        remote: RemoteGenerator, default_gguf: Path) -> None:
+    question = "How long is the warranty?"
+    answer = answer_question(question, retriever=passages, generator=remote)
+    assert answer.grounding == "answered" and "two years" in answer.text
+    assert [c.n for c in answer.citations] == [1] and answer.citations[0].hit is COFFEE
+    assert answer.refusal_probability is not None and answer.refusal_score is not None
+    with Generator(default_gguf, n_ctx=2048, n_threads=2) as local:
+        adapter = builtin_adapter_path()
+        assert adapter is not None
+        local.set_adapter(adapter, 1.0)
+        here = answer_question(question, retriever=passages, generator=local)
+    assert here.text == answer.text and here.prompt == answer.prompt
+    assert here.refusal_probability is not None
+    assert abs(here.refusal_probability - answer.refusal_probability) < 0.02
+
+
+def test_streamed_tokens_arrive_in_order(server: Server, remote: RemoteGenerator) -> None:
+    """The pieces, joined, are what the official openai client gets in one reply."""
+    from openai import OpenAI
+
+    pieces: list[tuple[float, str]] = []
+    answer = answer_question("How long is the warranty?", retriever=passages,
+                             generator=remote, reader=None,
+                             on_token=lambda piece: pieces.append((time.monotonic(), piece)))
+    assert len(pieces) >= 2 and answer.first_token_seconds is not None
+    assert pieces[0][0] < pieces[-1][0]  # they came one after another, not at the end
+    client = OpenAI(base_url=server.url, api_key=KEY, max_retries=0)
+    whole = client.completions.create(model=remote.model, prompt=answer.prompt, max_tokens=256,
+                                      temperature=0.0, stop=["\n", "Question:", "Sources:",
+                                                             "<end_of_turn>"])
+    assert "".join(p for _, p in pieces) == whole.choices[0].text
+    assert "two years" in answer.text and [c.n for c in answer.citations] == [1]
+
+
+def test_the_model_s_refusal_comes_through_the_server(remote: RemoteGenerator) -> None:
+    answer = answer_question("Who founded Acme Corporation?", retriever=passages,
+                             generator=remote, reader=None)
+    assert answer.not_found and answer.text == NOT_FOUND_TEXT
+    assert answer.not_found_reason == "model" and answer.citations == []
+    assert answer.refusal_probability is not None and answer.refusal_probability > 0.5
+
+
+def test_cancel_ends_the_stream_and_the_server_stays_usable(remote: RemoteGenerator) -> None:
+    cancel = threading.Event()
+    pieces = []
+    for piece in remote.stream("Once upon a time", max_tokens=200, cancel=cancel):
+        pieces.append(piece)
+        cancel.set()
+    assert len(pieces) == 1
+    assert remote.complete("The capital of France is", max_tokens=3).strip()
+
+
+def test_a_stopped_server_times_out_with_a_sentence(server: Server) -> None:
+    slow = RemoteGenerator(ServerConfig(server.url, KEY, read_timeout=2.0))
+    server.process.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServerError) as caught:
+            answer_question("How long is the warranty?", retriever=passages, generator=slow,
+                            reader=None)
+        assert time.monotonic() - started < 15
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    message = str(caught.value)
+    assert message.startswith(f"The inference server at 127.0.0.1:{server.port} sent nothing "
+                              "for 2 seconds")
+    assert "Error" not in message and "Traceback" not in message
+
+
+def test_a_server_killed_mid_answer_gives_a_sentence(default_gguf: Path, tmp_path: Path) -> None:
+    """A server without log-probabilities: the answer still works, then it is killed."""
+    doomed = Server(default_gguf, tmp_path / "server.log", key=None, logprobs=False)
+    try:
+        plain = RemoteGenerator(ServerConfig(doomed.url, n_ctx=2048))
+        assert not plain.logprobs and plain.next_token_logprobs is None
+        answer = answer_question("How long is the warranty?", retriever=passages,
+                                 generator=plain, reader=None)
+        assert answer.grounding == "answered" and "two years" in answer.text
+        assert answer.refusal_probability is None and [c.n for c in answer.citations] == [1]
+        pieces = []
+        with pytest.raises(ServerError) as caught:
+            for piece in plain.stream("Once upon a time", max_tokens=400):
+                pieces.append(piece)
+                if len(pieces) == 2:
+                    doomed.process.kill()
+        assert 2 <= len(pieces) < 400
+        assert "closed the connection before the answer was complete" in str(caught.value)
+    finally:
+        doomed.stop()
+
+
+def test_down_refused_and_wrong_key_are_sentences(server: Server) -> None:
+    with pytest.raises(ServerError, match="refused the connection"):
+        RemoteGenerator(ServerConfig(f"http://127.0.0.1:{free_port()}/v1"))
+    with pytest.raises(ServerError, match=r"refused the API key \(HTTP 401\)"):
+        RemoteGenerator(ServerConfig(server.url, "not-the-key"))
+    # A listener whose backlog is full: the connection is never accepted.
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        waiting: list[socket.socket] = []
+        for _ in range(8):  # fill the accept queue until the next connection hangs
+            try:
+                waiting.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+            except TimeoutError:
+                break
+        started = time.monotonic()
+        try:
+            with pytest.raises(ServerError, match="did not accept a connection within 1 "):
+                RemoteGenerator(ServerConfig(f"http://127.0.0.1:{port}", connect_timeout=1.0))
+        finally:
+            for sock in waiting:
+                sock.close()
+        assert time.monotonic() - started < 5
+
+
+def test_nothing_is_contacted_unless_a_server_is_chosen(server: Server,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    settings.set("answer_server_url", server.url)
+    assert settings["answer_model"] == "embedded"
+    assert server_from_settings(settings) is None
+    settings.set("answer_model", "server")
+    monkeypatch.setenv("ASSISTANT_ANSWER_KEY", KEY)
+    chosen = server_from_settings(settings)
+    assert chosen is not None and chosen.model == CALIBRATED_MODEL
+    assert server_from_settings(settings, "") is None  # --answer-server "": embedded
+    settings.set("answer_server_url", "")
+    with pytest.raises(ServerError, match="address is empty"):
+        server_from_settings(settings)
+
+
+def test_the_key_lives_in_the_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    from assistant.errors import UserError
+    from assistant.llm import server_key
+
+    class Memory(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            self.saved: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.saved.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.saved[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            del self.saved[(service, username)]
+
+    monkeypatch.delenv(server_key.ENV_KEY, raising=False)
+    previous = keyring.get_keyring()
+    memory = Memory()
+    try:
+        keyring.set_keyring(memory)
+        server_key.save_key("http://team-box:8080/v1/", "s3cret")
+        assert server_key.load_key("http://team-box:8080") == "s3cret"  # one key per server
+        assert server_key.load_key("http://other-box:8080/v1") is None
+        server_key.save_key("http://team-box:8080/v1", "")
+        assert memory.saved == {}
+        keyring.set_keyring(NoKeyring())
+        with pytest.raises(UserError, match="ASSISTANT_ANSWER_KEY"):
+            server_key.save_key("http://team-box:8080/v1", "s3cret")
+        monkeypatch.setenv(server_key.ENV_KEY, "from-env")
+        assert server_key.load_key("http://team-box:8080/v1") == "from-env"
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_ask_on_the_command_line_through_the_server(server: Server,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.cli.main import main
+
+    monkeypatch.setenv("ASSISTANT_ANSWER_KEY", KEY)
+    assert main(["ask", "--answer-server", server.url, "--no-docs",
+                 "What is the capital of France?"]) == 0
+    assert capsys.readouterr().out.strip()
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    assert main(["ask", "--answer-server", down, "--no-docs", "Hello?"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("assistant: The inference server at 127.0.0.1:") and \
+        "Traceback" not in err and err.count("\n") == 1
+    assert os.environ.get("ASSISTANT_ANSWER_KEY") == KEY
