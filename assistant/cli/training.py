@@ -62,7 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         config = TrainConfig(epochs=args.epochs, rank=args.rank, alpha=args.alpha or 2 * args.rank,
                              learning_rate=args.lr, batch_size=args.batch_size,
-                             max_length=args.max_length, seed=args.seed, threads=args.threads)
+                             max_length=args.max_length, seed=args.seed, threads=args.threads,
+                             validation_fraction=args.validation_fraction)
     except ValueError as exc:
         raise UserError(f"Training options: {exc}.") from exc
     base = _base_model(args.model)
@@ -144,7 +145,10 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
     chunker = Chunker()
     train_set = qa.only_articles(train_articles)
     passages = passages_of(train_set, lambda text: [c.text for c in chunker.chunk_page(text)])
-    examples = build_raft_examples(train_set, passages, count=args.examples, seed=args.seed)
+    from assistant.training.passage_order import make_order
+
+    examples = build_raft_examples(train_set, passages, count=args.examples, seed=args.seed,
+                                   order=make_order(args.order))
     out = Path(args.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:
@@ -154,7 +158,14 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
     for example in examples:
         kind = example.origin.split()[1]
         kinds[kind] = kinds.get(kind, 0) + 1
-    summary = {"examples": len(examples), "kinds": kinds, "train_articles": train_articles,
+    oracle_at: dict[int, int] = {}
+    for example in examples:
+        if example.origin.split()[1] == "answer":
+            n = int(example.response.rsplit("[", 1)[1].rstrip("]"))
+            oracle_at[n] = oracle_at.get(n, 0) + 1
+    summary = {"examples": len(examples), "kinds": kinds, "order": args.order,
+               "oracle_position": dict(sorted(oracle_at.items())),
+               "train_articles": train_articles,
                "held_out_articles": held_out, "seed": args.seed, "out": str(out)}
     print(f"Wrote {len(examples)} examples ({', '.join(f'{v} {k}' for k, v in kinds.items())}) "
           f"from {len(train_articles)} articles to {out}; held out: {', '.join(held_out)}.",
@@ -275,6 +286,9 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("data", metavar="DATA", help="SQuAD 2.0 JSON or our QA JSONL")
     p.add_argument("--out", required=True, metavar="EXAMPLES.jsonl")
     p.add_argument("--examples", type=int, default=300)
+    p.add_argument("--order", choices=("retrieval", "reader", "shuffle"), default="retrieval",
+                   help="how each example's passages are ordered: as search orders them "
+                        "(default), as the reader reranks them, or at random")
     p.add_argument("--held-out", type=float, default=0.25, dest="held_out",
                    help="share of articles kept out of training (default 0.25)")
     p.add_argument("--seed", type=int, default=0)
@@ -292,6 +306,9 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--max-length", type=int, default=512, dest="max_length",
                    help="tokens per example (default 512)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation-fraction", type=float, default=0.15,
+                   dest="validation_fraction",
+                   help="share of the examples kept for validation loss (default 0.15)")
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--model", help="the base GGUF (default: the embedded Gemma 3 270M)")
     p.add_argument("--resume", action="store_true", help="continue a cancelled or crashed run")

@@ -22,7 +22,7 @@ import random
 import re
 import string
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,19 +218,37 @@ def passages_of(qa: QASet, chunk: Any) -> dict[str, list[Passage]]:
 
 
 def _holds(text: str, answers: Sequence[str]) -> bool:
+    """Whether `text` contains one of `answers` as whole words.
+
+    Whole words, because SQuAD has answers such as "P", "k" or "." that a plain substring test
+    finds in every passage (no distractor could then be chosen). An answer with no letter or
+    digit is ignored.
+    """
     low = text.lower()
-    return any(a.lower() in low for a in answers)
+    for a in answers:
+        a = a.lower().strip()
+        if not any(ch.isalnum() for ch in a):
+            continue
+        if re.search(r"(?<!\w)" + re.escape(a) + r"(?!\w)", low):
+            return True
+    return False
 
 
 def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count: int,
                         seed: int = 0, answerable_share: float = 0.55,
-                        min_passages: int = 3, max_passages: int = 5) -> list[Example]:
+                        min_passages: int = 3, max_passages: int = 5,
+                        order: Callable[[str, list[str]], Sequence[float]] | None = None,
+                        ) -> list[Example]:
     """`count` examples: answerable ones (oracle among distractors) and refusals.
 
     Refusals are of two kinds, half each: a question the data marks unanswerable shown with
     its own paragraph (the hard case: on topic, no answer), and an answerable question shown
     with distractors only (its oracle removed). Distractors come from the same article first
     (hard negatives), then from other articles, and never contain a gold answer.
+
+    `order(question, texts) -> scores`, when given, sorts each example's passages the way
+    the answer path will show them (highest score first), so the model learns on the
+    positions it will meet; without it they stay in random order.
     """
     rng = random.Random(seed)
     by_article: dict[str, list[Passage]] = {}
@@ -258,11 +276,20 @@ def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count:
                 break
             if not _holds(p.text, answers):
                 chosen.append(p)
-        while len(chosen) < n:
+        for _ in range(200 * n):  # bounded: a common answer may be in most passages
+            if len(chosen) >= n:
+                break
             p = rng.choice(every)
             if p.paragraph.id not in exclude and p not in chosen and not _holds(p.text, answers):
                 chosen.append(p)
         return chosen
+
+    def arrange(q: Question, shown: list[Passage]) -> list[Passage]:
+        if order is None:
+            return shown
+        scores = order(q.question, [p.text for p in shown])
+        ranked = sorted(range(len(shown)), key=lambda i: -float(scores[i]))
+        return [shown[i] for i in ranked]
 
     def example(q: Question, shown: list[Passage], response: str, kind: str) -> Example:
         return Example(prompt=q.question, response=response,
@@ -283,23 +310,27 @@ def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count:
         shown = distractors(q, n - 1, set(q.paragraph_ids), q.answers)
         position = rng.randint(0, len(shown))
         shown.insert(position, oracle[0])
-        answer = min((a for a in q.answers if a.lower() in oracle[0].text.lower()), key=len)
+        shown = arrange(q, shown)
+        position = shown.index(oracle[0])
+        answer = min((a for a in q.answers if _holds(oracle[0].text, [a])), key=len)
         examples.append(example(q, shown, f"{answer} [{position + 1}]", "answer"))
     for q in impossible[:n_imp]:
         own = [p for pid in q.paragraph_ids for p in passages.get(pid, [])]
         n = rng.randint(min_passages, max_passages)
         shown = own[:n - 1] + distractors(q, n - min(len(own), n - 1), set(q.paragraph_ids), ())
         rng.shuffle(shown)
-        examples.append(example(q, shown, REFUSAL, "unanswerable"))
+        examples.append(example(q, arrange(q, shown), REFUSAL, "unanswerable"))
     # Questions not used above lose their oracle. (From n_ans * 2 while there are enough, so
     # the shipped adapter's 320 examples are made again exactly; from the first unused one
     # when a large count would otherwise run out of questions.)
+    # When even those run out, questions already shown with their oracle come again without
+    # it: the same question both ways is the contrast the refusal is learned from.
     first = n_ans * 2 if len(answerable) >= n_ans * 2 + n_removed * 2 else used
-    for q in answerable[first:first + n_removed * 2]:
+    for q in answerable[first:] + answerable[:first]:
         if len(examples) >= count:
             break
         n = rng.randint(min_passages, max_passages)
         shown = distractors(q, n, set(q.paragraph_ids), q.answers)
-        examples.append(example(q, shown, REFUSAL, "no_oracle"))
+        examples.append(example(q, arrange(q, shown), REFUSAL, "no_oracle"))
     rng.shuffle(examples)
     return examples

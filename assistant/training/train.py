@@ -85,6 +85,9 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     validation_fraction: float = 0.15  # used when train() is given plain examples
     checkpoint_every: int = 20  # optimizer steps between checkpoints (and at cancel)
+    # ... or this many minutes, whichever comes first: a slow machine still loses at most
+    # this much work to a kill.
+    checkpoint_minutes: float = 15.0
     # torch CPU threads; None = physical cores - 1 (at least 1), see default_threads().
     threads: int | None = None
     # Recompute layer activations in the backward pass: about 1 GB less peak memory at
@@ -112,7 +115,8 @@ class TrainConfig:
     def fingerprint_fields(self) -> dict[str, Any]:
         """The settings that change the result (not device, threads or checkpoint spacing)."""
         out = self.to_json()
-        for key in ("device", "threads", "checkpoint_every", "gradient_checkpointing", "bf16"):
+        for key in ("device", "threads", "checkpoint_every", "checkpoint_minutes",
+                    "gradient_checkpointing", "bf16"):
             out.pop(key)
         return out
 
@@ -530,6 +534,7 @@ def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path
     autocast = device == "cpu" and (cpu_computes_bf16() if config.bf16 is None else config.bf16)
     step_time_ema: float | None = None
     last_saved = step
+    last_saved_at = time.monotonic()
     last_step = total_steps if stop_after is None else max(0, min(total_steps, stop_after))
     try:
         while step < last_step:
@@ -577,9 +582,11 @@ def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path
             emit(TrainProgress("training", step, total_steps, step / spe, loss=step_loss,
                                learning_rate=lr, tokens_per_s=n_tokens / elapsed,
                                eta_s=step_time_ema * (total_steps - step), val_loss=val_loss))
-            if step < total_steps and step - last_saved >= config.checkpoint_every:
+            due = (step - last_saved >= config.checkpoint_every
+                   or time.monotonic() - last_saved_at >= config.checkpoint_minutes * 60)
+            if step < total_steps and due:
                 checkpoint()
-                last_saved = step
+                last_saved, last_saved_at = step, time.monotonic()
     except Cancelled:
         if step > last_saved or not checkpoint_path.is_file():
             checkpoint()
