@@ -444,9 +444,11 @@ class EmptyState(QWidget):
         elif documents == 0:
             self.title.setText("Drop your documents here")
             self.text.setText(
-                "Drag files or folders anywhere onto this window — PDF, Word, Markdown, HTML, "
-                "text and source code. They are read on this computer and never leave it. "
-                "Folders you add are kept in sync as their files change.")
+                "Drag files or folders anywhere onto this window — PDF, Word, PowerPoint, "
+                "Excel, OpenDocument, EPUB, RTF, saved mail (.eml, .mbox), Markdown, HTML, "
+                "text, source code, and scans and photos of pages (read by OCR). They are "
+                "read on this computer and never leave it. Folders you add are kept in sync "
+                "as their files change.")
             self.files_button.show()
             self.folder_button.show()
         else:

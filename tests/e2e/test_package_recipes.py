@@ -176,3 +176,28 @@ def test_missing_xcb_library_is_named_in_a_sentence(monkeypatch):
     assert "graphical desktop" in app.display_problem()
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert app.display_problem() is None
+
+
+def test_the_deb_depends_on_tesseract_and_its_english_data(tmp_path):
+    """A real .deb of a tiny bundle (one real ELF program): OCR is on by default, so the
+    package installs Tesseract with it, as it does the xcb libraries."""
+    import shutil
+    import subprocess
+
+    if not (shutil.which("dpkg-deb") and shutil.which("dpkg-shlibdeps")):
+        pytest.skip("dpkg-deb and dpkg-shlibdeps (dpkg-dev) build the .deb")
+    linux = load("linux")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for exe in ("assistant", "knowledge-assistant"):
+        shutil.copy2(shutil.which("true") or "/bin/true", bundle / exe)
+    version = "0.0.0~recipe-test"
+    try:
+        deb = linux.build_deb(bundle, tmp_path, version, "amd64")
+        depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True,
+                                 text=True, check=True).stdout
+    finally:
+        shutil.rmtree(linux.ROOT / "build" / "deb" / f"{linux.PACKAGE}_{version}_amd64",
+                      ignore_errors=True)
+    names = [d.split()[0] for d in depends.strip().split(", ")]
+    assert {"tesseract-ocr", "tesseract-ocr-eng", "libc6", "libxcb-cursor0"} <= set(names)

@@ -127,3 +127,20 @@ def test_the_viewer_opens_a_slide_and_a_sheet_range_at_their_place(qtbot, make_w
     headings = viewer.text_view.heading_texts()
     assert headings[0].startswith("Sheet Sales, A1:D") and headings[-1] == "Sheet Notes, B3:B3"
     assert len(headings) == len(set(headings)) > 2  # each range once, no doubled heading
+
+
+def test_the_empty_window_names_every_kind_of_file_it_reads(qtbot, make_window):
+    from assistant.gui.controllers.indexing import DOCUMENT_FILTER
+    from assistant.ingest.extract import SUPPORTED_EXTENSIONS
+
+    window = make_window(watch=False)
+    empty = window.conversations.chat.empty
+    assert empty.title.text() == "Drop your documents here"
+    said = empty.text.text()
+    for kind in ("PDF", "Word", "PowerPoint", "Excel", "OpenDocument", "EPUB", "RTF", ".eml",
+                 ".mbox", "Markdown", "HTML", "source code", "scans", "OCR"):
+        assert kind in said, kind
+    # the Add Files dialog offers every type the indexer reads, images included
+    offered = set(DOCUMENT_FILTER.split(";;")[0].split("(")[1].rstrip(")").split())
+    assert offered == {f"*{ext}" for ext in SUPPORTED_EXTENSIONS}
+    assert {"*.pptx", "*.xlsx", "*.epub", "*.eml", "*.png", "*.tiff"} <= offered

@@ -22,11 +22,13 @@ from assistant.gui.progress import EmbedderNotice, IndexProgressArea, fmt_second
 from assistant.gui.tasks import Failure, Job
 from assistant.gui.watcher import FolderWatcher
 from assistant.gui.wording import plural, skipped_text
+from assistant.ingest.extract import SUPPORTED_EXTENSIONS
 from assistant.paths import is_under
 from assistant.search.reembed import ReembedProgress
 
-DOCUMENT_FILTER = ("Documents (*.pdf *.docx *.md *.markdown *.html *.htm *.txt *.rst *.py "
-                   "*.json *.csv);;All files (*)")
+# Every type the indexer reads (from its own table, so the two never disagree).
+DOCUMENT_FILTER = (f"Documents ({' '.join(f'*{ext}' for ext in sorted(SUPPORTED_EXTENSIONS))})"
+                   ";;All files (*)")
 
 
 class IndexingController(QObject):
