@@ -243,3 +243,25 @@ def lay_out(pages: list[tuple[int | None, str | None, str]]) -> Layout:
             parts.append("\n\n")
             pos += 2
     return Layout("".join(parts), offset_of, headings, label_of)
+
+
+def word_boxes(passage: str, text: str, words: list[tuple[str, tuple[int, int, int, int]]],
+               size: tuple[int, int]) -> list[tuple[float, float, float, float]]:
+    """Where `passage` sits on a scanned page, from OCR's words: the boxes of the words it
+    covers, as fractions of the image (left, top, right, bottom). `text` is OCR's text of the
+    page, `words` its words in reading order with their pixel boxes, `size` the image's."""
+    width, height = size
+    found = locate(passage, text) if width and height else None
+    if found is None:
+        return []
+    start, end = found
+    boxes = []
+    pos = 0
+    for word, (left, top, right, bottom) in words:
+        at = text.find(word, pos)
+        if at < 0:
+            continue
+        pos = at + len(word)
+        if at < end and pos > start:
+            boxes.append((left / width, top / height, right / width, bottom / height))
+    return boxes

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 
 from assistant.errors import UserError
 from assistant.gui import desktop, theme
-from assistant.gui.passages import lay_out, locate
+from assistant.gui.passages import lay_out, locate, word_boxes
 from assistant.gui.pdfpassage import PassagePdfView
 from assistant.gui.tasks import Failure, run_task
 from assistant.ingest import places
@@ -189,6 +189,7 @@ class DocumentViewer(QWidget):
         self.pages_text: list[tuple[int | None, str | None, str]] | None = None
         self.pdf_located = False
         self._text_job: Any = None
+        self._hash: str | None = None  # the file's content hash: its key in the OCR cache
         self.setObjectName("DocumentViewer")
 
         layout = QVBoxLayout(self)
@@ -393,6 +394,12 @@ class DocumentViewer(QWidget):
                 y = min(p.boundingRect().top() for p in polygons)
             view.highlights = {index: layers}
             self.notice.hide()
+        elif (scanned := self._scan_highlight(index, t)) is not None:
+            view.highlights = {index: scanned}
+            y = min((p.boundingRect().top() for p in scanned[0][0]), default=0.0)
+            self.pdf_located = True
+            self.notice.setText("A scanned page: the passage is marked where OCR read it.")
+            self.notice.show()
         else:
             self.notice.setText("The passage could not be pinpointed on this page (the PDF's "
                                 "text differs from what was indexed). Switch to Text to see it "
@@ -403,6 +410,41 @@ class DocumentViewer(QWidget):
         view.viewport().update()
         self.page_label.setText(f"page {index + 1} of {doc.pageCount()}")
         self.loaded.emit()
+
+    def _scan_highlight(self, index: int, t: Target) -> list[tuple[list[QPolygonF], QColor]] \
+            | None:
+        """On a scanned page, the passage's (and the cited span's) words by their OCR boxes,
+        from the cache the indexer filled; None where the page was not read by OCR."""
+        from assistant.ingest.ocr import OcrCache, cache_root
+        from assistant.ingest.worker import file_hash
+
+        assert self.pdf_doc is not None
+        try:
+            if self._hash is None:
+                self._hash = file_hash(self.path)
+        except (OSError, ValueError):
+            return None
+        page = OcrCache(cache_root(), self._hash).get(index + 1)
+        if page is None:
+            return None
+        words = [(w.text, w.box) for w in page.words]
+        size = self.pdf_doc.pagePointSize(index)
+
+        def polygons(passage: str) -> list[QPolygonF]:
+            return [QPolygonF(QRectF(left * size.width(), top * size.height(),
+                                     (right - left) * size.width(),
+                                     (bottom - top) * size.height()))
+                    for left, top, right, bottom in word_boxes(passage, page.text, words,
+                                                               (page.width, page.height))]
+
+        layers = [(polygons(t.text), theme.mark())]
+        if not layers[0][0]:
+            return None
+        if t.span:
+            strong = QColor(theme.mark())
+            strong.setAlpha(min(255, strong.alpha() + 90))
+            layers.append((polygons(t.text[t.span[0]:t.span[1]]), strong))
+        return layers
 
     def _bounds(self, page: int, start: int, end: int) -> list[QPolygonF]:
         assert self.pdf_doc is not None

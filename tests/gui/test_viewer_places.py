@@ -144,3 +144,45 @@ def test_the_empty_window_names_every_kind_of_file_it_reads(qtbot, make_window):
     offered = set(DOCUMENT_FILTER.split(";;")[0].split("(")[1].rstrip(")").split())
     assert offered == {f"*{ext}" for ext in SUPPORTED_EXTENSIONS}
     assert {"*.pptx", "*.xlsx", "*.epub", "*.eml", "*.png", "*.tiff"} <= offered
+
+
+def test_a_scanned_page_opens_with_the_passage_marked_where_ocr_read_it(
+        qtbot, make_window, embedder, data_dir, tmp_path):
+    import shutil
+
+    from assistant.gui.chatview import TurnView
+    from assistant.store.store import Store
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    shutil.copy(data_dir / "bad" / "scanned.pdf", folder / "delivery.pdf")  # no text layer
+    window = make_window(watch=False)
+    summary = index_and_wait(qtbot, window, [folder])  # read by OCR (on by default)
+    assert [Path(p).name for p in summary.indexed] == ["delivery.pdf"]
+    store = Store()
+    try:
+        hit = cited(store, embedder, "Who received the delivery?", "delivery.pdf")
+    finally:
+        store.close()
+    text = hit["text"]
+    span = (text.index("Received by"), text.index("Okafor") + len("Okafor"))
+    window.sources.view.show_turn(TurnView(
+        id=1, question="Who received the delivery?", answer="J. Okafor [1].",
+        citations=[{"n": 1, "hit": hit, "span": list(span)}], consulted=[hit]))
+    qtbot.mouseClick(window.sources.view.cards[0], Qt.MouseButton.LeftButton)
+    viewer = window.sources.tabs.currentWidget()
+    assert viewer.path.name == "delivery.pdf" and viewer.mode == "pdf"
+    qtbot.waitUntil(lambda: viewer.pdf_located, timeout=10_000)
+    # PDFium has no text for this page: the marks come from OCR's word boxes
+    assert viewer.pdf_doc.getAllText(0).text().strip() == ""
+    passage, cited_words = viewer.pdf_view.highlights[0]
+    assert len(passage[0]) == len(text.split())  # one box a word
+    assert len(cited_words[0]) == 4  # "Received", "by:", "J.", "Okafor"
+    page = viewer.pdf_doc.pagePointSize(0)
+    boxes = [p.boundingRect() for p in passage[0]]
+    assert all(0 <= b.left() < b.right() <= page.width() and
+               0 <= b.top() < b.bottom() <= page.height() for b in boxes)
+    # the cited words sit on one line, below the first line of the scan
+    tops = [p.boundingRect().top() for p in cited_words[0]]
+    assert max(tops) - min(tops) < 6 and min(tops) > min(b.top() for b in boxes) + 6
+    assert "OCR" in viewer.notice.text()
