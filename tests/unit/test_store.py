@@ -163,3 +163,64 @@ def test_words_in_most_chunks_of_a_large_store_are_left_out_of_bm25(tmp_path: Pa
                                  for i in range(400)], vectors=_vecs(400, seed=1))
     assert len(store.keyword("warranties", 50, [cid])) == 40
     store.close()
+
+
+def test_staged_vectors_swap_in_at_once(store_target: str) -> None:
+    """Re-embedding on either backend: staged vectors replace the old ones only when every
+    chunk has one, in one step, and the embedder is recorded with them."""
+    store = open_store(store_target)
+    cid = store.collection_id("Work")
+    old, new = _vecs(3, seed=1), _vecs(3, seed=2)
+    store.write_document(cid, "/a.txt", size=1, mtime=1, hash="h", kind="text", title=None,
+                         pages=0, warnings=[], chunks=[ChunkRow(None, i, i + 1, f"part {i}")
+                                                       for i in range(3)],
+                         vectors=old, embedder="model-a")
+    with pytest.raises(UserError, match="embedded by another model"):
+        store.write_document(cid, "/b.txt", size=1, mtime=1, hash="h", kind="text",
+                             title=None, pages=0, warnings=[],
+                             chunks=[ChunkRow(None, 0, 1, "x")], vectors=new[:1],
+                             embedder="model-b")
+    todo = store.reembed_todo(cid, "model-b")
+    assert [t for _, t in todo] == ["part 0", "part 1", "part 2"]
+    ids = [i for i, _ in todo]
+    epoch = store.vectors_epoch()
+    store.stage_vectors(cid, "model-b", ids[:2], new[:2])
+    assert store.reembed_counts(cid, "model-b") == (2, 3)
+    assert store.swap_vectors(cid, "model-b") is False
+    assert store.collection_embedder(cid) == "model-a"
+    store.stage_vectors(cid, "model-b", ids[2:], new[2:])
+    assert store.swap_vectors(cid, "model-b") is True
+    assert store.collection_embedder(cid) == "model-b" and store.vectors_epoch() != epoch
+    got = store.embeddings(ids)
+    assert all(np.allclose(got[i], new[n]) for n, i in enumerate(ids))
+    assert [i for i, _ in store.knn(new[1], 1, [cid])] == [ids[1]]
+    assert store.reembed_counts(cid, "model-b") == (0, 3)
+    assert store.check_consistency() == []
+    store.close()
+
+
+def test_documents_pending_failed_and_watched(store_target: str) -> None:
+    store = open_store(store_target)
+    cid = store.collection_id("Work")
+    store.mark_pending_many(cid, ["/p1.txt", "/p2.txt"])
+    store.mark_pending_many(cid, ["/p1.txt"])  # again: still one row
+    assert [(d.path, d.status) for d in store.documents("Work")] == \
+        [("/p1.txt", "pending"), ("/p2.txt", "pending")]
+    store.mark_failed(cid, "/p1.txt", size=3, mtime=4.0, hash=None, error="cannot be read")
+    doc = store.document(cid, "/p1.txt")
+    assert doc is not None and doc.status == "failed" and doc.error == "cannot be read"
+    store.touch(doc.id, 5, 6.0)
+    again = store.document_by_id(doc.id)
+    assert again is not None and (again.size, again.mtime) == (5, 6.0)
+    assert store.stats() == {"documents": 0, "failed": 1, "chunks": 0}
+    store.watch("/folder", "Work")
+    store.watch("/folder", "Work")
+    assert store.watched() == [("Work", "/folder")]
+    store.unwatch("/folder", "Work")
+    assert store.watched() == []
+    store.rename_collection("Work", "Team")
+    assert store.collections() == ["Team"]
+    assert store.remove_path("/p1.txt", "Team") == 1
+    store.delete_collection("Team")
+    assert store.collections() == [] and store.documents() == []
+    store.close()
