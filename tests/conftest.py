@@ -106,3 +106,35 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "s.db")
     return str(request.getfixturevalue("pg_url"))
+
+
+# --- the system keyring (issue 23: the inference server's API key) ----------------------------
+
+@pytest.fixture()
+def memory_keyring(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A real keyring backend that keeps passwords in a dict, for this test only (the
+    machine's own keyring, if any, is neither read nor written)."""
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class Memory(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            self.saved: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.saved.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.saved[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            del self.saved[(service, username)]
+
+    monkeypatch.delenv("ASSISTANT_ANSWER_KEY", raising=False)
+    previous = keyring.get_keyring()
+    memory = Memory()
+    keyring.set_keyring(memory)
+    yield memory
+    keyring.set_keyring(previous)

@@ -31,13 +31,24 @@ from PySide6.QtWidgets import (
 from assistant import settings as settings_mod
 from assistant.errors import UserError
 from assistant.gui import theme
-from assistant.gui.settingsfields import STYLE_NAMES, AnswerStyle, PathField, ScaleField
+from assistant.gui.settingsfields import (
+    ANSWER_NAMES,
+    SERVER_NAMES,
+    STYLE_NAMES,
+    AnswerStyle,
+    KeyField,
+    PathField,
+    ScaleField,
+)
 from assistant.settings import OPTIONS, Option, Settings
 
+# "Model": where answers come from (the embedded model or an inference server), then the
+# embedded model's options, then the server's (settingsfields.ANSWER_NAMES).
+MODEL_NAMES = ("answer_model", "model_path", "threads", "context_size", *SERVER_NAMES)
 # Two columns, so every option is in view at once on a 1366×768 screen. The collection is not
 # here: the toolbar's box chooses it. "Answer style" stands for three settings (settingsfields).
 COLUMNS = (
-    (("Model", ("model_path", "threads", "context_size")),
+    (("Model", MODEL_NAMES),
      ("Answer style", STYLE_NAMES),
      ("Other apps", ("serve_library",))),
     (("Answers", ("strictness", "top_k", "focus_words", "max_answer_tokens", "temperature")),),
@@ -49,14 +60,19 @@ LABELS = {
     "focus_words": "Passage focus",
     "max_answer_tokens": "Answer length",
     "serve_library": "Sharing",
+    "answer_model": "Answers from",
+    "answer_server_url": "Server",
+    "answer_server_model": "Server model",
 }
 CHOICE_LABELS = {
     "lenient": "Lenient: answer whenever a passage may hold it",
     "balanced": "Balanced (recommended)",
     "strict": "Strict: answer only when clearly covered",
+    "embedded": "The embedded model, on this computer",
+    "server": "An inference server (OpenAI-compatible)",
 }
 SUFFIXES = {"focus_words": " words per passage", "max_answer_tokens": " tokens",
-            "context_size": " tokens", "top_k": " passages"}
+            "context_size": " tokens", "top_k": " passages", "answer_server_timeout": " s"}
 SPECIAL = {"focus_words": "Off: whole passages"}  # what the minimum means, in words
 
 
@@ -103,6 +119,9 @@ class SettingsDialog(QDialog):
                 form.addRow(heading)
                 if names == STYLE_NAMES:
                     self._style_rows(form)
+                    continue
+                if names == MODEL_NAMES:
+                    self._model_rows(form)
                     continue
                 for name in names:
                     option = settings_mod.BY_NAME.get(name)
@@ -178,6 +197,52 @@ class SettingsDialog(QDialog):
         form.addRow("Style:", wrapper)
         form.addRow(LABELS["lora_path"] + ":", path_row)
         form.addRow(LABELS["lora_scale"] + ":", scale_row)
+
+    def _model_rows(self, form: QFormLayout) -> None:
+        """Answers from (the embedded model or a server), the embedded model's file, threads
+        and context, then the server's address and key on one line and its model name, prompt
+        kind and timeout on another (enabled only for the server; descriptions are tooltips,
+        so that every option still fits a 1366×768 screen)."""
+        rows = {name: self._row(settings_mod.BY_NAME[name],
+                                describe=name not in ANSWER_NAMES)
+                for name in MODEL_NAMES}
+        for name in ("answer_model", "model_path", "threads", "context_size"):
+            form.addRow(LABELS.get(name, settings_mod.BY_NAME[name].label) + ":", rows[name])
+        self.key_field = KeyField()
+        key = QWidget()
+        v = QVBoxLayout(key)
+        v.setContentsMargins(0, 0, 0, 6)
+        v.setSpacing(3)
+        v.addWidget(self.key_field)
+        error = QLabel()
+        error.setWordWrap(True)
+        error.setStyleSheet(f"color: {theme.css(theme.bad())};")
+        error.hide()
+        self.errors["answer_server_key"] = error
+        v.addWidget(error)
+        self.key_label = QLabel("API key:")
+        form.addRow(LABELS["answer_server_url"] + ":",
+                    _line(rows["answer_server_url"], self.key_label, key))
+        form.addRow(LABELS["answer_server_model"] + ":",
+                    _line(rows["answer_server_model"], rows["answer_server_chat"],
+                          rows["answer_server_timeout"]))
+        self.fields["answer_server_chat"].setText("Chat model")
+        self.fields["answer_server_model"].setPlaceholderText("The first the server lists")
+        self.fields["answer_server_url"].setPlaceholderText("http://127.0.0.1:8080/v1")
+        self.fields["answer_server_timeout"].setMinimumWidth(80)
+        self.fields["answer_model"].setMinimumWidth(290)
+        self.fields["answer_model"].currentIndexChanged.connect(self._follow_answer_model)
+
+    def _follow_answer_model(self, *_: Any) -> None:
+        """The server's fields for the server; the embedded model's file and threads for it
+        (the context size is both: the server's answers are fitted to it too)."""
+        on = self.value("answer_model") == "server"
+        for name in SERVER_NAMES:
+            self.fields[name].setEnabled(on)
+        for name in ("model_path", "threads"):
+            self.fields[name].setEnabled(not on)
+        self.key_field.setEnabled(on)
+        self.key_label.setEnabled(on)
 
     def _row(self, option: Option, describe: bool = True) -> QWidget:
         wrapper = QWidget()
@@ -295,6 +360,8 @@ class SettingsDialog(QDialog):
     def load(self, values: dict[str, Any]) -> None:
         for name in self.fields:
             self.set_value(name, values.get(name, settings_mod.BY_NAME[name].default))
+        self.key_field.load(str(values.get("answer_server_url", "")))
+        self._follow_answer_model()
 
     def restore_defaults(self) -> None:
         self.load(settings_mod.defaults())
@@ -309,6 +376,10 @@ class SettingsDialog(QDialog):
                 values[name] = settings_mod.validate(name, self.value(name))
             except UserError as exc:
                 problems[name] = str(exc)
+        if values.get("answer_model") == "server" and not values.get("answer_server_url") and \
+                "answer_server_url" not in problems:
+            problems["answer_server_url"] = ("Enter the server's address, or choose the "
+                                             "embedded model.")
         if "model_path" not in problems and "lora_path" not in problems:
             problems.update(check_model_files(values.get("model_path", ""),
                                               values.get("lora_path", "")))
@@ -331,6 +402,16 @@ class SettingsDialog(QDialog):
         if values is None:
             return
         self.changed = {n for n, v in values.items() if self.settings.values.get(n) != v}
+        url = str(values.get("answer_server_url", ""))
+        if self.key_field.changed_for(url):
+            try:
+                self.key_field.save(url)
+            except UserError as exc:
+                self.errors["answer_server_key"].setText(str(exc))
+                self.errors["answer_server_key"].show()
+                return
+            self.changed.add("answer_server_key")
+        self.errors["answer_server_key"].hide()
         for name, value in values.items():
             self.settings.values[name] = value
         try:
@@ -341,6 +422,16 @@ class SettingsDialog(QDialog):
             self.summary.show()
             return
         super().accept()
+
+
+def _line(*widgets: QWidget) -> QWidget:
+    """Widgets side by side on one form row, the first one stretching."""
+    line = QWidget()
+    row = QHBoxLayout(line)
+    row.setContentsMargins(0, 0, 0, 0)
+    for i, widget in enumerate(widgets):
+        row.addWidget(widget, 1 if i == 0 else 0, Qt.AlignmentFlag.AlignTop)
+    return line
 
 
 def check_model_files(model: str, lora: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ a slider with its number, and the one "Answer style" choice that stands for thre
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,46 @@ class AnswerStyle(QComboBox):
             self.set_style("own")
         elif self.choice == "own":
             self.set_style("grounded" if self.grounded else "none")
+
+
+# "Answer model": the embedded model, or an inference server and the settings that say how to
+# reach it. The server's API key is no setting: KeyField keeps it in the system keyring.
+ANSWER_NAMES = ("answer_model", "answer_server_url", "answer_server_model",
+                "answer_server_chat", "answer_server_timeout")
+SERVER_NAMES = ANSWER_NAMES[1:]
+
+
+class KeyField(QLineEdit):
+    """The server's API key, masked; read from and saved to the keyring (`server_key`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("setting_answer_server_key")
+        self.setEchoMode(QLineEdit.EchoMode.Password)
+        self.setClearButtonEnabled(True)
+        self.setPlaceholderText("None")
+        self.setToolTip("Kept in the system keyring, never in the settings file. Empty: the "
+                        "server needs no key.")
+        self.loaded: tuple[str, str] = ("", "")
+        self.from_env = False
+
+    def load(self, url: str) -> None:
+        """Show the key saved for `url` (the keyring is read only where a server is set)."""
+        from assistant.llm.server_key import ENV_KEY, load_key
+
+        self.from_env = bool(os.environ.get(ENV_KEY, "").strip())
+        key = "" if self.from_env or not url else (load_key(url) or "")
+        self.setText(key)
+        self.setReadOnly(self.from_env)
+        self.setPlaceholderText(f"Set by {ENV_KEY}" if self.from_env else "None")
+        self.loaded = (url, key)
+
+    def changed_for(self, url: str) -> bool:
+        return not self.from_env and bool(url) and (url, self.text().strip()) != self.loaded
+
+    def save(self, url: str) -> None:
+        """Store the key for `url` (UserError, a sentence, where no keyring works)."""
+        from assistant.llm.server_key import save_key
+
+        save_key(url, self.text().strip())
+        self.loaded = (url, self.text().strip())

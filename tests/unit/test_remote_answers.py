@@ -246,46 +246,23 @@ def test_nothing_is_contacted_unless_a_server_is_chosen(server: Server,
         server_from_settings(settings)
 
 
-def test_the_key_lives_in_the_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_key_lives_in_the_keyring(memory_keyring, monkeypatch: pytest.MonkeyPatch) -> None:
     import keyring
-    from keyring.backend import KeyringBackend
     from keyring.backends.fail import Keyring as NoKeyring
 
     from assistant.errors import UserError
     from assistant.llm import server_key
 
-    class Memory(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
-
-        def __init__(self) -> None:
-            self.saved: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return self.saved.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self.saved[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            del self.saved[(service, username)]
-
-    monkeypatch.delenv(server_key.ENV_KEY, raising=False)
-    previous = keyring.get_keyring()
-    memory = Memory()
-    try:
-        keyring.set_keyring(memory)
-        server_key.save_key("http://team-box:8080/v1/", "s3cret")
-        assert server_key.load_key("http://team-box:8080") == "s3cret"  # one key per server
-        assert server_key.load_key("http://other-box:8080/v1") is None
-        server_key.save_key("http://team-box:8080/v1", "")
-        assert memory.saved == {}
-        keyring.set_keyring(NoKeyring())
-        with pytest.raises(UserError, match="ASSISTANT_ANSWER_KEY"):
-            server_key.save_key("http://team-box:8080/v1", "s3cret")
-        monkeypatch.setenv(server_key.ENV_KEY, "from-env")
-        assert server_key.load_key("http://team-box:8080/v1") == "from-env"
-    finally:
-        keyring.set_keyring(previous)
+    server_key.save_key("http://team-box:8080/v1/", "s3cret")
+    assert server_key.load_key("http://team-box:8080") == "s3cret"  # one key per server
+    assert server_key.load_key("http://other-box:8080/v1") is None
+    server_key.save_key("http://team-box:8080/v1", "")
+    assert memory_keyring.saved == {}
+    keyring.set_keyring(NoKeyring())  # a system without a keyring
+    with pytest.raises(UserError, match="ASSISTANT_ANSWER_KEY"):
+        server_key.save_key("http://team-box:8080/v1", "s3cret")
+    monkeypatch.setenv(server_key.ENV_KEY, "from-env")
+    assert server_key.load_key("http://team-box:8080/v1") == "from-env"
 
 
 def test_ask_on_the_command_line_through_the_server(server: Server,
