@@ -204,3 +204,13 @@ def test_a_server_that_stays_down_is_one_sentence(tmp_path, capsys, monkeypatch)
     assert "cannot be reached" in err and "Traceback" not in err
     assert err.count("\n") <= 2
 
+
+
+def test_eval_retrieval_on_a_postgresql_store(data_dir, tmp_path, pg_url, capsys) -> None:
+    assert main(["eval", "retrieval", str(data_dir / "beir-tiny"), "--store", pg_url,
+                 "--out", str(tmp_path), "--json"]) == 0
+    result = _last_json(capsys.readouterr().out)
+    assert result["documents"] == 12 and result["settings"]["store"] == "postgresql"
+    assert result["metrics"]["mrr@10"] == 1.0 and result["metrics"]["recall@10"] == 1.0
+    with PgStore(pg_url) as server:
+        assert server.collections() == []  # its collection is removed afterwards
