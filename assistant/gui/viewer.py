@@ -190,6 +190,7 @@ class DocumentViewer(QWidget):
         self.pdf_located = False
         self._text_job: Any = None
         self._hash: str | None = None  # the file's content hash: its key in the OCR cache
+        self.place_text = ""  # the cited place in words, as the top bar shows it (text view)
         self.setObjectName("DocumentViewer")
 
         layout = QVBoxLayout(self)
@@ -289,6 +290,15 @@ class DocumentViewer(QWidget):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._fit_labels()
+        self._fit_place()
+
+    def _fit_place(self) -> None:
+        """A long place (a message's subject, sender and date) is cut to half the bar, so
+        the file's name stays readable; the whole place is in the tooltip and the heading."""
+        if getattr(self, "mode", "") == "text" and self.place_text:
+            room = max(80, self.width() // 2)
+            self.page_label.setText(self.page_label.fontMetrics().elidedText(
+                self.place_text, Qt.TextElideMode.ElideRight, room))
 
     def _fit_labels(self) -> None:
         """The toolbar on one row where it fits whole, on two where it would be cut."""
@@ -507,8 +517,9 @@ class DocumentViewer(QWidget):
             base = layout.offset_of.get(t.page, 0)
             self.text_view.highlight(base + t.start, base + t.end, t.span)
             label = t.place or layout.label_of.get(t.page)
-            self.page_label.setText(places.where(t.page, label))
-            self.page_label.setToolTip(self.page_label.text())
+            self.place_text = places.where(t.page, label)
+            self.page_label.setToolTip(self.place_text)
+            self._fit_place()
         self.loaded.emit()
 
     def _desktop(self, fn: Any) -> None:

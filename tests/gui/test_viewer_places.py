@@ -11,6 +11,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from test_truth import index_and_wait
 
+from assistant.gui.viewer import Target
+from assistant.ingest import places
+
 CITIES = ["Oslo", "Bergen", "Trondheim", "Stavanger", "Tromsø", "Bodø", "Ålesund", "Molde"]
 
 
@@ -127,6 +130,13 @@ def test_the_viewer_opens_a_slide_and_a_sheet_range_at_their_place(qtbot, make_w
     headings = viewer.text_view.heading_texts()
     assert headings[0].startswith("Sheet Sales, A1:D") and headings[-1] == "Sheet Notes, B3:B3"
     assert len(headings) == len(set(headings)) > 2  # each range once, no doubled heading
+
+    # a message's long place is cut to half the bar, whole in its tooltip and its heading
+    long_place = "message 2: " + "A very long subject about the harbour budget " * 3
+    viewer.show_passage(Target(page=1, start=0, end=5, text="Sheet", place=long_place))
+    label = viewer.page_label
+    assert label.toolTip() == places.heading(long_place)
+    assert label.text().endswith("…") and label.sizeHint().width() <= viewer.width() // 2 + 12
 
 
 def test_the_empty_window_names_every_kind_of_file_it_reads(qtbot, make_window):
