@@ -40,6 +40,25 @@ def export_documents(store: Store, collection_id: int, after: int,
     return docs
 
 
+def ids_in_use(store: Store, collection: str, doc_ids: Sequence[int],
+               chunk_ids: Sequence[int]) -> str | None:
+    """The path of a document outside `collection` that holds one of these ids, if any."""
+    for table, ids, sql in (
+            ("documents", doc_ids, "SELECT d.path FROM documents d"),
+            ("chunks", chunk_ids, "SELECT d.path FROM chunks ch JOIN documents d ON "
+                                  "d.id = ch.document_id")):
+        key = "d.id" if table == "documents" else "ch.id"
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start:start + 500]]
+            row = store.conn.execute(
+                f"{sql} JOIN collections c ON c.id = d.collection_id WHERE c.name != ? AND "
+                f"{key} IN ({', '.join('?' for _ in part)}) LIMIT 1",
+                (collection, *part)).fetchone()
+            if row is not None:
+                return str(row[0])
+    return None
+
+
 def _clash(store: Store, collection_id: int, docs: Sequence[dict[str, Any]]) -> str | None:
     """The path of a document on this store that holds one of the incoming ids, if any."""
     for d in docs:

@@ -492,6 +492,12 @@ class Store:
         with db.translate_errors(self.path), self.conn:
             self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
 
+    def ids_in_use(self, collection: str, doc_ids: Sequence[int],
+                   chunk_ids: Sequence[int]) -> str | None:
+        from assistant.store import sqlite_transfer
+
+        return sqlite_transfer.ids_in_use(self, collection, doc_ids, chunk_ids)
+
     def export_documents(self, collection_id: int, after: int,
                          limit: int) -> list[dict[str, Any]]:
         from assistant.store import sqlite_transfer

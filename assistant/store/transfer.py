@@ -67,12 +67,27 @@ def check_embedders(source: Any, target: Any, collection: str) -> str | None:
     return embedder
 
 
+def check_ids(source: Any, target: Any, collection: str, src_cid: int) -> None:
+    """UserError, before anything is written, when the target's other collections already
+    use some of the document or passage numbers: kept numbers are what keep citations."""
+    doc_ids = [d.id for d in source.documents(collection)]
+    chunk_ids = [i for i, cid, _ in source.chunk_layout() if cid == src_cid]
+    where = target.ids_in_use(collection, doc_ids, chunk_ids)
+    if where is not None:
+        raise UserError(
+            f"{store_name(target)} already uses some of the passage numbers of "
+            f"'{collection}' (for {where}), and saved citations find passages by number; "
+            "copy it into a library without other collections (a new database, or a new "
+            "file with --to).")
+
+
 def transfer(source: Any, target: Any, collection: str, *, batch: int = BATCH_DOCUMENTS,
              progress: Callable[[TransferProgress], None] | None = None) -> TransferSummary:
     """Copy `collection` from `source` to `target` (either backend), resumably."""
     started = time.monotonic()
     src_cid = source.require_collection(collection)
     embedder = check_embedders(source, target, collection)
+    check_ids(source, target, collection, src_cid)
     dst_cid = target.collection_id(collection)
     if embedder is not None:
         target.set_collection_embedder(dst_cid, embedder)

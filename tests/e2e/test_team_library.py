@@ -214,3 +214,23 @@ def test_eval_retrieval_on_a_postgresql_store(data_dir, tmp_path, pg_url, capsys
     assert result["metrics"]["mrr@10"] == 1.0 and result["metrics"]["recall@10"] == 1.0
     with PgStore(pg_url) as server:
         assert server.collections() == []  # its collection is removed afterwards
+
+
+def test_a_target_using_the_same_numbers_is_refused_before_any_write(tmp_path, pg_url,
+                                                                     capsys) -> None:
+    """Two desktop libraries both number their passages from 1: the second cannot keep its
+    numbers on a server that holds the first, and nothing of it is written there."""
+    for name in ("a", "b"):
+        with Store(tmp_path / f"{name}.db") as local:
+            cid = local.collection_id(name.upper())
+            local.write_document(cid, f"/{name}.txt", size=1, mtime=1, hash="h", kind="text",
+                                 title=None, pages=0, warnings=[],
+                                 chunks=[ChunkRow(None, 0, 4, f"text {name}")], vectors=_vec(1),
+                                 embedder="model-a")
+    assert main(["library", "push", "A", "--to", pg_url, "--from", str(tmp_path / "a.db")]) == 0
+    capsys.readouterr()
+    assert main(["library", "push", "B", "--to", pg_url, "--from", str(tmp_path / "b.db")]) == 1
+    err = capsys.readouterr().err
+    assert "already uses some of the passage numbers of 'B' (for /a.txt)" in err
+    with PgStore(pg_url) as server:
+        assert server.collections() == ["A"] and server.stats()["chunks"] == 1
