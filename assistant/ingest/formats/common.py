@@ -11,7 +11,8 @@ import logging
 import re
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,12 @@ SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u3000]+")
 MANY_NEWLINES = re.compile(r"\n{3,}")
 
 
+def table_text(rows: Iterable[Iterable[str]]) -> str:
+    """A table as text: one row a line, its cells joined by ' | ', empty rows left out (the
+    same shape in Word, PowerPoint and OpenDocument, so a row reads the same everywhere)."""
+    return "\n".join(" | ".join(cells) for cells in map(list, rows) if any(cells))
+
+
 def normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -180,6 +187,20 @@ def zip_problem(err: BaseException) -> str:
     if err.__class__.__module__.startswith("lxml") or "line 1, column" in text:
         return "its XML is damaged"
     return "its contents cannot be read"
+
+
+@contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Inside, a library reads a packaged `what` ("EPUB e-book"): a failure of the file system
+    is worded as such, anything else as a corrupt `what` with zip_problem's reason."""
+    try:
+        yield
+    except ExtractionError:
+        raise
+    except OSError as err:
+        raise os_reason(err) from err
+    except Exception as err:  # lxml syntax errors, missing parts, bad zip data, ...
+        raise ExtractionError(f"corrupt {what}: {zip_problem(err)}") from err
 
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

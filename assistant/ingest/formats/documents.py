@@ -18,7 +18,8 @@ from assistant.ingest.formats.common import (
     Page,
     clean_line,
     noted,
-    zip_problem,
+    reading,
+    table_text,
 )
 from assistant.ingest.formats.sheets import odf_part, odf_text, xml_parser
 
@@ -34,15 +35,11 @@ def extract_odt(path: Any) -> Extracted:
     from lxml import etree
 
     data = odf_part(path, _ODT, "content.xml")
-    try:
+    with reading(_ODT):
         root = etree.fromstring(data, parser=xml_parser())
         body = root.find(f"{{{_OFFICE}}}body/{{{_OFFICE}}}text")
         blocks = [b for b in _odt_blocks(body) if b] if body is not None else []
         heading = next((odf_text(h) for h in root.iter(f"{_TEXT}h")), None) or None
-    except ExtractionError:
-        raise
-    except Exception as err:
-        raise ExtractionError(f"corrupt {_ODT}: {zip_problem(err)}") from err
     if not blocks:
         raise ExtractionError("empty document (no text)")
     title = _odt_title(path) or heading
@@ -58,13 +55,9 @@ def _odt_blocks(body: Any) -> Iterator[str]:
         if tag in (f"{_TEXT}p", f"{_TEXT}h"):
             yield odf_text(element, lines=True)
         elif tag == f"{_TABLE}table":
-            rows = []
-            for row in element.iter(f"{_TABLE}table-row"):
-                cells = [odf_text(cell) for cell in row
-                         if cell.tag == f"{_TABLE}table-cell"]
-                if any(cells):
-                    rows.append(" | ".join(cells))
-            yield "\n".join(rows)
+            yield table_text([odf_text(cell) for cell in row
+                              if cell.tag == f"{_TABLE}table-cell"]
+                             for row in element.iter(f"{_TABLE}table-row"))
         elif tag in (f"{_TEXT}list", f"{_TEXT}list-item", f"{_TEXT}section",
                      f"{_TEXT}list-header", f"{_TEXT}index-body", f"{_TEXT}table-of-content"):
             stack.extend(reversed(list(element)))

@@ -20,7 +20,7 @@ from assistant.ingest.formats.common import (
     Page,
     check_zip_archive,
     clean_line,
-    os_reason,
+    reading,
     zip_problem,
 )
 from assistant.ingest.formats.web import extract_html
@@ -35,15 +35,10 @@ def extract_epub(path: Path) -> Extracted:
 
     check_zip_archive(path, _WHAT, zip_problem, max_total_bytes=ZIP_MAX_TOTAL_BYTES // 2)
     _refuse_drm(path)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), reading(_WHAT):
         warnings.simplefilter("ignore")
-        try:
-            book = epub.read_epub(str(path), options={"ignore_ncx": False})
-        except OSError as err:
-            raise os_reason(err) from err
-        except Exception as err:
-            raise ExtractionError(f"corrupt {_WHAT}: {zip_problem(err)}") from err
-    try:
+        book = epub.read_epub(str(path), options={"ignore_ncx": False})
+    with reading(_WHAT):
         names = _toc_titles(book.toc)
         pages: list[Page] = []
         notes: list[str] = []
@@ -63,10 +58,6 @@ def extract_epub(path: Path) -> Extracted:
             pages.append(Page(number, text, label))
         meta = book.get_metadata("DC", "title")
         title = clean_line(str(meta[0][0])) or None if meta else None
-    except ExtractionError:
-        raise
-    except Exception as err:
-        raise ExtractionError(f"corrupt {_WHAT}: {zip_problem(err)}") from err
     if not pages:
         raise ExtractionError("empty e-book (no text in any chapter)")
     return Extracted(kind="epub", pages=pages, warnings=notes, title=title)

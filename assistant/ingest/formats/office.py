@@ -5,7 +5,6 @@ The package is checked for zip bombs before python-docx unpacks anything.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,36 +15,16 @@ from assistant.ingest.formats.common import (
     Page,
     check_zip_archive,
     clean_line,
-    noted,
     os_reason,
+    reading,
+    table_text,
+    zip_problem,
 )
 
 _W_NS = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
-def _docx_problem(err: BaseException) -> str:
-    """What a failure inside python-docx, lxml or zipfile means, in words."""
-    noted(err, "docx")
-    text = str(err).lower()
-    if isinstance(err, RecursionError) or "depth" in text:
-        return "its XML is nested too deeply"
-    if isinstance(err, MemoryError) or "resource limit" in text or "huge" in text:
-        return "its XML is too large to read"
-    if "amplification" in text or "entity" in text:
-        return "its XML expands entities without end (a 'billion laughs' file)"
-    if isinstance(err, zlib.error) or "crc" in text or "decompress" in text:
-        return "its compressed data is damaged"
-    if isinstance(err, KeyError) or "no item named" in text:
-        return "a part it refers to is missing"
-    if "document is empty" in text:
-        return "a part of it is empty"
-    if err.__class__.__module__.startswith("lxml") or "line 1, column" in text:
-        return "its XML is damaged"
-    return "its contents cannot be read"
-
-
-def _check_docx_archive(path: Path) -> None:
-    check_zip_archive(path, "Word document", _docx_problem)
+_WHAT = "Word document"
 
 
 def extract_docx(path: Path) -> Extracted:
@@ -53,7 +32,7 @@ def extract_docx(path: Path) -> Extracted:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    _check_docx_archive(path)
+    check_zip_archive(path, _WHAT, zip_problem)
     try:
         document = docx.Document(str(path))
     except PackageNotFoundError as err:  # its message is just the path; say what it means
@@ -62,16 +41,14 @@ def extract_docx(path: Path) -> Extracted:
         if "not a Word file" in str(err):
             raise ExtractionError(
                 "not a Word document (mislabelled file: a different Office format)") from err
-        raise ExtractionError(f"corrupt Word document: {_docx_problem(err)}") from err
+        raise ExtractionError(f"corrupt {_WHAT}: {zip_problem(err)}") from err
     except OSError as err:
         raise os_reason(err) from err
     except Exception as err:  # lxml syntax errors, missing parts, bad zip data, ...
-        raise ExtractionError(f"corrupt Word document: {_docx_problem(err)}") from err
+        raise ExtractionError(f"corrupt {_WHAT}: {zip_problem(err)}") from err
 
-    try:
+    with reading(_WHAT):
         blocks = [block for block in _docx_blocks(document) if block.strip()]
-    except Exception as err:
-        raise ExtractionError(f"corrupt Word document: {_docx_problem(err)}") from err
     if not blocks:
         raise ExtractionError("empty document (no text)")
 
@@ -98,14 +75,14 @@ def _docx_blocks(document: Any) -> Iterator[str]:
         if tag == f"{_W_NS}p":
             yield clean_line(Paragraph(element, document).text)
         elif tag == f"{_W_NS}tbl":
-            yield "\n".join(_docx_table_rows(Table(element, document)))
+            yield table_text(_docx_table_rows(Table(element, document)))
         elif tag == f"{_W_NS}sdt":  # content control (cover pages, tables of contents)
             content = element.find(f"{_W_NS}sdtContent")
             if content is not None:
                 stack.extend(reversed(list(content.iterchildren())))
 
 
-def _docx_table_rows(table: Any) -> Iterator[str]:
+def _docx_table_rows(table: Any) -> Iterator[list[str]]:
     for row in table.rows:
         cells: list[str] = []
         seen: set[int] = set()
@@ -114,8 +91,7 @@ def _docx_table_rows(table: Any) -> Iterator[str]:
                 continue
             seen.add(id(cell._tc))
             cells.append(clean_line(" ".join(p.text for p in cell.paragraphs)))
-        if any(cells):
-            yield " | ".join(cells)
+        yield cells
 
 
 def _docx_heading_title(document: Any) -> str | None:

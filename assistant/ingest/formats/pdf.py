@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from assistant.ingest import ocr as _ocr
 from assistant.ingest.formats.common import (
     CONTROL_CHARS,
     MANY_NEWLINES,
@@ -25,7 +26,6 @@ from assistant.ingest.formats.common import (
     noted,
     os_reason,
 )
-from assistant.ingest import ocr as _ocr
 from assistant.ingest.ocr import MAX_PIXELS, OCR_DPI, OcrOptions, ocr_pages, page_list
 
 # Said when OCR is on but its program is missing (a pip install without Tesseract).

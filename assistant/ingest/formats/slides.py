@@ -18,6 +18,8 @@ from assistant.ingest.formats.common import (
     check_zip_archive,
     clean_line,
     os_reason,
+    reading,
+    table_text,
     zip_problem,
 )
 
@@ -40,7 +42,7 @@ def extract_pptx(path: Path) -> Extracted:
         raise ExtractionError(f"corrupt {_WHAT}: {zip_problem(err)}") from err
     pages: list[Page] = []
     notes: list[str] = []
-    try:
+    with reading(_WHAT):
         for number, slide in enumerate(deck.slides, 1):
             title = _slide_title(slide)
             blocks = [block for block in _shape_texts(slide.shapes) if block]
@@ -50,10 +52,6 @@ def extract_pptx(path: Path) -> Extracted:
             label = f"slide {number}: {title}" if title else f"slide {number}"
             pages.append(Page(number, "\n\n".join(blocks), label))
         title = (deck.core_properties.title or "").strip() or None
-    except ExtractionError:
-        raise
-    except Exception as err:
-        raise ExtractionError(f"corrupt {_WHAT}: {zip_problem(err)}") from err
     if not pages:
         raise ExtractionError("empty presentation (no slides)")
     if not any(page.text for page in pages):
@@ -89,12 +87,8 @@ def _shape_texts(shapes: Any) -> Iterator[str]:
         if getattr(shape, "has_text_frame", False) and shape.has_text_frame:
             yield clean_line(shape.text_frame.text)
         elif getattr(shape, "has_table", False) and shape.has_table:
-            rows = []
-            for row in shape.table.rows:
-                cells = [clean_line(cell.text).replace("\n", " ") for cell in row.cells]
-                if any(cells):
-                    rows.append(" | ".join(cells))
-            yield "\n".join(rows)
+            yield table_text([clean_line(cell.text).replace("\n", " ") for cell in row.cells]
+                             for row in shape.table.rows)
 
 
 def _speaker_notes(slide: Any) -> str:
