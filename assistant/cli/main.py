@@ -369,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--collection", help="search one collection (default: all)")
     p.add_argument("--path", help="only files under this folder or this file")
-    p.add_argument("--type", help="only this kind: pdf, docx, markdown, html, text, code")
+    p.add_argument("--type", help="only this kind: pdf, docx, pptx, xlsx, ods, odt, epub, rtf, "
+                   "eml, mbox, image, markdown, html, text, code")
     p.add_argument("--floor", type=float,
                    help="a raw cosine floor for 'relevant' (default: the strictness setting)")
     p.add_argument("--queries", metavar="FILE", help="one query per line, one JSON line out each")
