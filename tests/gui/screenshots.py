@@ -48,7 +48,8 @@ def walk(out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     folder = home / "Documents" / "Mixed"
     shutil.copytree(DATA / "docs", folder)
-    shutil.copy(DATA / "bad" / "scanned.pdf", folder / "scanned.pdf")
+    shutil.copy(DATA / "bad" / "scanned.pdf", folder / "scanned.pdf")  # read by OCR
+    shutil.copy(DATA / "bad" / "encrypted.pdf", folder / "encrypted.pdf")  # a failure to show
     for name in (*UNSUPPORTED, "photo-archive.iso", "design.psd"):
         (folder / name).write_bytes(b"\x00\x01 not a format the app reads")
     (folder / ".hidden-notes.md").write_text("# hidden\n", encoding="utf-8")
