@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.ingest import ocr
 from assistant.ingest.chunking import Chunk, Chunker
 from assistant.ingest.extract import ExtractionError, extract
-from assistant.ingest import ocr
 from assistant.ingest.formats.images import IMAGE_NOT_READ, IMAGE_OCR_OFF
 from assistant.ingest.formats.pdf import SCAN_NOT_READ
 from assistant.ingest.ocr import OcrOptions, cache_root
