@@ -8,7 +8,11 @@ where. Four kinds of pairs teach it (Rajpurkar et al. 2018 for the unanswerable 
 * `unanswerable`: a question the data marks unanswerable, with its own paragraph (on topic,
   plausible, no answer: the hard case a generator gets wrong);
 * `hard`: a question with another paragraph of the same article (same topic, no answer);
-* `easy`: a question with a paragraph of another article.
+* `easy`: a question with a paragraph of another article;
+* `short_answer` and `short_negative`: one or two sentences of the question's own paragraph,
+  with and without the answer. A user's passages are often short (a note, a slide, a table
+  row), and a reader trained on whole SQuAD paragraphs only rated a plain one-sentence
+  answer at 0.04; the same sentence without the answer is the hardest negative there is.
 
 Passages are the chunks the indexer cuts (same chunker, same size), so the reader sees at
 training time what retrieval gives it at answer time. Splits are by article.
@@ -17,12 +21,13 @@ training time what retrieval gives it at answer time. Splits are by article.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.training.squad import Passage, QASet, Question, split_articles
 
-KINDS = ("answer", "unanswerable", "hard", "easy")
+KINDS = ("answer", "unanswerable", "hard", "easy", "short_answer", "short_negative")
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,57 @@ def _holds(text: str, answers: Sequence[str]) -> bool:
     return any(a.lower() in low for a in answers)
 
 
+_SENTENCE = re.compile(r"[^.!?\s][^.!?]*(?:[.!?]+[\"')\]\u201d]*(?=\s|$)|$)")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of `text`'s sentences (a full stop, ! or ? followed by a space ends
+    one), in order; a piece under 25 characters ("Dr.", "No. 5.") joins the next."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for m in _SENTENCE.finditer(text):
+        start = m.start() if start is None else start
+        if m.end() - start >= 25:
+            spans.append((start, m.end()))
+            start = None
+    if start is not None:
+        if spans:
+            spans[-1] = (spans[-1][0], len(text.rstrip()))
+        else:
+            spans.append((start, len(text.rstrip())))
+    return spans
+
+
+def short_window(text: str, at: int | None, rng: random.Random, *, avoid: tuple[int, int]
+                 | None = None) -> tuple[int, int] | None:
+    """One or two consecutive sentences of `text`: covering character `at` when given, else
+    any that do not overlap `avoid`. None when the text has no such sentences."""
+    spans = sentence_spans(text)
+    if len(spans) < 2:
+        return None
+    if at is not None:
+        i = next((k for k, (a, b) in enumerate(spans) if a <= at < b), None)
+        if i is None:
+            return None
+    else:
+        free = [k for k, (a, b) in enumerate(spans)
+                if avoid is None or b <= avoid[0] or a >= avoid[1]]
+        if not free:
+            return None
+        i = rng.choice(free)
+    j = i
+    if rng.random() < 0.5:
+        j = i + 1 if i + 1 < len(spans) else i
+        if avoid is not None and not (spans[j][1] <= avoid[0] or spans[j][0] >= avoid[1]):
+            j = i
+    lo, hi = min(i, j), max(i, j)
+    return spans[lo][0], spans[hi][1]
+
+
 def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: int = 0,
                        hard_per_question: int = 1, easy_share: float = 0.3,
-                       unanswerable_chunks: int = 1) -> list[ReaderPair]:
+                       unanswerable_chunks: int = 1, short_share: float = 0.5
+                       ) -> list[ReaderPair]:
     """Every question of `qa` as reader pairs (see the module's docstring), shuffled.
 
     A negative never contains a gold answer of its question (a paragraph that happens to
@@ -80,6 +133,13 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
         start, end = span if span is not None else (-1, -1)
         return ReaderPair(q.question, p.text, start, end, answers, kind, q.article)
 
+    def short(q: Question, p: Passage, window: tuple[int, int], kind: str,
+              span: tuple[int, int] | None = None) -> ReaderPair:
+        a, b = window
+        cut = Passage(p.paragraph, p.text[a:b])
+        inside = None if span is None else (span[0] - a, span[1] - a)
+        return pair(q, cut, kind, inside, q.answers if span is not None else ())
+
     for q in qa.questions:
         own = [p for pid in q.paragraph_ids for p in passages.get(pid, [])]
         if q.answerable:
@@ -87,10 +147,21 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                 span = find_answer(p.text, q.answers)
                 if span is not None:
                     pairs.append(pair(q, p, "answer", span, q.answers))
+                    if rng.random() < short_share:
+                        window = short_window(p.text, span[0], rng)
+                        if window is not None and window[1] >= span[1]:
+                            pairs.append(short(q, p, window, "short_answer", span))
+                        window = short_window(p.text, None, rng, avoid=span)
+                        if window is not None and not _holds(p.text[window[0]:window[1]],
+                                                             q.answers):
+                            pairs.append(short(q, p, window, "short_negative"))
                     break
         else:
             for p in rng.sample(own, min(unanswerable_chunks, len(own))):
                 pairs.append(pair(q, p, "unanswerable"))
+                window = short_window(p.text, None, rng)
+                if window is not None and rng.random() < short_share:
+                    pairs.append(short(q, p, window, "short_negative"))
         same = [p for p in by_article.get(q.article, [])
                 if p.paragraph.id not in q.paragraph_ids and not _holds(p.text, q.answers)]
         for p in rng.sample(same, min(hard_per_question, len(same))):

@@ -44,7 +44,7 @@ from assistant.search import Embedder, Retriever
 from assistant.store import Store
 from assistant.training.reader_data import reader_split
 from assistant.training.reader_train import auc
-from assistant.training.squad import load_qa
+from assistant.training.squad import load_qa, normalize, token_f1
 
 GRID = [round(0.01 * i, 2) for i in range(1, 100)]
 
@@ -145,7 +145,13 @@ def main() -> int:
             def holds(text: str, answers: tuple[str, ...] = q.answers) -> bool:
                 return any(a.lower() in text.lower() for a in answers)
 
+            best = max(range(len(plain)), key=lambda i: plain[i].probability, default=None)
+            span = plain[best].span(top[best].text) if best is not None else ""
             rows.append({
+                "span": span,
+                "span_contains_gold": q.answerable and any(
+                    f" {normalize(a)} " in f" {normalize(span)} " for a in q.answers),
+                "span_f1": max((token_f1(span, a) for a in q.answers), default=0.0),
                 "id": q.id, "answerable": q.answerable, "article": q.article,
                 "plain": max((r.probability for r in plain), default=0.0),
                 "reranked": max((r.probability for _, r in deep), default=0.0),
@@ -171,6 +177,10 @@ def main() -> int:
         "gold_first_plain": statistics.mean(r["gold_first_plain"] for r in ans),
         "gold_first_reranked": statistics.mean(r["gold_first_reranked"] for r in ans),
         "gold_in_first_20": statistics.mean(r["gold_retrieved"] for r in ans),
+        # the reader's own answer (the span of its likeliest passage), no generator at all:
+        # what an extractive answer would give on the answerable questions
+        "reader_span_contains_gold": statistics.mean(r["span_contains_gold"] for r in ans),
+        "reader_span_f1": statistics.mean(r["span_f1"] for r in ans),
         "reader_ms_per_question_p50": round(1000 * statistics.median(read_seconds), 1),
     }
     for key in ("plain", "reranked"):

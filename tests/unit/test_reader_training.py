@@ -12,9 +12,14 @@ import pytest
 from assistant.answer.reader import Reader
 from assistant.cli import main
 from assistant.ingest.chunking import Chunker
-from assistant.training.reader_data import build_reader_pairs, find_answer, reader_split
+from assistant.training.reader_data import (
+    build_reader_pairs,
+    find_answer,
+    reader_split,
+    sentence_spans,
+)
 from assistant.training.reader_train import auc
-from assistant.training.squad import load_qa, passages_of
+from assistant.training.squad import Paragraph, QASet, Question, load_qa, passages_of
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +66,7 @@ def test_pairs_hold_every_kind_and_negatives_never_hold_the_answer(tmp_path: Pat
     qa = load_qa(_squad(tmp_path / "tiny.json"))
     chunker = Chunker()
     passages = passages_of(qa, lambda text: [c.text for c in chunker.chunk_page(text)])
-    pairs = build_reader_pairs(qa, passages, seed=0, easy_share=1.0)
+    pairs = build_reader_pairs(qa, passages, seed=0, easy_share=1.0, short_share=0.0)
     kinds = {p.kind for p in pairs}
     assert kinds == {"answer", "unanswerable", "hard", "easy"}
     for p in pairs:
@@ -146,3 +151,23 @@ def test_finish_exports_a_run_stopped_early(tmp_path: Path,
     report = json.loads((out / "training_report.json").read_text(encoding="utf-8"))
     assert report["steps"] == 3 and report["steps_planned"] > 3
     Reader(out).read("When does the harvest start?", ["Harvest starts in late September."])
+
+
+def test_short_pairs_are_sentences_of_the_own_paragraph_with_and_without_the_answer() -> None:
+    text = ("The Zephyr X200 kettle was designed in Bergen in 2019. Its guarantee runs for "
+            "27 months from the date of purchase. Limescale should be removed every 45 days. "
+            "Dr. Ines Alvarez wrote the manual for the second edition.")
+    qa = QASet("t", {"k-001": Paragraph("k-001", "k", text)},
+               [Question("q1", "How long is the guarantee?", ("27 months",), ("k-001",), "k"),
+                Question("u1", "Who repaired the kettle?", (), ("k-001",), "k")])
+    passages = passages_of(qa, lambda t: [t])
+    pairs = build_reader_pairs(qa, passages, seed=3, short_share=1.0)
+    short = [p for p in pairs if p.kind.startswith("short")]
+    assert {p.kind for p in short} == {"short_answer", "short_negative"}
+    for p in short:
+        assert p.passage in text and len(p.passage) < len(text)
+        if p.kind == "short_answer":
+            assert p.passage[p.start:p.end] == "27 months"
+        else:
+            assert p.start == -1 and "27 months" not in p.passage
+    assert sentence_spans("Ask Dr. Alvarez about the kettle. It is red.") == [(0, 44)]
