@@ -132,16 +132,19 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
     import json
 
     from assistant.ingest.chunking import Chunker
+    from assistant.training.reader_data import reader_split
     from assistant.training.squad import (
         build_raft_examples,
         load_qa,
         passages_of,
-        split_articles,
     )
 
     qa = load_qa(args.data)
-    train_articles, held_out = split_articles(qa.articles, held_out=args.held_out,
-                                              seed=args.seed)
+    # The reader's split: its validation articles stay out of the adapter's examples too, so
+    # the answer decision (reader and adapter together) is calibrated on questions neither
+    # model has seen, and the held-out articles are `eval qa --split held-out`'s.
+    split = reader_split(qa.articles, held_out=args.held_out, seed=args.seed)
+    train_articles, held_out = split.train, split.held_out
     chunker = Chunker()
     train_set = qa.only_articles(train_articles)
     passages = passages_of(train_set, lambda text: [c.text for c in chunker.chunk_page(text)])
@@ -166,9 +169,11 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
     summary = {"examples": len(examples), "kinds": kinds, "order": args.order,
                "oracle_position": dict(sorted(oracle_at.items())),
                "train_articles": train_articles,
+               "calibration_articles": split.validation,
                "held_out_articles": held_out, "seed": args.seed, "out": str(out)}
     print(f"Wrote {len(examples)} examples ({', '.join(f'{v} {k}' for k, v in kinds.items())}) "
-          f"from {len(train_articles)} articles to {out}; held out: {', '.join(held_out)}.",
+          f"from {len(train_articles)} articles to {out}; kept for calibration: "
+          f"{', '.join(split.validation)}; held out: {', '.join(held_out)}.",
           file=sys.stderr)
     if args.json:
         emit_json(summary)
