@@ -55,9 +55,26 @@ def evidence(row: dict[str, Any]) -> answerability.Evidence | None:
         row.get("token_logprobs", [])))
 
 
+WITH_READER = False  # --with-reader: the reader's best probability as a fifth feature
+
+
+def row_features(row: dict[str, Any], e: answerability.Evidence) -> list[float]:
+    """The decision's features for a row; with WITH_READER, the reader's logit appended."""
+    out = answerability.features(e)
+    if WITH_READER:
+        p = min(max(row.get("reader_probability") or 0.0, 1e-4), 1 - 1e-4)
+        out.append(math.log(p / (1 - p)))
+    return out
+
+
+def _score(x: Sequence[float], w: Sequence[float]) -> float:
+    z = sum(a * b for a, b in zip(w, x, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+
 def fit(rows: Sequence[dict[str, Any]], l2: float = 1.0) -> list[float]:
     """Logistic regression weights (Newton's method; the intercept is not penalised)."""
-    xs = [answerability.features(e) for r in rows if (e := evidence(r)) is not None]
+    xs = [row_features(r, e) for r in rows if (e := evidence(r)) is not None]
     ys = [0.0 if r["answerable"] else 1.0 for r in rows if evidence(r) is not None]
     n = len(xs[0])
     w = [0.0] * n
@@ -112,7 +129,7 @@ def scores(rows: Sequence[dict[str, Any]], weights: Sequence[float] | None = Non
         for i in test:
             e = evidence(rows[i])
             if e is not None and e.refusal_probability < EARLY:
-                out[i] = answerability.refusal_score(e, w)
+                out[i] = _score(row_features(rows[i], e), w)
     return out
 
 
@@ -171,12 +188,19 @@ def main() -> int:
     parser.add_argument("--lora", help="adapter (default: as the app chooses)")
     parser.add_argument("--out", help="write the rows and the curve here (JSON)")
     parser.add_argument("--rows", help="skip asking: read rows written by an earlier --out")
-    parser.add_argument("--split", choices=("train", "held-out"), default="train",
-                        help="held-out: ask the held-out articles' questions and compare the "
-                        "shipped decision with the refusal probability alone (no fitting)")
+    parser.add_argument("--split", choices=("train", "calibration", "held-out"),
+                        default="train",
+                        help="calibration: only the reader's validation articles, which "
+                        "neither the reader nor the adapter trained on; held-out: ask the "
+                        "held-out articles' questions and compare the shipped decision with "
+                        "the refusal probability alone (no fitting)")
+    parser.add_argument("--with-reader", action="store_true", dest="with_reader",
+                        help="fit with the reader's best probability as a fifth feature")
     parser.add_argument("--focus-words", type=int, help="words of each passage the model "
                         "reads (default: the app's; 0: whole passages)")
     args = parser.parse_args()
+    global WITH_READER
+    WITH_READER = args.with_reader
     if args.focus_words is not None:
         from assistant.answer import focus
         focus.FOCUS_WORDS = args.focus_words
@@ -191,6 +215,11 @@ def main() -> int:
     print(f"{len(rows)} questions from the {where} articles "
           f"({sum(r['answerable'] for r in rows)} answerable)")
     names = ["refusal probability", "retrieval confidence", "answer log-probability"]
+    if any(r.get("reader_probability") is not None for r in rows):
+        print(f"AUC of the reader's probability: "
+              f"{auc(rows, lambda r: -(r.get('reader_probability') or 0.0)):.3f}")
+    if WITH_READER:
+        names.append("reader probability")
     for i, name in enumerate(names, 1):
         def value(r: dict[str, Any], i: int = i) -> float:
             e = evidence(r)
@@ -233,6 +262,10 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     qa = load_qa(args.data)
     train_articles, held_out = split_articles(qa.articles, held_out=0.25, seed=0)
+    if args.split == "calibration":
+        from assistant.training.reader_data import reader_split
+
+        train_articles = reader_split(qa.articles).validation
     qa = qa.only_articles(held_out if args.split == "held-out" else train_articles)
     seen: set[str] = set()
     if args.exclude:
