@@ -227,6 +227,7 @@ def ocr_pages(jobs: Any, options: OcrOptions) -> tuple[dict[int, str], list[str]
     notes: list[str] = []
     left: list[int] = []
     attempted = 0
+    slowest = 0.0  # the longest a page has taken so far (rendering included)
     jobs = list(jobs)  # (number, loader): the images themselves are made one at a time
     for index, (number, load) in enumerate(jobs, 1):
         if options.progress is not None:
@@ -235,21 +236,32 @@ def ocr_pages(jobs: Any, options: OcrOptions) -> tuple[dict[int, str], list[str]
         if hit is not None:
             texts[number] = hit.text
             continue
-        if left or (attempted and time.monotonic() - started > options.file_budget):
-            left.append(number)  # the first page read always gets its chance
+        # The budget holds for the page under way too: a page that would likely end past it
+        # is left for the next run (the first page read always gets its chance), and a later
+        # page's time limit is what is left of the budget, so one file never outlasts it by a
+        # whole page (the indexer kills a file at its own, slightly longer, limit).
+        remaining = options.file_budget - (time.monotonic() - started)
+        if left or (attempted and remaining < slowest):
+            left.append(number)
             continue
+        limit = options.page_time_limit if not attempted else \
+            min(options.page_time_limit, remaining)
         attempted += 1
+        page_started = time.monotonic()
         try:
             image = load()
         except Exception:  # pdfium or Pillow on a damaged page: that page only
             notes.append(f"page {number}: could not be turned into an image for OCR")
             continue
         try:
-            result = recognise(image, time_limit=options.page_time_limit,
-                               language=options.language)
+            result = recognise(image, time_limit=limit, language=options.language)
         except OcrError as err:
-            notes.append(f"page {number}: not read by OCR: {err.reason}")
+            if limit < options.page_time_limit and err.reason.startswith("OCR took longer"):
+                left.append(number)  # cut by the file's budget, not its own slowness
+            else:
+                notes.append(f"page {number}: not read by OCR: {err.reason}")
             continue
+        slowest = max(slowest, time.monotonic() - page_started)
         cache.put(number, result)
         texts[number] = result.text
     if left:

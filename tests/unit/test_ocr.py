@@ -306,3 +306,27 @@ def test_ocr_progress_is_told_page_by_page(tmp_path: Path, app_home: Path,
     details = [p.detail for p in seen if p.detail]
     assert details[-1] == "OCR page 3 of 3", details
     assert all(p.current.endswith("three.pdf") for p in seen if p.detail)
+
+
+def test_the_file_budget_holds_for_the_page_under_way(tmp_path: Path) -> None:
+    """A page that would likely end past the file's budget is left for the next run, so one
+    file never outlasts its budget by a whole page (the indexer's own limit is not far off)."""
+    from assistant.ingest.ocr import ocr_pages
+
+    page = scan_image(["Budget line"], size=(600, 200))
+
+    def slow_load() -> Image.Image:
+        time.sleep(0.5)  # rendering a large page, say
+        return page
+
+    budget = 0.8
+    started = time.monotonic()
+    texts, notes = ocr_pages([(n, slow_load) for n in range(1, 7)],
+                             options(tmp_path, file_budget=budget))
+    elapsed = time.monotonic() - started
+    read = sorted(texts)
+    assert read and read == list(range(1, len(read) + 1))
+    # the first page always gets its chance; after it, none starts that would end past the
+    # budget (pages take over 0.5 s here, so a second one would end near or past 1 s)
+    assert read == [1] or elapsed <= budget + 0.2, (read, elapsed)
+    assert notes[-1].startswith(f"pages {len(read) + 1}-6 are not read by OCR yet")
