@@ -116,6 +116,7 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-
     machine's own keyring, if any, is neither read nor written)."""
     import keyring
     from keyring.backend import KeyringBackend
+    from keyring.errors import PasswordDeleteError
 
     class Memory(KeyringBackend):
         priority = 1  # type: ignore[assignment]
@@ -130,6 +131,8 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-
             self.saved[(service, username)] = password
 
         def delete_password(self, service: str, username: str) -> None:
+            if (service, username) not in self.saved:
+                raise PasswordDeleteError("no such password")
             del self.saved[(service, username)]
 
     monkeypatch.delenv("ASSISTANT_ANSWER_KEY", raising=False)

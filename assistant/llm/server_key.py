@@ -8,6 +8,7 @@ command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from assistant.errors import UserError
@@ -43,22 +44,18 @@ def save_key(url: str, key: str) -> None:
     """Store (or, with an empty key, remove) the key; UserError where no keyring works."""
     try:
         import keyring
-        from keyring.errors import KeyringError, PasswordDeleteError
     except ImportError:
+        if not key:
+            return
         raise UserError(_no_keyring()) from None
     account = _account(url)
+    if not key:
+        with contextlib.suppress(Exception):  # none was saved, or there is no keyring
+            keyring.delete_password(SERVICE, account)
+        return
     try:
-        if key:
-            keyring.set_password(SERVICE, account, key)
-        else:
-            try:
-                keyring.delete_password(SERVICE, account)
-            except PasswordDeleteError:
-                pass  # there was none
-    except KeyringError:
-        if key:
-            raise UserError(_no_keyring()) from None
-    except Exception:
+        keyring.set_password(SERVICE, account, key)
+    except Exception:  # keyring.errors.KeyringError, or a backend that fails to load
         raise UserError(_no_keyring()) from None
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,54 @@ def test_no_keyring_is_a_sentence_under_the_key(dialog, memory_keyring
     opened.key_field.setText("")  # no key: the settings save
     opened.accept()
     assert not opened.isVisible() and Settings()["answer_model"] == "server"
+
+
+@pytest.fixture()
+def server(default_gguf, tmp_path):  # type: ignore[no-untyped-def]
+    from llama_server import Server
+
+    running = Server(default_gguf, tmp_path / "server.log", logprobs=False)  # quicker
+    yield running
+    running.stop()
+
+
+def test_the_window_answers_through_the_chosen_server(qtbot, make_window, server,
+                                                      memory_keyring
+                                                      ) -> None:  # type: ignore[no-untyped-def]
+    from llama_server import KEY, free_port
+
+    window = make_window(watch=False)
+    states: list[Any] = []
+    window.backend.model_state.connect(states.append)
+
+    def choose(url: str, key: str) -> None:
+        opened = window.settings_controller.open_settings()
+        qtbot.waitExposed(opened)
+        opened.set_value("answer_model", "server")
+        opened.set_value("answer_server_url", url)
+        opened.key_field.setText(key)
+        opened.accept()
+        assert not opened.isVisible()
+
+    choose(server.url, KEY)  # saving it reloads the answer model: a connection to the server
+    qtbot.waitUntil(lambda: bool(states) and states[-1].phase in ("ready", "failed"), timeout=60_000)
+    assert states[-1].phase == "ready", states[-1]
+    assert f"grounded-gemma3-270m on 127.0.0.1:{server.port}" in states[-1].message
+
+    window.settings.set("max_answer_tokens", 32)
+    pieces: list[str] = []
+    done: list[Any] = []
+    window.backend.ask("What is the capital of France?", history=[], collection=None,
+                       on_token=pieces.append, on_status=lambda _: None,
+                       success=done.append, failure=done.append, no_docs=True)
+    qtbot.waitUntil(lambda: bool(done), timeout=120_000)
+    answer = done[0]
+    assert answer.grounding == "model_only" and answer.text
+    assert pieces and "".join(pieces).strip().startswith(answer.text.strip()[:10])
+
+    choose(f"http://127.0.0.1:{free_port()}/v1", "")  # a server that is not there
+    qtbot.waitUntil(lambda: states[-1].phase in ("ready", "failed") and
+                    "refused" in states[-1].message, timeout=30_000)
+    assert states[-1].phase == "failed"
+    assert states[-1].message.startswith("The inference server at 127.0.0.1:")
+    assert "Traceback" not in states[-1].message

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from llama_server import KEY, Server, free_port
 
 from assistant.answer import NOT_FOUND_TEXT, answer_question
 from assistant.llm.generator import Generator
@@ -33,7 +32,8 @@ from assistant.llm.remote_http import ServerError
 from assistant.search import Hit
 from assistant.settings import Settings
 
-KEY = "test-key-5d1c"
+pytestmark = pytest.mark.slow  # the real model, served and in process
+
 COFFEE = Hit(chunk_id=1, document_id=1, path="/docs/manual.pdf", page=3, start=10, end=150,
              text="The Zephyr X200 coffee machine has a 1.8 litre water tank and heats up in 45 "
                   "seconds. The warranty lasts two years from the date of purchase.",
@@ -45,48 +45,6 @@ LOUVRE = Hit(chunk_id=2, document_id=2, path="/docs/travel.txt", page=None, star
 
 def passages(_query: str, k: int) -> list[Hit]:
     return [COFFEE, LOUVRE][:k]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A llama-cpp-python server process on loopback, started and stopped by a fixture."""
-
-    def __init__(self, gguf: Path, log: Path, *, key: str | None = KEY,
-                 logprobs: bool = True) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        adapter = builtin_adapter_path()
-        assert adapter is not None, "the shipped grounded adapter is missing"
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-                   "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048",
-                   "--n_threads", "2", "--n_threads_batch", "2", "--verbose", "False",
-                   "--lora_path", str(adapter), "--model_alias", CALIBRATED_MODEL,
-                   "--logits_all", str(logprobs)]
-        if key:
-            command += ["--api_key", key]
-        self.log = log.open("wb")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while True:
-            assert self.process.poll() is None, log.read_text(errors="replace")[-2000:]
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the inference server did not start"
-                time.sleep(0.3)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-        self.process.wait(30)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
