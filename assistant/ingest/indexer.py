@@ -39,6 +39,9 @@ from assistant.paths import home, is_under
 from assistant.store.store import ChunkRow, Store
 
 FILE_TIME_LIMIT_S = 120.0
+# OCR of one file stops at this share of the file's time limit (90 s of 120 s), so a long scan
+# is indexed with the pages read so far, never killed at the limit with nothing.
+OCR_SHARE = 0.75
 EMBED_BUFFER_CHUNKS = 256  # chunks gathered before one encode call (it sorts them by length)
 MAX_IN_FLIGHT = 6  # files handed to the worker ahead of the embedder
 
@@ -181,9 +184,10 @@ def scan(paths: Iterable[Path], skipped: list[Skipped] | None = None,
 class _Workers:
     """One extraction process, replaced when a file hangs or crashes it."""
 
-    def __init__(self, max_tokens: int, max_bytes: int) -> None:
+    def __init__(self, max_tokens: int, max_bytes: int, ocr_budget: float) -> None:
         self.max_tokens = max_tokens
         self.max_bytes = max_bytes
+        self.ocr_budget = ocr_budget
         self.pool: cf.ProcessPoolExecutor | None = None
         self.queue: Any = None  # per-page progress from the worker; new with each process
 
@@ -194,7 +198,7 @@ class _Workers:
             self.queue = ctx.Queue()
             self.pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx,
                                                initializer=init_worker,
-                                               initargs=(self.queue,))
+                                               initargs=(self.queue, self.ocr_budget))
             # Start the process now, so its start-up never counts against a file's time limit.
             self.pool.submit(os.getpid).result(timeout=300)
         return self.pool
@@ -310,7 +314,8 @@ class Indexer:
                           pages: Callable[[str, int, int], None] | None = None,
                           ) -> Iterator[list[Prepared]]:
         """Prepared files in order, grouped so each group holds enough chunks to embed well."""
-        workers = _Workers(self.max_tokens, self.max_bytes)
+        workers = _Workers(self.max_tokens, self.max_bytes,
+                           self.file_time_limit * OCR_SHARE)
         pending: deque[tuple[str, str | None]] = deque(todo)
         in_flight: deque[tuple[str, cf.Future[Prepared]]] = deque()
         batch: list[Prepared] = []

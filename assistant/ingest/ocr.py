@@ -30,8 +30,9 @@ from assistant import paths
 
 OCR_DPI = 200
 PAGE_TIME_LIMIT_S = 60.0
-# OCR of one file stops here, below the indexer's per-file limit (120 s), so a long scan is
-# indexed with the pages read so far instead of failing whole; a re-index continues it.
+# OCR of one file stops here, below the indexer's per-file limit (120 s; the indexer passes
+# its own share of a different limit), so a long scan is indexed with the pages read so far
+# instead of failing whole; a re-index continues it.
 FILE_BUDGET_S = 90.0
 MAX_PIXELS = 40_000_000  # an image larger than this (about 6300 x 6300) is not decoded
 CACHE_VERSION = "tesseract-1"

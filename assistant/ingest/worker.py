@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _chunkers: dict[int, Chunker] = {}
 _ocr_settings: tuple[bool, float] | None = None
 _progress: Any = None  # a multiprocessing queue to the indexing process (init_worker)
+_ocr_budget: float = ocr.FILE_BUDGET_S  # one file's OCR time: below the indexer's file limit
 
 
 @dataclass
@@ -103,10 +104,12 @@ def ocr_enabled() -> bool:
     return _read_ocr_settings()[0] and ocr.tesseract() is not None
 
 
-def init_worker(queue: Any) -> None:
-    """Run in each new worker process: where to send per-page progress (OCR is slow)."""
-    global _progress
+def init_worker(queue: Any, ocr_budget: float = ocr.FILE_BUDGET_S) -> None:
+    """Run in each new worker process: where to send per-page progress (OCR is slow), and how
+    long one file's OCR may take (a share of the indexer's time limit for one file)."""
+    global _progress, _ocr_budget
     _progress = queue
+    _ocr_budget = ocr_budget
 
 
 def _page_progress(path: str) -> Callable[[int, int], None] | None:
@@ -130,8 +133,8 @@ def _ocr_options(file_key: str | None, path: str = "") -> OcrOptions | None:
     enabled, page_limit = _ocr_settings
     if not enabled:
         return None
-    return OcrOptions(page_time_limit=page_limit, cache_dir=cache_root(), file_key=file_key,
-                      progress=_page_progress(path))
+    return OcrOptions(page_time_limit=min(page_limit, _ocr_budget), file_budget=_ocr_budget,
+                      cache_dir=cache_root(), file_key=file_key, progress=_page_progress(path))
 
 
 def prepare(path: str, max_tokens: int, max_bytes: int, known_hash: str | None = None) -> Prepared:

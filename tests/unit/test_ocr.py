@@ -330,3 +330,26 @@ def test_the_file_budget_holds_for_the_page_under_way(tmp_path: Path) -> None:
     # budget (pages take over 0.5 s here, so a second one would end near or past 1 s)
     assert read == [1] or elapsed <= budget + 0.2, (read, elapsed)
     assert notes[-1].startswith(f"pages {len(read) + 1}-6 are not read by OCR yet")
+
+
+def test_a_long_scan_is_indexed_within_the_indexers_own_time_limit(
+        tmp_path: Path, app_home: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The OCR budget follows the indexer's limit for one file: with a short limit, a long
+    scan is indexed with the pages read in time and the rest named, never killed whole."""
+    from hostile.corpus import scanned_pages_pdf
+
+    from assistant.ingest.indexer import Indexer
+    from assistant.store.store import Store
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "archive.pdf").write_bytes(scanned_pages_pdf(60))
+    store = Store()
+    try:
+        summary = Indexer(store, embedder, file_time_limit=10.0).index([folder])
+        assert not summary.failed, summary.failed
+        doc = store.documents("default")[0]
+        assert doc.warnings[0].startswith("pages read by OCR: 1")
+        assert doc.warnings[-1].endswith("re-index the file to continue where it stopped")
+    finally:
+        store.close()
