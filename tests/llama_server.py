@@ -32,16 +32,19 @@ class Server:
     """A llama-cpp-python server process on loopback, started and stopped by a fixture."""
 
     def __init__(self, gguf: Path, log: Path, *, key: str | None = KEY,
-                 logprobs: bool = True) -> None:
+                 logprobs: bool = True, adapter: bool = True) -> None:
+        """`logprobs` False: the server refuses log-probabilities; `adapter` False: the
+        base model alone, under its file name."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        adapter = builtin_adapter_path()
-        assert adapter is not None, "the shipped grounded adapter is missing"
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
                    "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048",
                    "--n_threads", "2", "--n_threads_batch", "2", "--verbose", "False",
-                   "--lora_path", str(adapter), "--model_alias", CALIBRATED_MODEL,
                    "--logits_all", str(logprobs)]
+        if adapter:
+            path = builtin_adapter_path()
+            assert path is not None, "the shipped grounded adapter is missing"
+            command += ["--lora_path", str(path), "--model_alias", CALIBRATED_MODEL]
         if key:
             command += ["--api_key", key]
         self.log = log.open("wb")

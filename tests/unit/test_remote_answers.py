@@ -9,6 +9,7 @@ server on a free port, waits until it lists its model, and kills it at teardown.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import threading
@@ -141,15 +142,33 @@ def test_a_stopped_server_times_out_with_a_sentence(server: Server) -> None:
 
 
 def test_a_server_killed_mid_answer_gives_a_sentence(default_gguf: Path, tmp_path: Path) -> None:
-    """A server without log-probabilities: the answer still works, then it is killed."""
-    doomed = Server(default_gguf, tmp_path / "server.log", key=None, logprobs=False)
+    """The base model alone on a server without log-probabilities and without a key: the
+    answer still works (no judgement), chat streams, then the server is killed mid-answer."""
+    from openai import OpenAI
+
+    from assistant.llm.generator import ChatMessage
+
+    doomed = Server(default_gguf, tmp_path / "server.log", key=None, logprobs=False,
+                    adapter=False)
     try:
         plain = RemoteGenerator(ServerConfig(doomed.url, n_ctx=2048))
         assert not plain.logprobs and plain.next_token_logprobs is None
+        assert plain.adapter_path is None  # another model: no calibrated decision
         answer = answer_question("How long is the warranty?", retriever=passages,
                                  generator=plain, reader=None)
-        assert answer.grounding == "answered" and "two years" in answer.text
+        assert answer.grounding == "answered" and re.search(r"\b(2|two) years", answer.text)
         assert answer.refusal_probability is None and [c.n for c in answer.citations] == [1]
+
+        chat = RemoteGenerator(ServerConfig(doomed.url, chat=True))
+        messages = [ChatMessage("system", "Be brief."),
+                    ChatMessage("user", "Sources:\n[1] The warranty lasts two years.\n\n"
+                                        "Question: How long is the warranty?")]
+        streamed = list(chat.stream_chat(messages, max_tokens=30))
+        whole = OpenAI(base_url=doomed.url, api_key="none", max_retries=0).chat.completions.create(
+            model=chat.model, max_tokens=30, temperature=0.0,
+            messages=[{"role": m.role, "content": m.content} for m in messages])
+        assert len(streamed) >= 2 and "".join(streamed) == whole.choices[0].message.content
+
         pieces = []
         with pytest.raises(ServerError) as caught:
             for piece in plain.stream("Once upon a time", max_tokens=400):
@@ -238,3 +257,16 @@ def test_ask_on_the_command_line_through_the_server(server: Server,
     assert err.startswith("assistant: The inference server at 127.0.0.1:") and \
         "Traceback" not in err and err.count("\n") == 1
     assert os.environ.get("ASSISTANT_ANSWER_KEY") == KEY
+
+
+def test_a_chat_model_gets_messages_and_no_judgement(server: Server) -> None:
+    """Served with the grounded adapter, the model is no chat model (it ends at once), so
+    the answer is what the checks make of it; chat streaming is checked on the base model."""
+    chat = RemoteGenerator(ServerConfig(server.url, KEY, chat=True, n_ctx=2048))
+    assert chat.has_chat_template and not chat.logprobs and chat.next_token_logprobs is None
+    answer = answer_question("How long is the warranty?", retriever=passages, generator=chat,
+                             reader=None, max_tokens=48)
+    assert answer.prompt.startswith("<|system|>\nYou answer questions using only the numbered "
+                                    "sources")
+    assert answer.refusal_probability is None and answer.prompt_tokens <= 2048 - 48
+    assert answer.grounding in ("answered", "quoted", "not_found")
