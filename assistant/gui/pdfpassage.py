@@ -1,5 +1,6 @@
-"""The PDF page view of the document viewer: QtPdf's view with the cited passage drawn over
-the page, zoom that keeps the passage in place, and scrolling to a point of a page.
+"""The page views of the document viewer: QtPdf's view with the cited passage drawn over the
+page (zoom that keeps the passage in place, scrolling to a point of a page), and a scanned
+image with the passage drawn over the words OCR found.
 
 Kept apart from `viewer` (which decides what to show) because it is all page geometry.
 """
@@ -9,10 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QMargins, QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPainterPath, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QImage,
+    QImageReader,
+    QPainter,
+    QPainterPath,
+    QPixmap,
+    QPolygonF,
+)
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QWidget
 
 
 class PassagePdfView(QPdfView):
@@ -177,3 +187,65 @@ class PassagePdfView(QPdfView):
                                  .adjusted(-1.5, -1.5, 1.5, 1.5))
                 painter.fillPath(path.simplified(), color)
         painter.end()
+
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom as fractions of the image
+
+
+class ImagePassageView(QScrollArea):
+    """A scanned image (one frame of a TIFF) fitted to the width, the passage's words marked
+    by their OCR boxes and the cited span more strongly."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(False)
+        self.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.canvas = QLabel()
+        self.setWidget(self.canvas)
+        self.image = QImage()
+        self.layers: list[tuple[list[Box], QColor]] = []
+
+    def load(self, path: str, frame: int) -> bool:
+        """Read frame `frame` (0-based) of the image; False when Qt cannot decode it."""
+        reader = QImageReader(path)
+        if frame and not reader.jumpToImage(frame):
+            return False
+        self.image = reader.read()
+        return not self.image.isNull()
+
+    def mark(self, layers: list[tuple[list[Box], QColor]]) -> None:
+        self.layers = layers
+        self._paint()
+        boxes = layers[0][0] if layers else []
+        if boxes and self.canvas.height():
+            top = min(b[1] for b in boxes) * self.canvas.height()
+            QTimer.singleShot(0, lambda: self.verticalScrollBar().setValue(
+                max(0, int(top - self.viewport().height() / 4))))
+
+    def marked_rects(self) -> list[QRectF]:
+        """The passage's boxes on screen (the canvas's pixels), for tests and the eye."""
+        width, height = self.canvas.width(), self.canvas.height()
+        boxes = self.layers[0][0] if self.layers else []
+        return [QRectF(b[0] * width, b[1] * height, (b[2] - b[0]) * width, (b[3] - b[1]) * height)
+                for b in boxes]
+
+    def _paint(self) -> None:
+        if self.image.isNull():
+            return
+        width = max(50, self.viewport().width() - 24)
+        scaled = self.image.convertToFormat(QImage.Format.Format_RGB32).scaledToWidth(
+            width, Qt.TransformationMode.SmoothTransformation)
+        painter = QPainter(scaled)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
+        for boxes, color in self.layers:
+            for left, top, right, bottom in boxes:
+                painter.fillRect(QRectF(left * scaled.width() - 2, top * scaled.height() - 2,
+                                        (right - left) * scaled.width() + 4,
+                                        (bottom - top) * scaled.height() + 4), color)
+        painter.end()
+        self.canvas.setPixmap(QPixmap.fromImage(scaled))
+        self.canvas.resize(scaled.size())
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._paint()

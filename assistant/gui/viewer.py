@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 from assistant.errors import UserError
 from assistant.gui import desktop, theme
 from assistant.gui.passages import lay_out, locate, word_boxes
-from assistant.gui.pdfpassage import PassagePdfView
+from assistant.gui.pdfpassage import ImagePassageView, PassagePdfView
 from assistant.gui.tasks import Failure, run_task
 from assistant.ingest import places
 
@@ -185,6 +185,7 @@ class DocumentViewer(QWidget):
         super().__init__(parent)
         self.path = Path(path)
         self.is_pdf = self.path.suffix.lower() == ".pdf"
+        self.is_image = self.path.suffix.lower() in _IMAGE_SUFFIXES
         self.target: Target | None = None
         self.pages_text: list[tuple[int | None, str | None, str]] | None = None
         self.pdf_located = False
@@ -264,6 +265,12 @@ class DocumentViewer(QWidget):
         self.stack.addWidget(self.message)
         self.pdf_view: PassagePdfView | None = None
         self.pdf_doc: QPdfDocument | None = None
+        self.image_view: ImagePassageView | None = None
+        if self.is_image:
+            self.image_view = ImagePassageView()
+            self.stack.addWidget(self.image_view)
+            self.pdf_button.setText("Image")
+            self.pdf_button.setToolTip("Show the image, the passage marked where OCR read it")
         if self.is_pdf:
             self.pdf_doc = QPdfDocument(self)
             self.pdf_view = PassagePdfView()
@@ -274,7 +281,8 @@ class DocumentViewer(QWidget):
 
         self.open_button.clicked.connect(lambda: self._desktop(desktop.open_with_system))
         self.reveal_button.clicked.connect(lambda: self._desktop(desktop.show_in_folder))
-        self.pdf_button.clicked.connect(lambda: self.set_mode("pdf"))
+        self.pdf_button.clicked.connect(
+            lambda: self.set_mode("image" if self.is_image else "pdf"))
         self.text_button.clicked.connect(lambda: self.set_mode("text"))
         self.zoom_in.clicked.connect(lambda: self._zoom(1.2))
         self.zoom_out.clicked.connect(lambda: self._zoom(1 / 1.2))
@@ -282,7 +290,11 @@ class DocumentViewer(QWidget):
         for b in (self.pdf_button, self.text_button, self.zoom_in, self.zoom_out,
                   self.fit_button):
             b.setVisible(self.is_pdf)
-        self.mode = "pdf" if self.is_pdf else "text"
+        for b in (self.pdf_button, self.text_button):
+            b.setVisible(self.is_pdf or self.is_image)
+        self.mode = "pdf" if self.is_pdf else "image" if self.is_image else "text"
+        self.pdf_button.setChecked(self.mode != "text")
+        self.text_button.setChecked(self.mode == "text")
         self.error: str | None = None
         if self.is_pdf:
             self._load_pdf()
@@ -324,7 +336,12 @@ class DocumentViewer(QWidget):
         self.target = target
         if self.is_pdf and self.mode == "pdf" and self.error is None:
             self._pdf_go()
+        elif self.mode == "image" and self._image_go():
+            return
         else:
+            if self.mode == "image":  # no OCR'd words for this image: its text instead
+                self.mode = "text"
+                self.text_button.setChecked(True)
             self._text_go()
 
     def current_page(self) -> int | None:
@@ -335,7 +352,7 @@ class DocumentViewer(QWidget):
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
-        self.pdf_button.setChecked(mode == "pdf")
+        self.pdf_button.setChecked(mode != "text")
         self.text_button.setChecked(mode == "text")
         for b in (self.zoom_in, self.zoom_out, self.fit_button):
             b.setEnabled(mode == "pdf")
@@ -421,20 +438,52 @@ class DocumentViewer(QWidget):
         self.page_label.setText(f"page {index + 1} of {doc.pageCount()}")
         self.loaded.emit()
 
-    def _scan_highlight(self, index: int, t: Target) -> list[tuple[list[QPolygonF], QColor]] \
-            | None:
-        """On a scanned page, the passage's (and the cited span's) words by their OCR boxes,
-        from the cache the indexer filled; None where the page was not read by OCR."""
+    # --- image -------------------------------------------------------------------------
+    def _image_go(self) -> bool:
+        """The image with the passage marked where OCR read it; False (the text view is shown
+        instead) where the image or its OCR'd words are not at hand."""
+        assert self.image_view is not None and self.target is not None
+        t = self.target
+        page = self._ocr_page(t.page or 1)
+        if page is None or not self.image_view.load(str(self.path), (t.page or 1) - 1):
+            return False
+        words = [(w.text, w.box) for w in page.words]
+        size = (page.width, page.height)
+        layers = [(word_boxes(t.text, page.text, words, size), theme.mark())]
+        if t.span:
+            strong = QColor(theme.mark())
+            strong.setAlpha(min(255, strong.alpha() + 90))
+            layers.append((word_boxes(t.text[t.span[0]:t.span[1]], page.text, words, size),
+                           strong))
+        self.stack.setCurrentWidget(self.image_view)
+        self.image_view.mark(layers)
+        self.pdf_located = bool(layers[0][0])
+        self.notice.setText("The passage is marked where OCR read it." if self.pdf_located else
+                            "The passage could not be pinpointed on this image; switch to "
+                            "Text to see it highlighted.")
+        self.notice.show()
+        self.page_label.setText(f"page {t.page}" if t.page else "")
+        self.loaded.emit()
+        return True
+
+    def _ocr_page(self, number: int) -> Any:
+        """Page `number` as OCR read it for the index (words and boxes), from the cache."""
         from assistant.ingest.ocr import OcrCache, cache_root
         from assistant.ingest.worker import file_hash
 
-        assert self.pdf_doc is not None
         try:
             if self._hash is None:
                 self._hash = file_hash(self.path)
         except (OSError, ValueError):
             return None
-        page = OcrCache(cache_root(), self._hash).get(index + 1)
+        return OcrCache(cache_root(), self._hash).get(number)
+
+    def _scan_highlight(self, index: int, t: Target) -> list[tuple[list[QPolygonF], QColor]] \
+            | None:
+        """On a scanned page, the passage's (and the cited span's) words by their OCR boxes,
+        from the cache the indexer filled; None where the page was not read by OCR."""
+        assert self.pdf_doc is not None
+        page = self._ocr_page(index + 1)
         if page is None:
             return None
         words = [(w.text, w.box) for w in page.words]
@@ -490,7 +539,7 @@ class DocumentViewer(QWidget):
 
     def _text_ready(self, pages: list[tuple[int | None, str | None, str]]) -> None:
         self.pages_text = pages
-        if self.mode == "text" or not self.is_pdf or self.error is not None:
+        if self.mode == "text":
             self._show_text()
 
     def _text_failed(self, failure: Failure) -> None:
@@ -509,9 +558,9 @@ class DocumentViewer(QWidget):
         self.text_view.show_text(layout.text, monospace=kind_code)
         self.text_view.set_headings(layout.headings)
         self.stack.setCurrentWidget(self.text_view)
-        if self.path.suffix.lower() in _IMAGE_SUFFIXES:
-            self.notice.setText("This is the text read from the image by OCR; “Open in the "
-                                "system's app” shows the image itself.")
+        if self.is_image:
+            self.notice.setText("The text read from the image by OCR, the passage highlighted; "
+                                "Image shows the picture itself.")
             self.notice.show()
         if t is not None:
             base = layout.offset_of.get(t.page, 0)

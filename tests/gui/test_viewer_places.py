@@ -196,3 +196,48 @@ def test_a_scanned_page_opens_with_the_passage_marked_where_ocr_read_it(
     tops = [p.boundingRect().top() for p in cited_words[0]]
     assert max(tops) - min(tops) < 6 and min(tops) > min(b.top() for b in boxes) + 6
     assert "OCR" in viewer.notice.text()
+
+
+def test_a_photographed_page_opens_as_the_image_with_the_passage_marked(
+        qtbot, make_window, embedder, tmp_path):
+    from PIL import Image, ImageDraw, ImageFont
+
+    from assistant.store.store import Store
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    picture = Image.new("L", (1240, 700), color=245)
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default(size=40)
+    for row, line in enumerate(["Ferry ticket 2291", "From Bodø to Moskenes",
+                                "Departure 15:30, quay 4"]):
+        draw.text((60, 60 + 90 * row), line, fill=20, font=font)
+    picture.save(folder / "ticket.png")
+    window = make_window(watch=False)
+    summary = index_and_wait(qtbot, window, [folder])  # read by OCR (on by default)
+    assert [Path(p).name for p in summary.indexed] == ["ticket.png"]
+    store = Store()
+    try:
+        hit = cited(store, embedder, "When does the ferry to Moskenes leave?", "ticket.png")
+    finally:
+        store.close()
+
+    from assistant.gui.chatview import TurnView
+
+    window.sources.view.show_turn(TurnView(id=1, question="When?", answer="15:30 [1].",
+                                           citations=[{"n": 1, "hit": hit}], consulted=[hit]))
+    qtbot.mouseClick(window.sources.view.cards[0], Qt.MouseButton.LeftButton)
+    viewer = window.sources.tabs.currentWidget()
+    assert viewer.path.name == "ticket.png" and viewer.mode == "image"
+    assert viewer.stack.currentWidget() is viewer.image_view and viewer.pdf_located
+    rects = viewer.image_view.marked_rects()
+    assert len(rects) == len(hit["text"].split())  # one box a word OCR read
+    canvas = viewer.image_view.canvas
+    assert canvas.pixmap().width() == canvas.width() > 100
+    assert all(0 <= r.left() < r.right() <= canvas.width() for r in rects)
+    # the three lines of the ticket, top to bottom
+    assert len({round(r.top() / 20) for r in rects}) == 3
+    # Text shows what OCR read, the passage highlighted
+    qtbot.mouseClick(viewer.text_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: viewer.stack.currentWidget() is viewer.text_view, timeout=20_000)
+    assert "Moskenes" in highlighted(viewer)
