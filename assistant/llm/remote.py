@@ -119,7 +119,10 @@ class _Tokenizer:
         tokens = reply.get("tokens") if isinstance(reply, dict) else None
         if not isinstance(tokens, list):
             return None
-        return [int(t["id"]) if isinstance(t, dict) else int(t) for t in tokens]
+        try:
+            return [int(t["id"]) if isinstance(t, dict) else int(t) for t in tokens]
+        except (KeyError, TypeError, ValueError):
+            return None  # not a token list this client knows
 
     def __call__(self, text: str) -> list[int] | None:
         if self.path is None or self.body is None:

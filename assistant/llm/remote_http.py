@@ -25,6 +25,7 @@ from assistant.errors import ModelError
 CONNECT_TIMEOUT = 5.0  # seconds to open the connection (TLS included)
 READ_TIMEOUT = 60.0  # seconds without a byte from the server, while it answers
 _MAX_ERROR_BODY = 64 * 1024
+_MAX_LINE = 4 * 1024 * 1024  # one server-sent-event line; a longer one is not a token event
 
 
 class ServerError(ModelError):
@@ -211,7 +212,7 @@ class HttpClient:
         data: list[str] = []
         while True:
             try:
-                line = response.readline()
+                line = response.readline(_MAX_LINE)
             except BaseException as err:
                 if cancel is not None and cancel.is_set():
                     return
@@ -221,6 +222,9 @@ class HttpClient:
                     return
                 raise self._say("closed the connection before the answer was complete; it "
                                 "may have stopped or restarted. Try again.")
+            if len(line) >= _MAX_LINE and not line.endswith(b"\n"):
+                raise self._say(f"sent a stream from {path} with a line over "
+                                f"{_MAX_LINE >> 20} MB; is it an OpenAI-compatible server?")
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             if text.startswith("data:"):
                 data.append(text[5:].removeprefix(" "))
