@@ -270,3 +270,53 @@ def test_a_chat_model_gets_messages_and_no_judgement(server: Server) -> None:
                                     "sources")
     assert answer.refusal_probability is None and answer.prompt_tokens <= 2048 - 48
     assert answer.grounding in ("answered", "quoted", "not_found")
+
+
+def test_a_prompt_over_the_server_s_context_is_a_sentence(server: Server) -> None:
+    """The app's context size set above the server's (2048 here)."""
+    wide = RemoteGenerator(ServerConfig(server.url, KEY, n_ctx=8192))
+    long_text = " ".join(f"Sentence {i} says the warranty lasts two years." for i in range(400))
+    long = [Hit(chunk_id=9, document_id=9, path="/docs/long.txt", page=None, start=0,
+                end=len(long_text), text=long_text, score=1.0, similarity=0.6)]
+    with pytest.raises(ServerError) as caught:
+        answer_question("How long is the warranty?", retriever=lambda _q, _k: long,
+                        generator=wide, reader=None, focus_words=0)
+    assert "too long for its context (HTTP 400); lower Context size in Settings" in str(
+        caught.value)
+
+
+def test_an_untrusted_certificate_is_a_sentence(tmp_path: Path) -> None:
+    """https:// is checked against the system's certificates: a self-signed one is refused."""
+    import datetime
+    import http.server
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = httpd.server_address[1]
+        with pytest.raises(ServerError, match=r"failed the secure-connection \(TLS\) check"):
+            RemoteGenerator(ServerConfig(f"https://127.0.0.1:{port}/v1", connect_timeout=5))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
