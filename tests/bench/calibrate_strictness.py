@@ -194,6 +194,8 @@ def main() -> int:
                         "neither the reader nor the adapter trained on; held-out: ask the "
                         "held-out articles' questions and compare the shipped decision with "
                         "the refusal probability alone (no fitting)")
+    parser.add_argument("--balanced", action="store_true",
+                        help="half answerable, half unanswerable (as `eval qa --balanced`)")
     parser.add_argument("--with-reader", action="store_true", dest="with_reader",
                         help="fit with the reader's best probability as a fifth feature")
     parser.add_argument("--focus-words", type=int, help="words of each passage the model "
@@ -273,7 +275,7 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
             if line.strip():
                 seen.add(" ".join(json.loads(line)["prompt"].split()))
     pool = [q for q in qa.questions if " ".join(q.question.split()) not in seen]
-    questions = sample(pool, args.limit, seed=args.seed)
+    questions = sample(pool, args.limit, seed=args.seed, balanced=args.balanced)
     balanced = answerability.STRICTNESS["balanced"]
     answerability.STRICTNESS["calibration"] = answerability.Strictness(
         "calibration", "never refuses on the model's judgement", balanced.floor,
