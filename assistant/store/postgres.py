@@ -27,7 +27,8 @@ from assistant.store import pg_migrations, pg_transfer, pg_vector
 from assistant.store.pg_connect import Connection, redacted
 from assistant.store.store import DEFAULT_COLLECTION, ChunkRow, Document, query_words
 
-HNSW_EF_MIN = 100  # candidates HNSW keeps; at least twice the rows asked for (max 1000)
+HNSW_EF_MIN = 120  # candidates HNSW keeps: at least twice the rows asked for (max 1000);
+# a search asks for 60 (SearchConfig.depth) unless k is larger
 # ts_rank normalisation 1: divide by 1 + log(length), BM25's length penalty in spirit.
 RANK_NORMALISATION = 1
 
@@ -39,6 +40,13 @@ def _document(row: Sequence[Any]) -> Document:
     warnings = json.loads(row[12]) if row[12] else []
     return Document(int(row[0]), row[1], row[2], int(row[3]), float(row[4]), row[5], row[6],
                     row[7], int(row[8]), int(row[9]), row[10], row[11], warnings, row[13])
+
+
+def _configure(conn: Any) -> None:
+    """Each new pooled connection: the vector type, and HNSW's candidate list for the usual
+    search depth (so a search is one statement, outside a transaction)."""
+    pg_vector.register(conn)
+    conn.execute(f"SET hnsw.ef_search = {HNSW_EF_MIN}")
 
 
 def ts_query(text: str) -> str:
@@ -55,7 +63,7 @@ class PgStore:
 
     def __init__(self, url: str, *, retry_seconds: float | None = None,
                  max_connections: int = 8) -> None:
-        kwargs: dict[str, Any] = {"max_size": max_connections, "configure": pg_vector.register}
+        kwargs: dict[str, Any] = {"max_size": max_connections, "configure": _configure}
         if retry_seconds is not None:
             kwargs["retry_seconds"] = retry_seconds
         self.db = Connection(url, **kwargs)
@@ -374,18 +382,20 @@ class PgStore:
         if kind:
             where.append("kind = %s")
             args.append(kind)
-        filtered = bool(kind) or set(cids) != set(self.collection_embedders())
         sql = (f"SELECT id, embedding <=> %s AS d FROM chunks WHERE {' AND '.join(where)} "
                "ORDER BY embedding <=> %s LIMIT %s")
+        ef = min(1000, max(HNSW_EF_MIN, 2 * k))
 
         def work(conn: Any) -> list[tuple[int, float]]:
-            conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(HNSW_EF_MIN, 2 * k))}")
+            if ef > HNSW_EF_MIN:  # the session's setting (see _configure) is too small
+                conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
             rows = conn.execute(sql, (q, *args, q, k)).fetchall()
-            if filtered and len(rows) < k:
-                conn.execute("SET LOCAL enable_indexscan = off")
-                rows = conn.execute(sql, (q, *args, q, k)).fetchall()
+            if len(rows) < k:  # a filter ate HNSW's candidates, or a tiny store: exact
+                with conn.transaction():
+                    conn.execute("SET LOCAL enable_indexscan = off")
+                    rows = conn.execute(sql, (q, *args, q, k)).fetchall()
             return [(int(r[0]), float(r[1])) for r in rows]
-        return self.db.run(work)
+        return self.db.run(work, transaction=ef > HNSW_EF_MIN)
 
     def exact_knn(self, vector: np.ndarray, k: int) -> list[int]:
         """The true nearest chunks (no index): for measuring the HNSW index's recall."""
