@@ -25,12 +25,11 @@ from assistant import paths
 from assistant.errors import UserError
 from assistant.store import pg_migrations, pg_transfer, pg_vector
 from assistant.store.pg_connect import Connection, redacted
+from assistant.store.pg_terms import PgTermStats
 from assistant.store.store import DEFAULT_COLLECTION, ChunkRow, Document, query_words
 
 HNSW_EF_MIN = 120  # candidates HNSW keeps: at least twice the rows asked for (max 1000);
 # a search asks for 60 (SearchConfig.depth) unless k is larger
-# ts_rank normalisation 1: divide by 1 + log(length), BM25's length penalty in spirit.
-RANK_NORMALISATION = 1
 
 _DOC_COLUMNS = ("d.id, c.name, d.path, d.size, d.mtime, d.hash, d.kind, d.title, d.pages, "
                 "d.chunks, d.status, d.error, d.warnings, d.indexed_at")
@@ -49,12 +48,6 @@ def _configure(conn: Any) -> None:
     conn.execute(f"SET hnsw.ef_search = {HNSW_EF_MIN}")
 
 
-def ts_query(text: str) -> str:
-    """Free text as a tsquery where any word may match ('word' | 'word'), safe to parse:
-    `query_words` keeps only word characters, so no quote or operator gets through."""
-    return " | ".join(f"'{w}'" for w in query_words(text))
-
-
 class PgStore:
     """A library on a PostgreSQL server (with the pgvector extension)."""
 
@@ -69,6 +62,7 @@ class PgStore:
         self.db = Connection(url, **kwargs)
         self.url = url
         self.path = redacted(url)  # shown in messages; never holds the password
+        self.terms = PgTermStats(pg_migrations.TEXT_CONFIG)
         self.db.run_direct(self._migrate)
         self.db.open()
 
@@ -409,18 +403,21 @@ class PgStore:
 
     def keyword(self, text: str, k: int, collection_ids: Sequence[int],
                 kind: str | None = None, path_prefix: str | None = None) -> list[tuple[int, float]]:
-        """Full-text matches through the GIN index: [(chunk_id, -ts_rank)], best first (the
-        score is negated so that, as with SQLite's bm25, lower is better)."""
-        query = ts_query(text)
-        if not query or not collection_ids or k <= 0:
+        """Full-text matches through the GIN index, scored by IDF-weighted ts_rank
+        (`pg_terms`): [(chunk_id, -score)], best first (negated so that, as with SQLite's
+        bm25, lower is better)."""
+        if not collection_ids or k <= 0:
             return []
-        sql = (f"SELECT ch.id, ts_rank(ch.tsv, q, {RANK_NORMALISATION}) AS r FROM chunks ch "
-               f"CROSS JOIN to_tsquery('{pg_migrations.TEXT_CONFIG}', %s) q ")
-        args: list[Any] = [query]
+        weights = self.terms.weights(query_words(text), self._scalar)
+        if not weights:
+            return []
+        rank, args = self.terms.rank_sql(weights)
+        sql = f"SELECT ch.id, {rank} AS r FROM chunks ch "
         if path_prefix:
             sql += "JOIN documents d ON d.id = ch.document_id "
-        sql += "WHERE ch.tsv @@ q AND ch.collection_id = ANY(%s)"
-        args.append([int(c) for c in collection_ids])
+        sql += (f"WHERE ch.tsv @@ to_tsquery('{pg_migrations.TEXT_CONFIG}', %s) "
+                "AND ch.collection_id = ANY(%s)")
+        args += [" | ".join(f"'{w}'" for w, _ in weights), [int(c) for c in collection_ids]]
         if kind:
             sql += " AND ch.kind = %s"
             args.append(kind)

@@ -224,3 +224,22 @@ def test_documents_pending_failed_and_watched(store_target: str) -> None:
     store.delete_collection("Team")
     assert store.collections() == [] and store.documents() == []
     store.close()
+
+
+def test_a_rare_word_outweighs_a_common_one(store_target: str) -> None:
+    """Keyword scores weigh words by rarity on both backends (BM25 on SQLite, IDF-weighted
+    ts_rank on PostgreSQL): a passage with the one rare query word beats passages that
+    repeat the common one."""
+    store = open_store(store_target)
+    cid = store.collection_id("Work")
+    texts = [f"clause clause clause clause contract {i}" for i in range(20)]
+    # plain ts_rank puts this below the repeats of "clause" (0.0096 against 0.0154)
+    texts.append("the zephyr kettle has a long cord, a blue lid and a filter for the kitchen")
+    store.write_document(cid, "/a.txt", size=1, mtime=1, hash="h", kind="text", title=None,
+                         pages=0, warnings=[], chunks=[ChunkRow(None, i, i + 1, t)
+                                                       for i, t in enumerate(texts)],
+                         vectors=_vecs(len(texts)))
+    hits = store.keyword("zephyr clause", 5, [cid])
+    assert store.chunks_by_id([hits[0][0]])[hits[0][0]]["text"].startswith("the zephyr")
+    assert [s for _, s in hits] == sorted(s for _, s in hits)  # best (lowest) first
+    store.close()
