@@ -220,8 +220,7 @@ def main() -> int:
     if any(r.get("reader_probability") is not None for r in rows):
         print(f"AUC of the reader's probability: "
               f"{auc(rows, lambda r: -(r.get('reader_probability') or 0.0)):.3f}")
-    if WITH_READER:
-        names.append("reader probability")
+
     for i, name in enumerate(names, 1):
         def value(r: dict[str, Any], i: int = i) -> float:
             e = evidence(r)
@@ -237,6 +236,8 @@ def main() -> int:
         if args.out:
             Path(args.out).write_text(json.dumps({"rows": rows}, indent=1), encoding="utf-8")
         return 0
+    if WITH_READER:
+        names.append("reader probability")
     weights = fit(rows)
     crossed = scores(rows)
     print(f"weights (intercept, {', '.join(names)}): {weights}")
