@@ -9,10 +9,12 @@ whole transaction, so a replay can neither lose nor double anything.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -76,6 +78,13 @@ def _keyring() -> Any | None:
         from keyring.backends import fail
     except ImportError:
         return None
+    # keyring's first call imports its backends, and a module imported then keeps that call's
+    # frames alive, with every caller's locals (the CLI's loaded model among them, whose
+    # finaliser then fails noisily at exit). Detecting it on a thread of its own keeps the
+    # caller's frames out of that chain; later calls reuse the detected backend.
+    detect = threading.Thread(target=keyring.get_keyring, name="keyring-detect", daemon=True)
+    detect.start()
+    detect.join()
     backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
         return None
@@ -192,8 +201,11 @@ class Connection:
                                    timeout=CONNECT_TIMEOUT + 1, name="assistant-store")
 
     def open(self) -> None:
-        """Open the pool once the schema exists (its connections register the vector type)."""
+        """Open the pool once the schema exists (its connections register the vector type).
+
+        The pool is also closed at exit, so its worker threads end before the interpreter."""
         self.pool.open(wait=False)
+        atexit.register(self.close)
         self.run(lambda conn: None, transaction=False)
 
     def connect_once(self) -> Any:
@@ -204,6 +216,7 @@ class Connection:
 
     def close(self) -> None:
         self.pool.close()
+        atexit.unregister(self.close)
 
     def run(self, work: Callable[[Any], T], *, transaction: bool = True) -> T:
         """`work(conn)` in one transaction on a pooled connection; replayed after a dropped
