@@ -13,6 +13,7 @@ Stages, each skipped when its inputs are unchanged (a stamp holds a hash of them
    preparation at first start, no torch on the query path);
 4. `dist/knowledge-assistant/`: the PyInstaller one-folder bundle (packaging/knowledge_assistant.
    spec) with two executables: `knowledge-assistant` (windowed) and `assistant` (console);
+   on Linux, Tesseract (OCR) is copied in beside them: `tesseract/` (linux.bundle_tesseract);
 5. on Linux `dist/knowledge-assistant_<version>_<arch>.deb` (dpkg-deb, xz) and
    `dist/knowledge-assistant-<version>-linux-<arch>.tar.gz` (the same bundle, portable).
 Windows and macOS installers are made from the bundle by packaging/windows and packaging/macos
@@ -244,6 +245,7 @@ def main(argv: list[str]) -> int:
     if sys.platform.startswith("linux"):
         import linux
 
+        linux.bundle_tesseract(bundle)  # OCR with no system package (Windows: the CI job)
         if "deb" in only:
             outputs.append(linux.build_deb(bundle, DIST, version(), deb_arch()))
         if "tar" in only:

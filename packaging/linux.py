@@ -4,8 +4,10 @@ The .deb puts the bundle in /opt/knowledge-assistant, links /usr/bin/assistant a
 /usr/bin/knowledge-assistant to its two executables, and installs the desktop entry and the
 icon. `Depends` comes from dpkg-shlibdeps over every ELF file of the bundle (the libraries
 PyInstaller left to the system, glibc first) plus the libraries Qt's xcb platform plugin
-opens at run time, which no ELF file names. Nothing is written outside those paths, and the
-user's data lives in their own data directory, so an upgrade or a purge never touches it.
+opens at run time, which no ELF file names. The bundle carries Tesseract (OCR) itself, with
+its libraries and English data, so the package reads scans with no network. Nothing is
+written outside those paths, and the user's data lives in their own data directory, so an
+upgrade or a purge never touches it.
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ DESCRIPTION = """Chat, fully offline, with your own documents
 XCB_DEPENDS = ["libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-xinerama0",
                "libxcb-image0", "libxcb-render-util0", "libxcb-shape0", "libxcb-randr0",
                "libxkbcommon-x11-0"]
-# OCR of scanned pages and images (on by default) runs the Tesseract program: installed with
-# the package like the xcb libraries (about 29 MB with its libraries and English data).
-OCR_DEPENDS = ["tesseract-ocr", "tesseract-ocr-eng"]
+# OCR of scanned pages and images (on by default) runs the Tesseract program, which the bundle
+# carries (bundle_tesseract): the .deb installs and reads scans with no network.
+TESSERACT_PACKAGES = ["tesseract-ocr", "tesseract-ocr-eng"]
+# Libraries never copied with Tesseract: glibc, the GCC/C++ runtime and the few others on
+# AppImage's excludelist that every Debian/Ubuntu system has (a copied glibc would not match
+# the system's loader). The .deb's dpkg-shlibdeps names their packages in `Depends`.
+SYSTEM_LIBRARY = re.compile(
+    r"(ld-linux.*|lib(c|m|dl|pthread|rt|resolv|util|anl|mvec|nsl|BrokenLocale|thread_db)"
+    r"\.so\..*|libnss_.*|libstdc\+\+\.so\..*|libgcc_s\.so\..*|libz\.so\.1|"
+    r"libcom_err\.so\.2|libexpat\.so\.1|libgpg-error\.so\.0|libuuid\.so\.1)")
 # Desktop integration that Qt looks for but can live without (fonts, GL): recommended.
 RECOMMENDS = ["libgl1", "libegl1", "fontconfig", "libxkbcommon0", "libdbus-1-3"]
 
@@ -59,6 +68,9 @@ def shlib_depends(bundle: Path) -> list[str]:
     """`Depends` for the system libraries the bundle's ELF files need (dpkg-shlibdeps)."""
     files = elf_files(bundle)
     lib_dirs = sorted({str(f.parent) for f in files})
+    # dpkg-shlibdeps falls back from a bundled library to the system's copy and its package:
+    # the packages of the libraries carried with Tesseract are not dependencies
+    carried = sorted(owning_packages([p.name for p in (bundle / "tesseract" / "lib").glob("*")]))
     skipped: set[Path] = set()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "debian").mkdir()
@@ -68,7 +80,7 @@ def shlib_depends(bundle: Path) -> list[str]:
             todo = [str(f) for f in files if f not in skipped]
             proc = subprocess.run(
                 ["dpkg-shlibdeps", "-O", "--ignore-missing-info", "--warnings=0",
-                 *[f"-l{d}" for d in lib_dirs], "-e", *todo],
+                 *[f"-l{d}" for d in lib_dirs], *[f"-x{p}" for p in carried], "-e", *todo],
                 cwd=tmp, capture_output=True, text=True, check=False)
             if proc.returncode == 0:
                 line = next((x for x in proc.stdout.splitlines()
@@ -84,6 +96,92 @@ def shlib_depends(bundle: Path) -> list[str]:
                 log(f"dpkg-shlibdeps: a library of {name} is on no package here; skipped")
             skipped |= {Path(n.rstrip(":")) for n in needing}
     raise RuntimeError("dpkg-shlibdeps kept failing")
+
+
+def system_tesseract() -> Path:
+    """The build machine's `tesseract`, installed with apt-get (as root or with sudo) when
+    missing."""
+    found = shutil.which("tesseract")
+    if found is None and shutil.which("apt-get"):
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        log("installing Tesseract with apt-get, to copy it into the bundle")
+        subprocess.run([*sudo, "apt-get", "install", "-y", "-q", *TESSERACT_PACKAGES],
+                       stdout=subprocess.DEVNULL, check=False)
+        found = shutil.which("tesseract")
+    if found is None:
+        raise RuntimeError("Tesseract is not installed on this build machine: "
+                           "run sudo apt-get install tesseract-ocr tesseract-ocr-eng.")
+    return Path(found).resolve()
+
+
+def system_tessdata(program: Path) -> Path:
+    """The folder of the build machine's `eng.traineddata`: Tesseract 5 names it in
+    `--list-langs`; 4.1 (Ubuntu 22.04) does not, so the usual places are tried too."""
+    listing = subprocess.run([str(program), "--list-langs"], capture_output=True, text=True,
+                             check=False)
+    named = re.search(r'"(.+?)"', listing.stdout + listing.stderr)
+    candidates = [Path(named.group(1))] if named else []
+    candidates += sorted(Path("/usr/share").glob("tesseract-ocr/*/tessdata"), reverse=True)
+    for folder in [*candidates, Path("/usr/share/tessdata")]:
+        if (folder / "eng.traineddata").is_file():
+            return folder
+    raise RuntimeError("Tesseract's English data is not installed on this build machine: "
+                       "run sudo apt-get install tesseract-ocr-eng.")
+
+
+def bundle_tesseract(bundle: Path, program: Path | None = None) -> int:
+    """Copy Tesseract into `<bundle>/tesseract`: `bin/tesseract`, the libraries it loads that a
+    base system lacks (`lib/`, from ldd) and the English data (`tessdata/`), so the installed
+    app reads scans with no network and no system package. The app points the program at
+    them (assistant.ingest.ocr.tesseract_command). Returns the bytes added."""
+    program = program or system_tesseract()
+    tessdata = system_tessdata(program)
+    target = bundle / "tesseract"
+    if target.exists():
+        shutil.rmtree(target)
+    for sub in ("bin", "lib", "tessdata"):
+        (target / sub).mkdir(parents=True)
+    shutil.copy2(program, target / "bin" / "tesseract")
+    originals = [program]
+    ldd = subprocess.run(["ldd", str(program)], capture_output=True, text=True,
+                         check=True).stdout
+    for name, path in re.findall(r"^\s*(\S+) => (\S+)", ldd, re.MULTILINE):
+        if path == "not":
+            raise RuntimeError(f"Tesseract needs {name}, which this build machine lacks.")
+        if not SYSTEM_LIBRARY.fullmatch(name):
+            originals.append(Path(path).resolve())
+            shutil.copy2(originals[-1], target / "lib" / name)
+    # osd.traineddata (11 MB) stays out: it serves only page segmentation modes 0 and 1
+    # (orientation and script detection), and the app runs mode 3
+    shutil.copy2(tessdata / "eng.traineddata", target / "tessdata")
+    for name in ("configs", "tessconfigs"):  # `tsv` (word boxes) is a config file
+        if (tessdata / name).is_dir():
+            shutil.copytree(tessdata / name, target / "tessdata" / name)
+    copy_licences(originals, target)
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    log(f"Tesseract in the bundle: {size / 1e6:.0f} MB")
+    return size
+
+
+def owning_packages(names: list[str]) -> set[str]:
+    """The Debian packages that install a file of one of these names (dpkg -S)."""
+    if not names or not shutil.which("dpkg"):
+        return set()
+    found = subprocess.run(["dpkg", "-S", *[f"*/{name}" for name in names]],
+                           capture_output=True, text=True, check=False).stdout
+    return {line.split(":")[0] for line in found.splitlines()
+            if ":" in line and not line.startswith("diversion")}
+
+
+def copy_licences(originals: list[Path], target: Path) -> None:
+    """The copyright file of each copied file's Debian package, to `tesseract/licenses/`:
+    the licences (Apache, BSD, LGPL) ask that their text travels with the binaries."""
+    licences = target / "licenses"
+    licences.mkdir()
+    for package in owning_packages([p.name for p in originals]):
+        source = Path("/usr/share/doc") / package / "copyright"
+        if source.is_file():
+            shutil.copy2(source, licences / package)
 
 
 def merge_depends(found: list[str], extra: list[str]) -> str:
@@ -130,7 +228,9 @@ def stage_tree(bundle: Path, stage: Path) -> None:
         "Bundled: Python and its libraries, Qt 6 and PySide6 (LGPLv3), PyTorch (BSD),\n"
         "llama.cpp (MIT), SQLite (public domain), sqlite-vec (MIT/Apache-2.0),\n"
         "all-MiniLM-L6-v2 (Apache-2.0), Gemma 3 270M (Gemma Terms of Use),\n"
-        "the grounded-answer adapter (trained on SQuAD 2.0, CC BY-SA 4.0).\n"
+        "the grounded-answer adapter (trained on SQuAD 2.0, CC BY-SA 4.0),\n"
+        "Tesseract OCR and its English data (Apache-2.0), Leptonica (BSD-2-Clause) and the\n"
+        "libraries they load, from Debian, in tesseract/ (their licences: tesseract/licenses).\n"
         "Each library's licence is in /opt/knowledge-assistant/_internal/*.dist-info.\n")
     for path in [stage, *stage.rglob("*")]:
         if path.is_dir() and not path.is_symlink():
@@ -141,7 +241,7 @@ def build_deb(bundle: Path, dist: Path, version: str, arch: str) -> Path:
     stage = ROOT / "build" / "deb" / f"{PACKAGE}_{version}_{arch}"
     log(f"staging {stage}")
     stage_tree(bundle, stage)
-    depends = merge_depends(shlib_depends(stage / PREFIX), XCB_DEPENDS + OCR_DEPENDS)
+    depends = merge_depends(shlib_depends(stage / PREFIX), XCB_DEPENDS)
     (stage / "DEBIAN").mkdir()
     control = (f"Package: {PACKAGE}\nVersion: {version}\nArchitecture: {arch}\n"
                f"Maintainer: {MAINTAINER}\nInstalled-Size: {installed_size_kib(stage)}\n"

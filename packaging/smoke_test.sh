@@ -15,6 +15,11 @@ cp -R tests/data/docs "$WORK/docs"
 rm -rf "$WORK/docs/__pycache__"
 Q="How long is the guarantee on the Zephyr X200 kettle?"
 
+if [ -x "$BUNDLE/tesseract/bin/tesseract" ]; then  # Linux: the bundle's own Tesseract runs
+  LD_LIBRARY_PATH="$BUNDLE/tesseract/lib" TESSDATA_PREFIX="$BUNDLE/tesseract/tessdata" \
+    "$BUNDLE/tesseract/bin/tesseract" --list-langs | grep -qx eng
+  echo "tesseract: ok, bundled with its English data"
+fi
 "$BUNDLE/assistant$EXE" index "$WORK/docs" --json | tail -n 1
 "$BUNDLE/assistant$EXE" ask "$Q" --json | tail -n 1 > "$WORK/ask.json"
 python - "$WORK/ask.json" <<'PY'

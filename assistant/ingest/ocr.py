@@ -88,14 +88,39 @@ class OcrOptions:
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)
 
 
-def tesseract() -> str | None:
-    """The Tesseract program: the one shipped beside a frozen app first, then PATH."""
+def tesseract_command() -> tuple[str, dict[str, str]] | None:
+    """The Tesseract program to run and the environment to run it with, or None.
+
+    A frozen app runs the copy it carries in `<app folder>/tesseract` (the installers ship it,
+    so reading scans needs no system package and no network): on Linux `bin/tesseract` with
+    its libraries in `lib/`, on Windows `tesseract.exe`; the English data is in `tessdata/`.
+    Only the child's environment points at them, never the app's own process. PyInstaller's
+    loader put the app's `_internal` first on LD_LIBRARY_PATH (the user's value is kept in
+    LD_LIBRARY_PATH_ORIG): a child must not inherit that, or the app's copies of libz, libssl
+    and others would shadow those Tesseract was built with. Otherwise `tesseract` on PATH.
+    """
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")  # its OpenMP threads only slow the embedder
+    program = shutil.which("tesseract")
     if getattr(sys, "frozen", False):
-        bundled = Path(sys.executable).resolve().parent / "tesseract" / "tesseract"
-        for candidate in (bundled, bundled.with_suffix(".exe")):
-            if candidate.is_file():
-                return str(candidate)
-    return shutil.which("tesseract")
+        env.pop("LD_LIBRARY_PATH", None)
+        if "LD_LIBRARY_PATH_ORIG" in env:
+            env["LD_LIBRARY_PATH"] = env.pop("LD_LIBRARY_PATH_ORIG")
+        home = Path(sys.executable).resolve().parent / "tesseract"
+        for bundled in (home / "bin" / "tesseract", home / "tesseract.exe"):
+            if bundled.is_file():
+                program = str(bundled)
+                env["TESSDATA_PREFIX"] = str(home / "tessdata")
+                if (home / "lib").is_dir():
+                    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+                        filter(None, [str(home / "lib"), env.get("LD_LIBRARY_PATH")]))
+                break
+    return (program, env) if program else None
+
+
+def tesseract() -> str | None:
+    """The Tesseract program that OCR runs (tesseract_command), or None when there is none."""
+    found = tesseract_command()
+    return found[0] if found else None
 
 
 NOT_INSTALLED = "Tesseract, the OCR program, is not installed"
@@ -111,21 +136,13 @@ def missing(options: OcrOptions, pages: list[int]) -> bool:
     return any(cache.get(page) is None for page in pages)
 
 
-def _env(program: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["OMP_THREAD_LIMIT"] = "1"  # its OpenMP threads only fight the embedder for the CPUs
-    shipped = Path(program).parent / "tessdata"
-    if shipped.is_dir():
-        env["TESSDATA_PREFIX"] = str(shipped)
-    return env
-
-
 def recognise(image: Any, *, time_limit: float = PAGE_TIME_LIMIT_S,
               language: str = "eng") -> OcrPage:
     """OCR one PIL image: text with paragraphs, and word boxes. Raises OcrError."""
-    program = tesseract()
-    if program is None:
+    found = tesseract_command()
+    if found is None:
         raise OcrError(NOT_INSTALLED)
+    program, env = found
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="assistant-ocr-") as tmp:
         source = Path(tmp) / "page.png"
@@ -133,7 +150,7 @@ def recognise(image: Any, *, time_limit: float = PAGE_TIME_LIMIT_S,
         try:
             done = subprocess.run(
                 [program, str(source), "stdout", "-l", language, "--psm", "3", "tsv"],
-                capture_output=True, timeout=time_limit, env=_env(program), check=False)
+                capture_output=True, timeout=time_limit, env=env, check=False)
         except subprocess.TimeoutExpired as err:
             raise OcrError(f"OCR took longer than {time_limit:g} s") from err
         except OSError as err:

@@ -1,12 +1,15 @@
 """The installer recipes that cannot run here (Windows, macOS, AppImage, Flatpak, the CI
 workflow) stay valid, and the frozen app's own checks behave: the bundled model is read in
 place, a missing xcb library is named, the frozen entry point calls freeze_support first.
+The Linux bundle's own Tesseract is copied and run for real, reading a rendered page.
 The full package test (build, install, use, purge a .deb) is `make package-test`."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -178,12 +181,9 @@ def test_missing_xcb_library_is_named_in_a_sentence(monkeypatch):
     assert app.display_problem() is None
 
 
-def test_the_deb_depends_on_tesseract_and_its_english_data(tmp_path):
-    """A real .deb of a tiny bundle (one real ELF program): OCR is on by default, so the
-    package installs Tesseract with it, as it does the xcb libraries."""
-    import shutil
-    import subprocess
-
+def test_the_deb_needs_no_system_tesseract(tmp_path):
+    """A real .deb of a tiny bundle (one real ELF program): the bundle carries Tesseract, so
+    the package no longer pulls it in, while it still depends on glibc and the xcb libraries."""
     if not (shutil.which("dpkg-deb") and shutil.which("dpkg-shlibdeps")):
         pytest.skip("dpkg-deb and dpkg-shlibdeps (dpkg-dev) build the .deb")
     linux = load("linux")
@@ -194,10 +194,102 @@ def test_the_deb_depends_on_tesseract_and_its_english_data(tmp_path):
     version = "0.0.0~recipe-test"
     try:
         deb = linux.build_deb(bundle, tmp_path, version, "amd64")
-        depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True,
-                                 text=True, check=True).stdout
+        fields = {name: subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True,
+                                       text=True, check=True).stdout
+                  for name in ("Depends", "Recommends")}
     finally:
         shutil.rmtree(linux.ROOT / "build" / "deb" / f"{linux.PACKAGE}_{version}_amd64",
                       ignore_errors=True)
-    names = [d.split()[0] for d in depends.strip().split(", ")]
-    assert {"tesseract-ocr", "tesseract-ocr-eng", "libc6", "libxcb-cursor0"} <= set(names)
+    names = [d.split()[0] for d in fields["Depends"].strip().split(", ")]
+    assert {"libc6", "libxcb-cursor0"} <= set(names)
+    assert "tesseract" not in fields["Depends"] + fields["Recommends"]
+
+
+@pytest.fixture(scope="module")
+def tesseract_bundle(tmp_path_factory):
+    """A bundle folder with Tesseract copied in by the build's own code (no PyInstaller run),
+    beside a stand-in for the frozen executable."""
+    if not sys.platform.startswith("linux") or shutil.which("ldd") is None:
+        pytest.skip("the bundled Tesseract is the Linux installers'")
+    if shutil.which("tesseract") is None:
+        pytest.skip("Tesseract is not installed here (apt-get install tesseract-ocr)")
+    linux = load("linux")
+    bundle = tmp_path_factory.mktemp("bundle")
+    shutil.copy2(shutil.which("true") or "/bin/true", bundle / "assistant")
+    added = linux.bundle_tesseract(bundle)
+    assert 20e6 < added < 90e6  # the README's figure: about 68 MB
+    return bundle
+
+
+def bundled_environment(bundle, monkeypatch):
+    """The app's own choice of program and environment, as the frozen app at `bundle` makes
+    it, with no system Tesseract on PATH and PyInstaller's LD_LIBRARY_PATH set."""
+    from assistant.ingest import ocr
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(bundle / "assistant"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(bundle / "_internal"))
+    monkeypatch.delenv("LD_LIBRARY_PATH_ORIG", raising=False)
+    monkeypatch.delenv("TESSDATA_PREFIX", raising=False)
+    return ocr.tesseract_command()
+
+
+def test_the_bundle_carries_tesseract_its_libraries_and_english_data(tesseract_bundle,
+                                                                     monkeypatch):
+    linux = load("linux")
+    home = tesseract_bundle / "tesseract"
+    assert (home / "bin" / "tesseract").stat().st_mode & 0o111
+    assert (home / "tessdata" / "eng.traineddata").stat().st_size > 1e6
+    assert (home / "tessdata" / "configs" / "tsv").is_file()  # the word boxes' output
+    libs = {p.name for p in (home / "lib").iterdir()}
+    assert [n for n in libs if n.startswith("libtesseract.so.")]
+    assert [n for n in libs if n.startswith("liblept.so.")]
+    assert not [n for n in libs if linux.SYSTEM_LIBRARY.fullmatch(n)]  # no glibc, libstdc++
+    assert (home / "licenses" / "libtesseract5").is_file()
+    program, env = bundled_environment(tesseract_bundle, monkeypatch)
+    assert program == str(home / "bin" / "tesseract")
+    assert env["LD_LIBRARY_PATH"] == str(home / "lib")  # the app's _internal is not passed on
+    assert env["TESSDATA_PREFIX"] == str(home / "tessdata")
+    # every library the program loads comes from the bundle, or is one a base system has
+    ldd = subprocess.run(["ldd", program], env=dict(env, PATH=os.defpath),
+                         capture_output=True, text=True, check=True).stdout
+    for name, path in re.findall(r"^\s*(\S+) => (\S+)", ldd, re.MULTILINE):
+        assert path.startswith(str(home / "lib")) or linux.SYSTEM_LIBRARY.fullmatch(name), \
+            (name, path)
+    assert "not found" not in ldd
+    version = subprocess.run([program, "--version"], env=env, capture_output=True, text=True,
+                             timeout=30)
+    assert version.returncode == 0 and "leptonica" in version.stdout + version.stderr
+    langs = subprocess.run([program, "--list-langs"], env=env, capture_output=True, text=True,
+                           timeout=30).stdout
+    assert str(home / "tessdata") in langs and "eng" in langs.split()
+
+
+def test_the_bundled_tesseract_reads_a_rendered_page(tesseract_bundle, monkeypatch):
+    from PIL import Image, ImageDraw, ImageFont
+
+    from assistant.ingest import ocr
+
+    bundled_environment(tesseract_bundle, monkeypatch)
+    assert ocr.tesseract() == str(tesseract_bundle / "tesseract" / "bin" / "tesseract")
+    image = Image.new("L", (1400, 300), color=250)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=56)
+    draw.text((50, 60), "Offline scans read by the bundled", fill=10, font=font)
+    draw.text((50, 160), "Tesseract program 2026", fill=10, font=font)
+    page = ocr.recognise(image, time_limit=60)
+    assert " ".join(page.text.split()) == \
+        "Offline scans read by the bundled Tesseract program 2026", page.text
+    assert [w.text for w in page.words][:2] == ["Offline", "scans"]
+
+
+def test_the_bundle_needs_no_tesseract_package(tesseract_bundle):
+    """dpkg-shlibdeps over the bundled Tesseract finds its libraries in the bundle: the .deb
+    depends only on what a base system has (glibc, libstdc++...), no OCR package."""
+    if not shutil.which("dpkg-shlibdeps"):
+        pytest.skip("dpkg-shlibdeps (dpkg-dev) computes Depends")
+    depends = load("linux").shlib_depends(tesseract_bundle)
+    names = {d.split()[0] for d in depends}
+    assert "libc6" in names and "libstdc++6" in names
+    assert not [n for n in names if "tesseract" in n or "lept" in n or "icu" in n], names
