@@ -35,21 +35,24 @@ class PgTermStats:
         self._total: tuple[int, float] = (0, -math.inf)
 
     def weights(self, words: Sequence[str],
-                scalar: Callable[[str, Sequence[Any]], int]) -> list[tuple[str, float]]:
+                rows: Callable[[str, Sequence[Any]], list[Any]]) -> list[tuple[str, float]]:
         """[(word, idf)] for the words worth scoring, with BM25's IDF,
-        ln(1 + (N - n + 0.5) / (n + 0.5))."""
+        ln(1 + (N - n + 0.5) / (n + 0.5)). The words not in the cache are counted in one
+        statement."""
         now = time.monotonic()
         if now - self._total[1] > CACHE_SECONDS:
-            self._total = (scalar("SELECT count(*) FROM chunks", ()), now)
+            self._total = (int(rows("SELECT count(*) FROM chunks", ())[0][0]), now)
         total = self._total[0]
+        stale = [w for w in words if (c := self._freq.get(w)) is None or c[0] == 0
+                 or now - c[1] > CACHE_SECONDS]
+        if stale:
+            for word, n in rows(f"SELECT w, (SELECT count(*) FROM chunks WHERE tsv @@ "
+                                f"to_tsquery('{self.config}', quote_literal(w))) "
+                                "FROM unnest(%s::text[]) AS w", (stale,)):
+                self._freq[str(word)] = (int(n), now)
         out = []
         for word in words:
-            cached = self._freq.get(word)
-            if cached is None or cached[0] == 0 or now - cached[1] > CACHE_SECONDS:
-                n = scalar(f"SELECT count(*) FROM chunks WHERE tsv @@ "
-                           f"to_tsquery('{self.config}', %s)", (f"'{word}'",))
-                cached = self._freq[word] = (n, now)
-            n = cached[0]
+            n = self._freq[word][0]
             if n == 0 or (total >= MIN_CHUNKS and n > COMMON_SHARE * total):
                 continue
             out.append((word, math.log(1 + (max(total, n) - n + 0.5) / (n + 0.5))))

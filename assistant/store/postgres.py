@@ -408,7 +408,7 @@ class PgStore:
         bm25, lower is better)."""
         if not collection_ids or k <= 0:
             return []
-        weights = self.terms.weights(query_words(text), self._scalar)
+        weights = self.terms.weights(query_words(text), self._all)
         if not weights:
             return []
         rank, args = self.terms.rank_sql(weights)
