@@ -91,10 +91,6 @@ OPTIONS: tuple[Option, ...] = (
            "vLLM and Ollama models). Off for the embedded model served by llama-server."),
     Option("answer_server_timeout", int, 60, "Server timeout",
            "Seconds to wait for the server's next words before giving up.", 5, 600),
-    Option("store_url", str, "", "Team library (PostgreSQL)",
-           "Empty: the library on this computer. A postgresql://user@host:5432/db address: "
-           "a library shared on a PostgreSQL server with pgvector. The password is kept in "
-           "the system keyring (assistant library password), never here."),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}
@@ -135,15 +131,6 @@ def validate(name: str, value: Any) -> Any:
     if option.choices and converted not in option.choices:
         raise UserError(f"{option.label} must be one of {', '.join(option.choices)} "
                         f"(got '{converted}').")
-    if name == "store_url" and converted:
-        from assistant.store.pg_connect import is_url, split_password
-
-        if not is_url(converted):
-            raise UserError("A team library address starts with postgresql:// "
-                            f"(got '{converted}').")
-        if split_password(converted)[1] is not None:
-            raise UserError("Leave the password out of the team library address; save it "
-                            "with 'assistant library password'.")
     if name == "collection" and not converted.strip():
         raise UserError("The collection needs a name.")
     if name == "answer_server_url" and converted.strip():

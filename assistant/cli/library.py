@@ -85,6 +85,26 @@ def cmd_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_use(args: argparse.Namespace) -> int:
+    from assistant.store.backend import open_store, set_default_target
+    from assistant.store.pg_connect import is_url, redacted
+
+    if args.local:
+        set_default_target(None)
+        print("The command line uses the library on this computer again.")
+        return 0
+    if not args.url:
+        raise UserError("Give a postgresql:// address, or --local.")
+    if not is_url(args.url):
+        raise UserError(f"A team library address starts with postgresql:// (got '{args.url}').")
+    with open_store(args.url) as store:  # reachable, and its tables made or upgraded
+        count = len(store.collections())
+    set_default_target(args.url)  # never saved with a password
+    print(f"The command line now uses the team library at {redacted(args.url)} "
+          f"({count} collection{'s' if count != 1 else ''}).")
+    return 0
+
+
 def add_library_commands(sub: Any) -> None:
     lib = sub.add_parser("library", help="move a collection to or from a team library "
                                          "(PostgreSQL)")
@@ -107,6 +127,11 @@ def add_library_commands(sub: Any) -> None:
     for p in (lib_sub.choices["push"], lib_sub.choices["pull"]):
         p.add_argument("--batch", type=int, default=100, help="documents a batch (default 100)")
         p.add_argument("--json", action="store_true", help="print a JSON summary last")
+
+    p = lib_sub.add_parser("use", help="make a PostgreSQL library the command line's default")
+    p.add_argument("url", nargs="?", metavar="URL")
+    p.add_argument("--local", action="store_true", help="back to this computer's library")
+    p.set_defaults(func=cmd_use)
 
     p = lib_sub.add_parser("password", help="keep a PostgreSQL password in the system keyring")
     p.add_argument("url", metavar="URL")

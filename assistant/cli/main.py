@@ -25,8 +25,8 @@ from assistant.errors import Cancelled, UserError
 # --- index / search / docs / remove ----------------------------------------------------------
 
 STORE_HELP = ("the library: a SQLite file or a postgresql://user@host/db address (TLS options "
-              "such as ?sslmode=verify-full pass through; default: the 'store_url' setting, "
-              "else this computer's library)")
+              "such as ?sslmode=verify-full pass through; default: the one set with 'assistant "
+              "library use', else this computer's library)")
 
 def cmd_index(args: argparse.Namespace) -> int:
     from assistant.ingest.indexer import Indexer, IndexProgress

@@ -1,9 +1,10 @@
 """Which store to open: the local SQLite file (the default) or a PostgreSQL library.
 
 A store target is either a path (or None: the app's own file) or a `postgresql://` URL.
-The `store_url` setting makes a PostgreSQL library the default for the CLI; `--store`
-overrides it for one command. Every store says its `backend` ("sqlite" or "postgresql"),
-so a collection, reached through its store, knows where it lives.
+`assistant library use URL` makes a PostgreSQL library the command line's default (kept
+in the settings file, without its password); `--store` overrides it for one command. Every
+store says its `backend` ("sqlite" or "postgresql"), so a collection, reached through its
+store, knows where it lives.
 """
 
 from __future__ import annotations
@@ -11,15 +12,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from assistant.store.pg_connect import is_url
+from assistant.store.pg_connect import is_url, split_password
+
+SETTING = "store_url"  # in the settings file's free-form part (the desktop app ignores it)
 
 
 def default_target() -> str | None:
-    """The `store_url` setting, or None for the local library."""
+    """The team library set with `assistant library use`, or None for the local library."""
     from assistant.settings import Settings
 
-    url = str(Settings().get("store_url") or "").strip()
-    return url or None
+    url = str(Settings().extra.get(SETTING) or "").strip()
+    return url if is_url(url) else None
+
+
+def set_default_target(url: str | None) -> None:
+    """Make `url` the command line's library (None: this computer's). Never a password."""
+    from assistant.errors import UserError
+    from assistant.settings import Settings
+
+    if url is not None:
+        if not is_url(url):
+            raise UserError(f"A team library address starts with postgresql:// (got '{url}').")
+        if split_password(url)[1] is not None:
+            raise UserError("Leave the password out of the address; save it with "
+                            "'assistant library password'.")
+    settings = Settings()
+    if url is None:
+        settings.extra.pop(SETTING, None)
+    else:
+        settings.extra[SETTING] = url
+    settings.save()
 
 
 def open_store(target: str | Path | None = None, **options: Any) -> Any:

@@ -239,15 +239,19 @@ def test_a_target_using_the_same_numbers_is_refused_before_any_write(tmp_path, p
 def test_ask_with_the_setting_pointing_at_the_team_library(docs_copy, pg_url, app_home,
                                                            default_gguf) -> None:
     """Two copies of the app share one library: one indexes (a subprocess, --store), the
-    other asks through the `store_url` setting alone; the answer cites the server's passage,
+    other asks through the default set by `library use` alone; the answer cites the server's passage,
     and the process ends without noise (no traceback, no failing finaliser)."""
     env = dict(os.environ, ASSISTANT_HOME=str(app_home))
     cli = [sys.executable, "-m", "assistant"]
     indexed = subprocess.run([*cli, "index", str(docs_copy), "--store", pg_url], env=env,
                              capture_output=True, text=True, timeout=600)
     assert indexed.returncode == 0, indexed.stderr
-    (app_home / "settings.json").write_text(json.dumps({"model_path": str(default_gguf),
-                                                       "store_url": pg_url}))
+    used = subprocess.run([*cli, "library", "use", pg_url], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert used.returncode == 0 and "now uses the team library" in used.stdout, used.stderr
+    settings = json.loads((app_home / "settings.json").read_text())
+    settings["model_path"] = str(default_gguf)
+    (app_home / "settings.json").write_text(json.dumps(settings))
     proc = subprocess.run([*cli, "ask", "How long is the guarantee on the Zephyr X200 kettle?",
                            "--json"], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr

@@ -7,7 +7,6 @@ import pytest
 
 from assistant.cli.main import main
 from assistant.errors import UserError
-from assistant.settings import Settings
 from assistant.store import pg_connect
 
 
@@ -39,16 +38,20 @@ def test_no_keyring_is_one_sentence(monkeypatch, capsys) -> None:
     assert "no keyring" in err and pg_connect.PASSWORD_ENV in err and "Traceback" not in err
 
 
-def test_settings_keep_the_address_but_never_a_password(app_home) -> None:
-    settings = Settings()
-    settings.set("store_url", "postgresql://kari@db.example.org/library?sslmode=require")
-    settings.save()
-    assert Settings()["store_url"].endswith("sslmode=require")
+def test_the_default_library_is_kept_without_a_password(app_home, capsys) -> None:
+    from assistant.store.backend import default_target, set_default_target
+
+    url = "postgresql://kari@db.example.org/library?sslmode=require"
+    set_default_target(url)
+    assert default_target() == url
+    assert "sslmode=require" in (app_home / "settings.json").read_text()
     with pytest.raises(UserError, match="Leave the password out"):
-        settings.set("store_url", "postgresql://kari:pw@db.example.org/library")
-    with pytest.raises(UserError, match="starts with postgresql://"):
-        settings.set("store_url", "mysql://kari@db/library")
+        set_default_target("postgresql://kari:pw@db.example.org/library")
+    assert main(["library", "use", "mysql://kari@db/library"]) == 1
+    assert "starts with postgresql://" in capsys.readouterr().err
     assert ":pw@" not in (app_home / "settings.json").read_text()
+    assert main(["library", "use", "--local"]) == 0
+    assert default_target() is None
 
 
 def test_is_url() -> None:
