@@ -8,17 +8,17 @@ app adds later (by any writer) never take a copied number.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from assistant.errors import UserError
 
-if TYPE_CHECKING:
-    from assistant.store.postgres import PgStore
+# `store` is typed Any: naming its class here would import the module that imports this
+# one (an import circle, tests/unit/test_architecture.py).
 
 
-def ids_in_use(store: PgStore, collection: str, doc_ids: Sequence[int],
+def ids_in_use(store: Any, collection: str, doc_ids: Sequence[int],
                chunk_ids: Sequence[int]) -> str | None:
     """The path of a document outside `collection` that holds one of these ids, if any."""
     row = store._one(
@@ -29,7 +29,7 @@ def ids_in_use(store: PgStore, collection: str, doc_ids: Sequence[int],
     return str(row[0]) if row else None
 
 
-def export_documents(store: PgStore, collection_id: int, after: int,
+def export_documents(store: Any, collection_id: int, after: int,
                      limit: int) -> list[dict[str, Any]]:
     """Up to `limit` documents with id above `after`, id order, with chunks and vectors."""
     docs = [dict(zip(("id", "path", "size", "mtime", "hash", "kind", "title", "pages",
@@ -55,7 +55,7 @@ def export_documents(store: PgStore, collection_id: int, after: int,
     return docs
 
 
-def import_documents(store: PgStore, collection_id: int, docs: Sequence[dict[str, Any]],
+def import_documents(store: Any, collection_id: int, docs: Sequence[dict[str, Any]],
                      progress_key: str, progress: str) -> None:
     """Write copied documents with their own document and chunk ids, and the copy's
     progress, in one transaction. An id held by another document is refused."""

@@ -8,22 +8,22 @@ server (or back) must hold the same chunk under the same number. The shapes matc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from assistant.errors import UserError
 from assistant.store import db
 
-if TYPE_CHECKING:
-    from assistant.store.store import Store
+# `store` is typed Any: naming its class here would import the module that imports this
+# one (an import circle, tests/unit/test_architecture.py).
 
 DOC_FIELDS = ("id", "path", "size", "mtime", "hash", "kind", "title", "pages", "status",
               "error", "warnings", "indexed_at")
 CHUNK_FIELDS = ("id", "seq", "page", "start", "end", "text", "place")
 
 
-def export_documents(store: Store, collection_id: int, after: int,
+def export_documents(store: Any, collection_id: int, after: int,
                      limit: int) -> list[dict[str, Any]]:
     """Up to `limit` documents with id above `after`, in id order, with chunks and vectors."""
     docs = [dict(zip(DOC_FIELDS, r, strict=True)) for r in store.conn.execute(
@@ -40,7 +40,7 @@ def export_documents(store: Store, collection_id: int, after: int,
     return docs
 
 
-def ids_in_use(store: Store, collection: str, doc_ids: Sequence[int],
+def ids_in_use(store: Any, collection: str, doc_ids: Sequence[int],
                chunk_ids: Sequence[int]) -> str | None:
     """The path of a document outside `collection` that holds one of these ids, if any."""
     for table, ids, sql in (
@@ -59,7 +59,7 @@ def ids_in_use(store: Store, collection: str, doc_ids: Sequence[int],
     return None
 
 
-def _clash(store: Store, collection_id: int, docs: Sequence[dict[str, Any]]) -> str | None:
+def _clash(store: Any, collection_id: int, docs: Sequence[dict[str, Any]]) -> str | None:
     """The path of a document on this store that holds one of the incoming ids, if any."""
     for d in docs:
         row = store.conn.execute("SELECT collection_id, path FROM documents WHERE id = ?",
@@ -75,7 +75,7 @@ def _clash(store: Store, collection_id: int, docs: Sequence[dict[str, Any]]) -> 
     return None
 
 
-def import_documents(store: Store, collection_id: int, docs: Sequence[dict[str, Any]],
+def import_documents(store: Any, collection_id: int, docs: Sequence[dict[str, Any]],
                      progress_key: str, progress: str) -> None:
     """Write copied documents with their ids, and the copy's progress, in one transaction."""
     with db.translate_errors(store.path), store.conn:

@@ -94,6 +94,14 @@ def make_home(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, model: P
     # other badly when a core is taken (a 4-token answer took 20 s with 2 threads here)
     (home / "settings.json").write_text(json.dumps({"model_path": str(model), "threads": 1}))
     (home / "data").mkdir()
+    # The int8 embedder export the session already built: without it each server started
+    # here rebuilds it (a minute, longer on busy cores) inside its start-up deadline.
+    built = getattr(embedder, "onnx", None)
+    if built is not None and built.file.is_file() and not built.shipped:
+        target = home / "models" / "embedder"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(built.file, target / built.file.name)
+        shutil.copy2(built.manifest, target / built.manifest.name)
     with Store(home / "data" / "store.sqlite3") as store:
         Indexer(store, embedder).index([str(docs)], "default")
     return home

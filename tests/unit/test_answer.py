@@ -108,12 +108,13 @@ def test_answer_json_shape() -> None:
     data = json.loads(json.dumps(answer.to_json()))
     assert data == {
         "answer": "Two years [1].",
-        "citations": [{"n": 1, "path": "/docs/manual.pdf", "page": 3, "start": 10,
+        "citations": [{"n": 1, "path": "/docs/manual.pdf", "page": 3, "place": None,
+                       "start": 10,
                        "end": 10 + len(COFFEE.text), "text": COFFEE.text}],
         "consulted": [
-            {"n": 1, "path": "/docs/manual.pdf", "page": 3, "start": 10,
+            {"n": 1, "path": "/docs/manual.pdf", "page": 3, "place": None, "start": 10,
              "end": 10 + len(COFFEE.text), "text": COFFEE.text},
-            {"n": 2, "path": "/docs/travel.txt", "page": None, "start": 20,
+            {"n": 2, "path": "/docs/travel.txt", "page": None, "place": None, "start": 20,
              "end": 20 + len(LOUVRE.text), "text": LOUVRE.text}],
         "not_found": False,
         "grounding": "answered",  # an extension: the original keys are unchanged
@@ -220,7 +221,7 @@ def test_answer_contains_the_fact_and_cites_the_passage(generator: Generator) ->
     data = answer.to_json()
     assert {"answer", "citations", "consulted", "not_found"} <= set(data)
     assert data["grounding"] == "answered"
-    assert data["citations"][0] == {"n": 1, "path": COFFEE.path, "page": 3,
+    assert data["citations"][0] == {"n": 1, "path": COFFEE.path, "page": 3, "place": None,
                                     "start": COFFEE.start, "end": COFFEE.end,
                                     "text": COFFEE.text}
     # Deterministic at temperature 0.
