@@ -45,10 +45,11 @@ _open_lock = threading.Lock()
 
 
 def open_store() -> Any:
-    from assistant.store.store import Store
+    """This computer's library, or the team library chosen with `assistant library use`."""
+    from assistant.store.backend import open_store as open_target
 
     with _open_lock:
-        return Store()
+        return open_target()
 
 
 class SharedEmbedder:

@@ -232,10 +232,10 @@ class Library:
 
     def _open(self) -> State:
         from assistant.search import Retriever
-        from assistant.store.store import Store
+        from assistant.store.backend import open_store
 
         with _open_lock:
-            store = Store()
+            store = open_store()  # the team library when `assistant library use` chose one
         return {"store": store, "retriever": Retriever(store, self.embedder)}
 
     def _open_warm(self) -> State:

@@ -1,8 +1,8 @@
 """Which store to open: the local SQLite file (the default) or a PostgreSQL library.
 
 A store target is either a path (or None: the app's own file) or a `postgresql://` URL.
-`assistant library use URL` makes a PostgreSQL library the command line's default (kept
-in the settings file, without its password); `--store` overrides it for one command. Every
+`assistant library use URL` makes a PostgreSQL library the default of the command line, the
+window and `assistant serve` (kept in the settings file, without its password); `--store` overrides it for one command. Every
 store says its `backend` ("sqlite" or "postgresql"), so a collection, reached through its
 store, knows where it lives.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from assistant.store.pg_connect import is_url, split_password
 
-SETTING = "store_url"  # in the settings file's free-form part (the desktop app ignores it)
+SETTING = "store_url"  # in the settings file's free-form part (no control in the window yet)
 
 
 def default_target() -> str | None:

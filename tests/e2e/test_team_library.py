@@ -259,3 +259,33 @@ def test_ask_with_the_setting_pointing_at_the_team_library(docs_copy, pg_url, ap
     assert "27" in out["answer"] and out["citations"][0]["path"].endswith("handbook.pdf")
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
     assert not (app_home / "data" / "store.sqlite3").exists()  # the local file was not used
+
+
+def test_the_desktop_app_and_the_server_open_the_team_library_chosen(docs_copy, pg_url,
+                                                                      embedder) -> None:
+    """`library use` points the window's backend and `assistant serve` at the team library:
+    both open the PostgreSQL store and see what another copy indexed there."""
+    from assistant.gui.backend import open_store as desktop_store
+    from assistant.ingest import Indexer
+    from assistant.server.library import Library
+    from assistant.store.backend import set_default_target
+    from assistant.store.postgres import PgStore
+
+    with PgStore(pg_url) as writer:
+        Indexer(writer, embedder).index([str(docs_copy)], "default")
+    set_default_target(pg_url)
+    store = desktop_store()
+    try:
+        assert store.backend == "postgresql"
+        assert "default" in store.collections() and store.documents("default")
+    finally:
+        store.close()
+    library = Library(embedder=embedder)
+    state = library._open()
+    try:
+        assert state["store"].backend == "postgresql"
+        found = library.search(state, "How long is the guarantee on the Zephyr X200 kettle?", 3)
+        assert found["hits"][0]["path"].endswith("handbook.pdf")
+    finally:
+        state["store"].close()
+        library.close()
