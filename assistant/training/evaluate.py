@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import Cancelled, UserError
+from assistant.training.batches import IGNORE_INDEX, encode_example
 from assistant.training.data import MIN_EXAMPLES_FOR_VALIDATION, Example
 from assistant.training.parity import close_llama, open_llama
-from assistant.training.train import IGNORE_INDEX, encode_example
 
 MODELS = ("base", "adapter")
 SETTINGS = ("sources", "no_sources")

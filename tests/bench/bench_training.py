@@ -38,15 +38,13 @@ sys.path.insert(0, str(ROOT))
 
 import assistant  # noqa: E402,F401 - sets the offline environment
 from assistant.training.base_model import load_base_model  # noqa: E402
+from assistant.training.batches import collate, encode_example, hf_tokenize  # noqa: E402
 from assistant.training.data import Example, Split, split_examples  # noqa: E402
 from assistant.training.train import (  # noqa: E402
     TrainConfig,
     TrainProgress,
-    collate,
     cpu_computes_bf16,
     default_threads,
-    encode_example,
-    hf_tokenize,
     steps_per_epoch,
     train,
 )

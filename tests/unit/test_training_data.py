@@ -217,7 +217,7 @@ def test_examples_from_conversations() -> None:
 
 
 def test_encoding_masks_the_prompt_and_cuts_long_prompts_from_the_start() -> None:
-    from assistant.training.train import IGNORE_INDEX, encode_example
+    from assistant.training.batches import IGNORE_INDEX, encode_example
 
     def tokenize(text: str) -> list[int]:
         return [len(word) for word in text.split()]  # one "token" per word
