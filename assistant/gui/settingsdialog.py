@@ -187,12 +187,7 @@ class SettingsDialog(QDialog):
         note.setObjectName("Muted")
         note.setWordWrap(True)
         v.addWidget(note)
-        grounded_error = QLabel()
-        grounded_error.setWordWrap(True)
-        grounded_error.setStyleSheet(f"color: {theme.css(theme.bad())};")
-        grounded_error.hide()
-        self.errors["grounded_adapter"] = grounded_error
-        v.addWidget(grounded_error)
+        v.addWidget(self._error_label("grounded_adapter"))
         self.fields["grounded_adapter"] = style
         form.addRow("Style:", wrapper)
         form.addRow(LABELS["lora_path"] + ":", path_row)
@@ -214,12 +209,7 @@ class SettingsDialog(QDialog):
         v.setContentsMargins(0, 0, 0, 6)
         v.setSpacing(3)
         v.addWidget(self.key_field)
-        error = QLabel()
-        error.setWordWrap(True)
-        error.setStyleSheet(f"color: {theme.css(theme.bad())};")
-        error.hide()
-        self.errors["answer_server_key"] = error
-        v.addWidget(error)
+        v.addWidget(self._error_label("answer_server_key"))
         self.key_label = QLabel("API key:")
         form.addRow(LABELS["answer_server_url"] + ":",
                     _line(rows["answer_server_url"], self.key_label, key))
@@ -304,13 +294,17 @@ class SettingsDialog(QDialog):
             desc.setObjectName("Muted")
             desc.setWordWrap(True)
             v.addWidget(desc)
+        v.addWidget(self._error_label(option.name))
+        return wrapper
+
+    def _error_label(self, name: str) -> QLabel:
+        """The hidden line under a field where its validation error is shown."""
         error = QLabel()
         error.setWordWrap(True)
         error.setStyleSheet(f"color: {theme.css(theme.bad())};")
         error.hide()
-        self.errors[option.name] = error
-        v.addWidget(error)
-        return wrapper
+        self.errors[name] = error
+        return error
 
     # --- values ----------------------------------------------------------------------
     def value(self, name: str) -> Any:
