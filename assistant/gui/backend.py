@@ -16,6 +16,7 @@ slicing lets a question's one query vector slip in between an indexing run's bat
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -165,6 +166,31 @@ class Backend(QObject):
 
     def _setup_reader_only(self, state: dict[str, Any]) -> None:
         state["store"] = open_store()
+
+    def switch_library(self, *, success: Callable[[Any], None],
+                       failure: Callable[[Failure], None]) -> None:
+        """Every worker opens the library now chosen (`library use`, Settings → Library) after
+        the jobs before it; the new store is open before the old one closes, so a library
+        that cannot be opened leaves the old one in use. `success` runs once all three have
+        switched, `failure` on the first that could not."""
+        left = {"n": 3, "failed": False}
+
+        def one_done(_: Any) -> None:
+            left["n"] -= 1
+            if left["n"] == 0 and not left["failed"]:
+                self.library_changed.emit()
+                success(None)
+
+        def one_failed(fail: Failure) -> None:
+            if not left["failed"]:
+                left["failed"] = True
+                failure(fail)
+
+        for worker, setup in ((self.model, self._setup_reader),
+                              (self.indexing, self._setup_writer),
+                              (self.reader, self._setup_reader_only)):
+            worker.submit(functools.partial(_reopen, setup=setup), name="library",
+                          success=one_done, failure=one_failed)
 
     # --- model ----------------------------------------------------------------------------
     def _set_state(self, state: ModelState) -> None:
@@ -464,6 +490,20 @@ def _model_file(ctx: TaskContext, setting: str, injected: Path | None) -> Path:
             raise Cancelled()
 
     return ensure_default_model(progress=progress)
+
+
+def _reopen(ctx: TaskContext, setup: Callable[[dict[str, Any]], None]) -> None:
+    """On a worker: its store (and what uses it) on the library now chosen. A worker that
+    has not started yet opens that library at its first job anyway."""
+    state = ctx.state
+    if "store" not in state:
+        return
+    fresh: dict[str, Any] = {}
+    setup(fresh)  # raises (a sentence) with the old store still open and in use
+    old = state.get("store")
+    state.update(fresh)
+    if old is not None:
+        old.close()
 
 
 def _teardown(state: dict[str, Any]) -> None:

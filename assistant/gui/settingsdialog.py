@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from assistant import settings as settings_mod
 from assistant.errors import UserError
 from assistant.gui import theme
+from assistant.gui.libraryfield import LibraryField
 from assistant.gui.settingsfields import (
     ANSWER_NAMES,
     SERVER_NAMES,
@@ -41,18 +42,29 @@ from assistant.gui.settingsfields import (
     ScaleField,
 )
 from assistant.settings import OPTIONS, Option, Settings
+from assistant.store.backend import SETTING as LIBRARY_CHANGED
+from assistant.store.backend import default_target
+from assistant.store.team import check_address, use_library
 
 # "Model": where answers come from (the embedded model or an inference server), then the
 # embedded model's options, then the server's (settingsfields.ANSWER_NAMES).
 MODEL_NAMES = ("answer_model", "model_path", "threads", "context_size", *SERVER_NAMES)
-# Two columns, so every option is in view at once on a 1366×768 screen. The collection is not
-# here: the toolbar's box chooses it. "Answer style" stands for three settings (settingsfields).
+# Three columns, so every option is in view at once on a 1366×768 screen. The collection is
+# not here: the toolbar's box chooses it. "Answer style" stands for three settings
+# (settingsfields). "Library" is no option: the team library's address lives in the settings
+# file's free-form part and its password in the keyring (libraryfield.LibraryField). The
+# options no column names ("Other") go under "Answers".
+LIBRARY_NAMES = ("library",)
 COLUMNS = (
     (("Model", MODEL_NAMES),
-     ("Answer style", STYLE_NAMES),
-     ("Other apps", ("serve_library",))),
+     ("Answer style", STYLE_NAMES)),
     (("Answers", ("strictness", "top_k", "focus_words", "max_answer_tokens", "temperature")),),
+    (("Library", LIBRARY_NAMES),
+     ("Other apps", ("serve_library",))),
 )
+WIDEST = 1320  # the dialog's width where the screen allows it
+STRETCH = (1, 1, 0)  # the third column as narrow as it can be, the others share the rest
+SPANNING = frozenset({"serve_library"})  # a check box that says it all: no label beside it
 NOT_HERE = frozenset({"collection"})
 LABELS = {
     "lora_path": "Adapter file",
@@ -78,7 +90,7 @@ SPECIAL = {"focus_words": "Off: whole passages"}  # what the minimum means, in w
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, collections: list[str] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, embedder: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setObjectName("SettingsDialog")
@@ -100,9 +112,9 @@ class SettingsDialog(QDialog):
         rest = tuple(o.name for o in OPTIONS if o.name not in placed | NOT_HERE)
         layout_columns = [list(column) for column in COLUMNS]
         if rest:
-            layout_columns[-1].append(("Other", rest))
+            layout_columns[1].append(("Other", rest))
         self.style_field: AnswerStyle | None = None
-        for column in layout_columns:
+        for column, stretch in zip(layout_columns, STRETCH, strict=True):
             form = QFormLayout()
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
@@ -123,14 +135,20 @@ class SettingsDialog(QDialog):
                 if names == MODEL_NAMES:
                     self._model_rows(form)
                     continue
+                if names == LIBRARY_NAMES:
+                    self.library_field = LibraryField(default_target(settings), embedder)
+                    form.addRow(self.library_field)
+                    continue
                 for name in names:
                     option = settings_mod.BY_NAME.get(name)
-                    if option is not None:
+                    if option is not None and name in SPANNING:
+                        form.addRow(self._row(option))
+                    elif option is not None:
                         form.addRow(LABELS.get(name, option.label) + ":", self._row(option))
             holder = QVBoxLayout()
             holder.addLayout(form)
             holder.addStretch(1)
-            columns.addLayout(holder, 1)
+            columns.addLayout(holder, stretch)
         self.scroll_area.setWidget(body)
         self.body = body
         outer.addWidget(self.scroll_area, 1)
@@ -159,7 +177,7 @@ class SettingsDialog(QDialog):
                 QGuiApplication.primaryScreen()
             available = screen.availableGeometry()
         body = self.body
-        width = min(1000, available.width() - 40)
+        width = min(WIDEST, available.width() - 40)
         body.setFixedWidth(width - 24 - 2 * self.outer.contentsMargins().left())
         height = body.heightForWidth(body.width()) if body.hasHeightForWidth() \
             else body.sizeHint().height()
@@ -281,7 +299,13 @@ class SettingsDialog(QDialog):
         field.setToolTip(option.description)
         self.fields[option.name] = field
         if isinstance(field, QSpinBox | QDoubleSpinBox | QComboBox):
-            field.setMinimumWidth(140)
+            # never narrower than its usual text ("Balanced (recommended)", "Off: whole
+            # passages"): a narrow column squeezes its descriptions instead
+            if isinstance(field, QComboBox):
+                field.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                field.setMinimumContentsLength(22)
+            field.setMinimumWidth(max(140, field.sizeHint().width()))
             holder = QHBoxLayout()
             holder.setContentsMargins(0, 0, 0, 0)
             holder.addWidget(field)
@@ -396,6 +420,8 @@ class SettingsDialog(QDialog):
         if values is None:
             return
         self.changed = {n for n, v in values.items() if self.settings.values.get(n) != v}
+        if not self._save_library():
+            return
         url = str(values.get("answer_server_url", ""))
         if self.key_field.changed_for(url):
             try:
@@ -416,6 +442,29 @@ class SettingsDialog(QDialog):
             self.summary.show()
             return
         super().accept()
+
+
+    def _save_library(self) -> bool:
+        """A changed library choice: a team library is tested first (Save carries on once the
+        test passes), then saved the way `assistant library use` saves it. False: wait."""
+        field = self.library_field
+        if not field.changed():
+            return True
+        if field.team and not field.passed():
+            problem = check_address(field.value() or "")
+            if problem is not None:
+                field.show_problem(problem)
+            elif not field.testing():
+                field.test(then=lambda check: self.accept() if check.ok else None)
+            return False
+        try:
+            use_library(field.value(), password=field.typed_password() or None,
+                        settings=self.settings)
+        except UserError as exc:
+            field.show_problem(str(exc))
+            return False
+        self.changed.add(LIBRARY_CHANGED)
+        return True
 
 
 def _line(*widgets: QWidget) -> QWidget:

@@ -34,7 +34,7 @@ FILE_FILTERS = {
 # and the strength of whichever adapter is used.
 STYLE_NAMES = ("grounded_adapter", "lora_path", "lora_scale")
 STYLES = (
-    ("grounded", "Grounded answers: the shipped adapter (recommended)",
+    ("grounded", "Grounded: the shipped adapter (recommended)",
      "Short answers with their [n] source, or “not in your documents”. Applies to the "
      "built-in model."),
     ("own", "Your own adapter",
@@ -114,6 +114,10 @@ class AnswerStyle(QComboBox):
     def __init__(self, path: PathField, strength: QWidget, grounded: bool = True) -> None:
         super().__init__()
         self.setObjectName("setting_answer_style")
+        # as wide as its column allows, not as its longest choice: the settings' three
+        # columns share a 1366-pixel screen
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(30)
         for key, label, tip in STYLES:
             self.addItem(label, key)
             self.setItemData(self.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)

@@ -14,19 +14,22 @@ from typing import Any
 
 from assistant.store.pg_connect import is_url, split_password
 
-SETTING = "store_url"  # in the settings file's free-form part (no control in the window yet)
+SETTING = "store_url"  # in the settings file's free-form part (Settings → Library sets it too)
 
 
-def default_target() -> str | None:
-    """The team library set with `assistant library use`, or None for the local library."""
+def default_target(settings: Any = None) -> str | None:
+    """The team library set with `assistant library use` (or Settings → Library), or None for
+    the local library; read from `settings` where given, else from the settings file."""
     from assistant.settings import Settings
 
-    url = str(Settings().extra.get(SETTING) or "").strip()
+    settings = settings if settings is not None else Settings()
+    url = str(settings.extra.get(SETTING) or "").strip()
     return url if is_url(url) else None
 
 
-def set_default_target(url: str | None) -> None:
-    """Make `url` the command line's library (None: this computer's). Never a password."""
+def set_default_target(url: str | None, settings: Any = None) -> None:
+    """Make `url` the app's library (None: this computer's), in `settings` (the window's own
+    object, so its later saves keep it) or the settings file. Never with a password."""
     from assistant.errors import UserError
     from assistant.settings import Settings
 
@@ -36,7 +39,7 @@ def set_default_target(url: str | None) -> None:
         if split_password(url)[1] is not None:
             raise UserError("Leave the password out of the address; save it with "
                             "'assistant library password'.")
-    settings = Settings()
+    settings = settings if settings is not None else Settings()
     if url is None:
         settings.extra.pop(SETTING, None)
     else:

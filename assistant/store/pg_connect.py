@@ -116,11 +116,13 @@ def find_password(url: str) -> str | None:
     return found
 
 
-def conninfo(url: str) -> tuple[str, dict[str, Any]]:
+def conninfo(url: str, password: str | None = None) -> tuple[str, dict[str, Any]]:
     """(URL without password, keyword arguments for psycopg). TLS options such as
-    `sslmode`, `sslrootcert` and `sslcert` stay in the URL and reach libpq unchanged."""
+    `sslmode`, `sslrootcert` and `sslcert` stay in the URL and reach libpq unchanged.
+    The password: `password` (one typed but not saved yet), the URL's, else the saved one."""
     clean, given = split_password(url)
-    password = given if given is not None else find_password(clean)
+    if password is None:
+        password = given if given is not None else find_password(clean)
     kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
     if password:
         kwargs["password"] = password
@@ -184,11 +186,12 @@ class Connection:
 
     def __init__(self, url: str, *, max_size: int = 8, retry_seconds: float | None = None,
                  on_retry: Callable[[str], None] | None = _say,
-                 configure: Callable[[Any], None] | None = None) -> None:
+                 configure: Callable[[Any], None] | None = None,
+                 password: str | None = None) -> None:
         import psycopg  # noqa: F401 - fail early with a sentence when the driver is missing
         from psycopg_pool import ConnectionPool
 
-        self.url, self._kwargs = conninfo(url)
+        self.url, self._kwargs = conninfo(url, password)
         self.where = redacted(url)
         self.retry_seconds = RETRY_SECONDS if retry_seconds is None else retry_seconds
         self.on_retry = on_retry

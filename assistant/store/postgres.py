@@ -55,8 +55,9 @@ class PgStore:
     memory_vectors = False  # the server's HNSW index answers; nothing is mirrored in memory
 
     def __init__(self, url: str, *, retry_seconds: float | None = None,
-                 max_connections: int = 8) -> None:
-        kwargs: dict[str, Any] = {"max_size": max_connections, "configure": _configure}
+                 max_connections: int = 8, password: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"max_size": max_connections, "configure": _configure,
+                                  "password": password}
         if retry_seconds is not None:
             kwargs["retry_seconds"] = retry_seconds
         self.db = Connection(url, **kwargs)

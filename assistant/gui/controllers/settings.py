@@ -13,10 +13,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar
 
+from assistant.errors import UserError
 from assistant.gui.backend import ModelState
 from assistant.gui.controllers.context import AppContext
 from assistant.gui.controllers.library import LibraryController
 from assistant.gui.settingsdialog import SettingsDialog
+from assistant.store.backend import SETTING as LIBRARY_SETTING
 
 READY_PREFIX = "Model ready: "  # what the backend's "ready" message starts with
 
@@ -48,7 +50,7 @@ class SettingsController(QObject):
     # ------------------------------------------------------------------ settings
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self.library.collection_names(),
-                                self.context.window)
+                                self.context.window, embedder=self.backend.embedder.identity)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.changed))
         dialog.open()
@@ -59,11 +61,34 @@ class SettingsController(QObject):
         if not changed:
             return
         self.backend.apply_settings(changed)
+        if LIBRARY_SETTING in changed:
+            self.switch_library()
         if "collection" in changed:
             self.library.show_active_collection()
         if changed & {"lora_path", "lora_scale"}:
             self.context.notify("The adapter applies from the next answer.", 6000)
         self.applied.emit(set(changed))
+
+    def switch_library(self) -> None:
+        """The library chosen in the settings: every worker reopens its store on it, then the
+        listings are read again (a failure keeps the library that was open, in a sentence)."""
+        from assistant.store.backend import default_target
+        from assistant.store.pg_connect import redacted
+
+        url = default_target(self.settings)
+        where = f"the team library at {redacted(url)}" if url else "this computer's library"
+
+        def done(_: Any) -> None:
+            self.library.refresh()
+            self.context.notify(f"Now using {where}.", 8000)
+
+        def failed(fail: Any) -> None:
+            if isinstance(fail.exception, UserError):
+                self.context.tell(f"{fail.exception} The library that was open stays in use.")
+            else:
+                self.context.report(fail)
+
+        self.backend.switch_library(success=done, failure=failed)
 
     def use_adapter(self, path: str) -> None:
         """Switch the adapter (empty: none) as the settings dialog would: saved, and applied

@@ -1,0 +1,142 @@
+"""Settings → Library (issue 23): the window switched to a team library on a real PostgreSQL.
+
+The address is typed into the dialog, the connection tested (the sentence says how many
+documents the library holds), Save switches the running window's workers to it, and the
+window's own search then finds what another copy indexed there. A wrong port, a library made
+by another embedder and an address with a password in it each read as one plain sentence.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+
+from assistant.ingest import Indexer
+from assistant.store.pg_connect import KEYRING_SERVICE, keyring_key
+from assistant.store.postgres import PgStore
+from assistant.store.store import ChunkRow
+
+QUESTION = "How long is the guarantee on the Zephyr X200 kettle?"
+NOT_PYTHON = ("Traceback", "Error", "psycopg", "Exception", "errno")
+
+
+def _test(qtbot: Any, field: Any) -> Any:
+    with qtbot.waitSignal(field.tested, timeout=60_000) as blocker:
+        qtbot.mouseClick(field.test_button, Qt.MouseButton.LeftButton)
+    return blocker.args[0]
+
+
+def _plain(sentence: str) -> bool:
+    return sentence.endswith(".") and not any(word in sentence for word in NOT_PYTHON)
+
+
+def test_settings_switch_the_window_to_a_team_library(qtbot, make_window, pg_url, docs_copy,
+                                                      embedder, app_home,
+                                                      memory_keyring) -> None:
+    with PgStore(pg_url) as other_copy:  # what another copy of the app indexed there
+        Indexer(other_copy, embedder).index([str(docs_copy)], "default")
+        held = other_copy.stats()["documents"]
+    assert held >= 3
+    window = make_window(watch=False)
+    before: list[str] = []
+    window.backend.read(lambda store: store.backend, success=before.append)
+    qtbot.waitUntil(lambda: bool(before), timeout=30_000)
+    assert before == ["sqlite"]
+
+    dialog = window.settings_controller.open_settings()
+    qtbot.waitExposed(dialog)
+    field = dialog.library_field
+    assert not field.team and not field.url.isEnabled()
+    field.choice.setCurrentIndex(field.choice.findData("team"))
+    assert field.url.isEnabled() and field.test_button.isEnabled()
+    field.url.setText(pg_url)
+    field.password.setText("team-secret")
+    check = _test(qtbot, field)
+    assert check.ok, check.sentence
+    assert f"holds {held} documents in 1 collection." in check.sentence
+    assert _plain(check.sentence) and field.result.text() == check.sentence
+    assert field.result.isVisible()
+
+    switched: list[Any] = []
+    window.settings_controller.applied.connect(switched.append)
+    qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Save),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(switched), timeout=10_000)
+    assert "store_url" in switched[0]
+    # the address is in the settings file without the password; the password is in the keyring
+    saved = (app_home / "settings.json").read_text()
+    assert json.loads(saved)["extra"]["store_url"] == pg_url and "team-secret" not in saved
+    assert memory_keyring.saved[(KEYRING_SERVICE, keyring_key(pg_url))] == "team-secret"
+
+    # the window's workers now search the team library
+    found: list[Any] = []
+
+    def search(ctx: Any) -> Any:
+        hits = ctx.state["retriever"].search(QUESTION, 3)
+        return ctx.state["store"].backend, [h.path for h in hits]
+
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Now using"),
+                    timeout=60_000)
+    window.backend.model.submit(search, success=found.append)
+    qtbot.waitUntil(lambda: bool(found), timeout=60_000)
+    backend, paths = found[0]
+    assert backend == "postgresql" and paths[0].endswith("handbook.pdf")
+    listed: list[Any] = []
+    window.backend.read(lambda store: (store.backend, len(store.documents("default"))),
+                        success=listed.append)
+    qtbot.waitUntil(lambda: bool(listed), timeout=30_000)
+    assert listed == [("postgresql", held)]
+    assert not window.context.failures
+
+
+def test_a_library_that_cannot_be_used_is_a_sentence_and_save_waits(qtbot, make_window,
+                                                                    pg_url, app_home) -> None:
+    window = make_window(watch=False)
+    dialog = window.settings_controller.open_settings()
+    qtbot.waitExposed(dialog)
+    field = dialog.library_field
+    field.choice.setCurrentIndex(field.choice.findData("team"))
+
+    field.url.setText("postgresql://kari@127.0.0.1:1/library")  # nothing listens on port 1
+    check = _test(qtbot, field)
+    assert not check.ok and _plain(check.sentence), check.sentence
+    assert check.sentence.startswith("No PostgreSQL server answers at "
+                                     "postgresql://kari@127.0.0.1:1/library")
+    assert field.result.text() == check.sentence and field.result.isVisible()
+
+    # Save tests an untested address first, and stays open when the test fails
+    field.url.setText("postgresql://kari@127.0.0.1:2/library")
+    with qtbot.waitSignal(field.tested, timeout=60_000):
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Save),
+                         Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and "No PostgreSQL server answers" in field.result.text()
+    settings = app_home / "settings.json"
+    assert not settings.exists() or "store_url" not in settings.read_text()
+
+    # a password belongs in its own field, not in the address
+    field.url.setText("postgresql://kari:hunter2@db.example.org/library")
+    check = _test(qtbot, field)
+    assert not check.ok and "password field" in check.sentence
+
+    # a library whose passages another embedder made would not match this app's searches
+    with PgStore(pg_url) as other:
+        cid = other.collection_id("Old")
+        other.write_document(cid, "/old.txt", size=1, mtime=1, hash="h", kind="text",
+                             title=None, pages=0, warnings=[],
+                             chunks=[ChunkRow(None, 0, 4, "text")],
+                             vectors=_unit_vector(), embedder="another-model/v0")
+    field.url.setText(pg_url)
+    check = _test(qtbot, field)
+    assert not check.ok and _plain(check.sentence), check.sentence
+    assert "embedded by another-model/v0" in check.sentence
+    dialog.reject()
+
+
+def _unit_vector() -> Any:
+    import numpy as np
+
+    v = np.ones((1, 384), dtype=np.float32)
+    return v / np.linalg.norm(v)
