@@ -13,13 +13,14 @@ import sys
 from typing import Any
 
 from assistant.cli.output import emit_json
-from assistant.errors import UserError
+from assistant.errors import StoreError, UserError
 
 
-def _progress(verb: str) -> Any:
+def _progress(verb: str, seen: list[Any]) -> Any:
     from assistant.store.transfer import TransferProgress
 
     def report(p: TransferProgress) -> None:
+        seen[:] = [p]
         print(f"{verb} {p.documents_done} of {p.documents_total} documents "
               f"({p.chunks_done} passages, {p.seconds:.1f} s)", file=sys.stderr, flush=True)
     return report
@@ -30,14 +31,21 @@ def _move(args: argparse.Namespace, source_target: str | None, dest_target: str 
     from assistant.store.backend import open_store
     from assistant.store.transfer import transfer
 
+    seen: list[Any] = []
     with open_store(source_target) as source, open_store(dest_target) as dest:
         try:
             summary = transfer(source, dest, args.collection, batch=args.batch,
-                               progress=_progress(verb))
+                               progress=_progress(verb, seen))
         except KeyboardInterrupt:
             print("Interrupted; the batches copied so far are kept, and the same command "
                   "carries on from there.", file=sys.stderr)
             return 130
+        except StoreError as exc:  # the server went away for longer than the retries
+            if not seen:
+                raise
+            raise StoreError(f"{exc} The {seen[0].documents_done} documents copied before "
+                             "are kept there, and the same command carries on from "
+                             "them.") from exc
     out = sys.stderr if args.json else sys.stdout
     again = " (carried on from an interrupted run)" if summary.resumed else ""
     print(f"Copied {summary.documents} documents ({summary.chunks} passages) of "

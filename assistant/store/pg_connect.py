@@ -165,7 +165,11 @@ def sentence(exc: BaseException, where: str) -> str | None:
     if _auth_failure(exc) and isinstance(exc, psycopg.OperationalError):
         return (f"PostgreSQL at {where} refused the login ({_first_line(exc)}). Save the "
                 f"password with 'assistant library password' or set {PASSWORD_ENV}.")
-    if isinstance(exc, PoolTimeout | psycopg.OperationalError):
+    if isinstance(exc, PoolTimeout):  # its own text names the pool, not the server
+        return (f"The PostgreSQL server at {where} cannot be reached (no connection could "
+                "be made). Check that it is running and reachable, then try again; what was "
+                "saved before is kept.")
+    if isinstance(exc, psycopg.OperationalError):
         return (f"The PostgreSQL server at {where} cannot be reached ({_first_line(exc)}). "
                 "Check that it is running and reachable, then try again; what was saved "
                 "before is kept.")
