@@ -24,10 +24,11 @@ def unix_socket_of(url: str) -> str:
 
 
 class Relay:
-    """Listens on 127.0.0.1 (`port`) and relays every connection to `target` (a Unix socket
-    path, or a (host, port) pair)."""
+    """Listens on 127.0.0.1 (`port`, a free one unless given) and relays every connection to
+    `target` (a Unix socket path, or a (host, port) pair)."""
 
-    def __init__(self, target: str | tuple[str, int], *, cut_after: int | None = None) -> None:
+    def __init__(self, target: str | tuple[str, int], *, cut_after: int | None = None,
+                 port: int = 0) -> None:
         self.target = target
         self.cut_after = cut_after
         self.forwarded = 0  # bytes from clients to the server
@@ -38,7 +39,7 @@ class Relay:
         self._open: list[socket.socket] = []
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind(("127.0.0.1", port))  # 0: any free port
         self._listener.listen(32)
         self.port = int(self._listener.getsockname()[1])
         self._closed = False

@@ -83,15 +83,13 @@ class LibraryField(QWidget):
         top.addWidget(self.choice)
         top.addStretch(1)
         v.addLayout(top)
+        # each label above its field: an address is long, and gets the column's whole width
         self.address_label, self.password_label = QLabel("Address:"), QLabel("Password:")
         for label, edit in ((self.address_label, self.url),
                             (self.password_label, self.password)):
-            row = QHBoxLayout()
-            row.setContentsMargins(0, 0, 0, 0)
-            label.setMinimumWidth(62)
-            row.addWidget(label)
-            row.addWidget(edit, 1)
-            v.addLayout(row)
+            label.setBuddy(edit)
+            v.addWidget(label)
+            v.addWidget(edit)
         test = QHBoxLayout()
         test.setContentsMargins(0, 0, 0, 0)
         test.addWidget(self.test_button)
