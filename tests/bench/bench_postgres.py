@@ -1,7 +1,8 @@
 """The PostgreSQL store (issue 23) against the SQLite one, in one run.
 
 Run: .venv/bin/python tests/bench/bench_postgres.py [--nfcorpus DIR] [--chunks 100000]
-     [--queries 200] [--skip-quality] [--skip-scale] [--url postgresql://...]
+     [--queries 200] [--skip-quality] [--skip-scale] [--skip-concurrency] [--skip-push]
+     [--concurrency-seconds 120] [--push-documents 5000] [--url postgresql://...]
 
 1. Quality: NFCorpus is indexed into SQLite by the app's own path (`assistant eval
    retrieval`'s `build_store`), pushed to PostgreSQL with `library push` (the same vectors,
@@ -15,6 +16,20 @@ Run: .venv/bin/python tests/bench/bench_postgres.py [--nfcorpus DIR] [--chunks 1
    (the store's part: a precomputed query vector), HNSW recall@10 against exact search
    (queries are stored vectors plus noise), and disk used.
 
+3. Concurrency (`--concurrency-seconds`, 120 by default): 4 writers each index a folder of
+   their own through the app's `Indexer` (new text files every round, one store each, as four
+   copies of the app would) while 8 readers run hybrid searches, each on a store of its own.
+   Reported: errors (must be 0), documents and passages written, searches and their p50/p95,
+   and whether every document is in the library exactly once.
+4. Push (`--push-documents`, 5,000 by default): a desktop (SQLite) library of that many
+   generated text files, indexed by the app's `Indexer`; 300 questions asked of it with their
+   citations saved in a real conversation history (`History`, as the window saves them);
+   `library push` to PostgreSQL; then every saved citation opened on the server copy by its
+   passage number (same file, page, offsets and text). Reported: times, rates, disk.
+
+Sections 3 and 4 embed with `HashEmbedder` (word hashing, 384 dimensions): they load the
+store, not the CPU-bound model, and a push copies vectors whatever made them.
+
 Without --url a private server is started with pgserver in a temp folder and stopped after.
 """
 
@@ -26,6 +41,7 @@ import random
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +191,173 @@ def scale(args: argparse.Namespace, url: str) -> dict:
     return out
 
 
+class HashEmbedder:
+    """Words hashed into 384 dimensions, normalised: cheap, deterministic vectors in which
+    passages that share words are near (sections 3 and 4 measure the store, not the model)."""
+
+    identity = "bench-hash/384"
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, zlib.crc32(word.encode()) % DIM] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)
+
+    def embed(self, text: str) -> np.ndarray:
+        vector: np.ndarray = self.embed_batch([text])[0]
+        return vector
+
+
+def write_files(folder: Path, first: int, n: int, rng: random.Random,
+                words: list[str]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(first, first + n):
+        path = folder / f"note{i:05}.txt"
+        path.write_text("\n\n".join(prose(rng, words, rng.randint(3, 7))
+                                     for _ in range(rng.randint(1, 3))), encoding="utf-8")
+        made.append(path)
+    return made
+
+
+def concurrency(args: argparse.Namespace, url: str, work: Path) -> dict:
+    """4 writers index folders of their own while 8 readers search, for the given time."""
+    import threading
+
+    from assistant.ingest.indexer import Indexer
+    from assistant.search import Retriever
+    from assistant.store.postgres import PgStore
+
+    target = new_database(url, "concurrency")
+    embedder, words = HashEmbedder(), vocabulary()
+    with PgStore(target) as first:  # the schema and the collection, before the copies start
+        first.set_collection_embedder(first.collection_id("Team") or 0, embedder.identity)
+    errors: list[str] = []
+    made: list[list[str]] = [[] for _ in range(4)]
+    rounds = [0] * 4
+    latencies: list[list[float]] = [[] for _ in range(8)]
+    stop = threading.Event()
+
+    def writer(w: int) -> None:
+        rng = random.Random(w)
+        try:
+            with PgStore(target, max_connections=2) as store:
+                indexer = Indexer(store, embedder)  # type: ignore[arg-type]
+                while not stop.is_set():
+                    files = write_files(work / f"folder{w}", len(made[w]), 5, rng, words)
+                    summary = indexer.index(files, "Team", remove_missing=False)
+                    errors.extend(f"{f.path}: {f.reason}" for f in summary.failed)
+                    made[w] += [str(f) for f in files]
+                    rounds[w] += 1
+        except Exception as exc:  # the bench counts every failure
+            errors.append(f"writer {w}: {type(exc).__name__}: {exc}")
+
+    def reader(r: int) -> None:
+        rng = random.Random(100 + r)
+        try:
+            with PgStore(target, max_connections=2) as store:
+                retriever = Retriever(store, embedder)  # type: ignore[arg-type]
+                while not stop.is_set():
+                    query = " ".join(rng.choice(words[660:]) for _ in range(rng.randint(2, 6)))
+                    t = time.perf_counter()
+                    retriever.search(query, 5, collections=["Team"])
+                    latencies[r].append((time.perf_counter() - t) * 1000)
+        except Exception as exc:
+            errors.append(f"reader {r}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)] + \
+        [threading.Thread(target=reader, args=(r,)) for r in range(8)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    while time.perf_counter() - started < args.concurrency_seconds:
+        time.sleep(5)
+        print(f"  {time.perf_counter() - started:.0f} s: {sum(len(m) for m in made)} "
+              f"documents, {sum(len(x) for x in latencies)} searches, {len(errors)} errors",
+              file=sys.stderr)
+    stop.set()
+    for t in threads:
+        t.join()
+    ran = time.perf_counter() - started
+    with PgStore(target) as store:
+        docs = store.documents("Team")
+        paths = [d.path for d in docs]
+        expected = sorted(p for m in made for p in m)
+        every = [x for lat in latencies for x in lat]
+        out = {"seconds": round(ran, 1), "writers": 4, "readers": 8, "errors": len(errors),
+               "error_samples": errors[:5], "documents_written": len(expected),
+               "documents_in_library": len(paths), "exactly_once": sorted(paths) == expected,
+               "all_indexed": all(d.status == "indexed" for d in docs),
+               "passages": store.stats()["chunks"],
+               "passages_match_documents": store.stats()["chunks"] ==
+               sum(d.chunks for d in docs),
+               "consistency_problems": store.check_consistency(),
+               "index_rounds_per_writer": rounds, "searches": len(every),
+               "searches_per_reader": [len(x) for x in latencies],
+               "search_p50_ms": round(median(every), 1) if every else None,
+               "search_p95_ms": round(percentile(every, 95), 1) if every else None}
+    return out
+
+
+def push(args: argparse.Namespace, url: str, work: Path) -> dict:
+    """A desktop library of `--push-documents` files pushed; every saved citation opened."""
+    from assistant.gui.history import History, hit_to_dict
+    from assistant.ingest.indexer import Indexer
+    from assistant.search import Retriever
+    from assistant.store.postgres import PgStore
+    from assistant.store.store import Store
+    from assistant.store.transfer import transfer
+
+    embedder, words, rng = HashEmbedder(), vocabulary(), random.Random(11)
+    files = write_files(work / "library", 0, args.push_documents, rng, words)
+    local = Store(work / "desktop.sqlite3")
+    t = time.perf_counter()
+    summary = Indexer(local, embedder).index(  # type: ignore[arg-type]
+        [work / "library"], "Manuals")
+    indexed_s = time.perf_counter() - t
+    assert not summary.failed, summary.failed[:3]
+    # questions asked on the desktop, their citations saved as the window saves them
+    history = History(work / "history.sqlite3")
+    retriever = Retriever(local, embedder)  # type: ignore[arg-type]
+    conversation = history.create("bench")
+    for q in range(args.push_questions):
+        text = files[rng.randrange(len(files))].read_text(encoding="utf-8").split()
+        start = rng.randrange(max(1, len(text) - 8))
+        question = " ".join(text[start:start + rng.randint(3, 8)])
+        hits = retriever.search(question, 5, collections=["Manuals"])
+        turn = history.add_turn(conversation.id, question, collection="Manuals")
+        history.save_answer(turn.id, f"answer {q}", consulted=[hit_to_dict(h) for h in hits],
+                            citations=[{"n": n, "hit": hit_to_dict(h)}
+                                       for n, h in enumerate(hits[:3], start=1)])
+    saved = [c["hit"] for turn in history.turns(conversation.id) for c in turn.citations]
+    target = new_database(url, "pushed")
+    server = PgStore(target)
+    t = time.perf_counter()
+    moved = transfer(local, server, "Manuals")
+    pushed_s = time.perf_counter() - t
+    opened = server.chunks_by_id([c["chunk_id"] for c in saved])
+    keys = ("path", "page", "start", "end", "text")
+    same = sum(1 for c in saved if c["chunk_id"] in opened and
+               all(opened[c["chunk_id"]][k] == c[k] for k in keys))
+    out = {"documents": moved.documents, "passages": moved.chunks,
+           "local_index_s": round(indexed_s, 1), "push_s": round(pushed_s, 1),
+           "push_documents_per_s": round(moved.documents / pushed_s, 1),
+           "push_passages_per_s": round(moved.chunks / pushed_s, 1),
+           "batches": moved.batches, "saved_citations": len(saved),
+           "distinct_cited_passages": len({c["chunk_id"] for c in saved}),
+           "citations_opened_on_server": same,
+           "server_consistency_problems": server.check_consistency(),
+           "server_passages": server.stats()["chunks"],
+           "sqlite_bytes": (work / "desktop.sqlite3").stat().st_size,
+           "postgres_bytes": server.disk_bytes()}
+    history.close()
+    local.close()
+    server.close()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nfcorpus", type=Path, default=DEFAULT_NFCORPUS)
@@ -184,6 +367,11 @@ def main() -> int:
     parser.add_argument("--url", help="an existing server (default: one started here)")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-concurrency", action="store_true")
+    parser.add_argument("--skip-push", action="store_true")
+    parser.add_argument("--concurrency-seconds", type=float, default=120.0)
+    parser.add_argument("--push-documents", type=int, default=5000)
+    parser.add_argument("--push-questions", type=int, default=300)
     args = parser.parse_args()
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-pg-") as tmp:
@@ -199,6 +387,12 @@ def main() -> int:
                 print(json.dumps(results["quality"]["metrics"]), file=sys.stderr)
             if not args.skip_scale:
                 results["scale"] = scale(args, url)
+            if not args.skip_concurrency:
+                results["concurrency"] = concurrency(args, url, Path(tmp) / "team")
+                print(json.dumps(results["concurrency"]), file=sys.stderr)
+            if not args.skip_push:
+                results["push"] = push(args, url, Path(tmp) / "push")
+                print(json.dumps(results["push"]), file=sys.stderr)
         finally:
             if server is not None:
                 server.cleanup()  # type: ignore[attr-defined]
