@@ -9,6 +9,7 @@ by another embedder and an address with a password in it each read as one plain 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -140,3 +141,80 @@ def _unit_vector() -> Any:
 
     v = np.ones((1, 384), dtype=np.float32)
     return v / np.linalg.norm(v)
+
+
+def _password_database(pg_server: Any, pg_url: str) -> tuple[str, Any]:
+    """A database owned by a user who must give a password (scram, for that user alone: the
+    session's other users keep the server's trust); returns its address and an undo."""
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        conn.execute("DROP ROLE IF EXISTS kari_pw")
+        conn.execute("CREATE ROLE kari_pw LOGIN PASSWORD 'right-one'")
+        database = pg_url.split("?", 1)[0].rsplit("/", 1)[1]
+        conn.execute(f"ALTER DATABASE {database} OWNER TO kari_pw")
+        before = hba.read_text()
+        hba.write_text(f"local all kari_pw scram-sha-256\n{before}")
+        conn.execute("SELECT pg_reload_conf()")
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # not a trusted extension
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute("ALTER SCHEMA public OWNER TO kari_pw")
+
+    def undo() -> None:
+        hba.write_text(before)
+        with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+
+    return pg_url.replace("postgresql://postgres:@", "postgresql://kari_pw@"), undo
+
+
+def test_the_password_is_tested_kept_in_the_keyring_and_used(qtbot, make_window, pg_server,
+                                                             pg_url, docs_copy, embedder,
+                                                             app_home,
+                                                             memory_keyring) -> None:
+    url, undo = _password_database(pg_server, pg_url)
+    try:
+        with PgStore(url, password="right-one") as other_copy:
+            Indexer(other_copy, embedder).index([str(docs_copy)], "default")
+        window = make_window(watch=False)
+        dialog = window.settings_controller.open_settings()
+        qtbot.waitExposed(dialog)
+        field = dialog.library_field
+        field.choice.setCurrentIndex(field.choice.findData("team"))
+        field.url.setText(url)
+        check = _test(qtbot, field)  # no password given, none saved
+        assert not check.ok and "asks for a password" in check.sentence, check.sentence
+        field.password.setText("wrong-one")
+        check = _test(qtbot, field)
+        assert not check.ok and "refused the password" in check.sentence, check.sentence
+        assert _plain(check.sentence)
+        field.password.setText("right-one")
+        check = _test(qtbot, field)
+        assert check.ok and "holds" in check.sentence, check.sentence
+
+        switched: list[Any] = []
+        window.settings_controller.applied.connect(switched.append)
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Save),
+                         Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: bool(switched), timeout=10_000)
+        assert "right-one" not in (app_home / "settings.json").read_text()
+        assert memory_keyring.saved[(KEYRING_SERVICE, keyring_key(url))] == "right-one"
+        # the window's workers log in with the password from the keyring
+        qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Now using"),
+                        timeout=60_000)
+        found: list[Any] = []
+        window.backend.model.submit(
+            lambda ctx: [h.path for h in ctx.state["retriever"].search(QUESTION, 3)],
+            success=found.append)
+        qtbot.waitUntil(lambda: bool(found), timeout=60_000)
+        assert found[0][0].endswith("handbook.pdf")
+        # opened again, the dialog shows the team library and that a password is saved
+        again = window.settings_controller.open_settings()
+        qtbot.waitExposed(again)
+        assert again.library_field.team and again.library_field.url.text() == url
+        assert again.library_field.password.text() == ""
+        assert again.library_field.password.placeholderText() == "Saved in the system keyring"
+        again.reject()
+    finally:
+        undo()
