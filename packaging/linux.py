@@ -17,8 +17,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tesseract_build  # the small Tesseract: built from source, cached
 
 PACKAGE = "knowledge-assistant"
 PREFIX = Path("opt") / PACKAGE
@@ -37,7 +41,9 @@ XCB_DEPENDS = ["libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-xin
                "libxcb-image0", "libxcb-render-util0", "libxcb-shape0", "libxcb-randr0",
                "libxkbcommon-x11-0"]
 # OCR of scanned pages and images (on by default) runs the Tesseract program, which the bundle
-# carries (bundle_tesseract): the .deb installs and reads scans with no network.
+# carries (bundle_tesseract): the .deb installs and reads scans with no network. The program is
+# built from source without libarchive and libcurl (tesseract_build); Debian's packages give
+# the English data, and their program is the fallback where that build cannot run.
 TESSERACT_PACKAGES = ["tesseract-ocr", "tesseract-ocr-eng"]
 # Libraries never copied with Tesseract: glibc, the GCC/C++ runtime and the few others on
 # AppImage's excludelist that every Debian/Ubuntu system has (a copied glibc would not match
@@ -129,13 +135,20 @@ def system_tessdata(program: Path) -> Path:
                        "run sudo apt-get install tesseract-ocr-eng.")
 
 
-def bundle_tesseract(bundle: Path, program: Path | None = None) -> int:
+def bundle_tesseract(bundle: Path, program: Path | None = None, build: bool = True) -> int:
     """Copy Tesseract into `<bundle>/tesseract`: `bin/tesseract`, the libraries it loads that a
     base system lacks (`lib/`, from ldd) and the English data (`tessdata/`), so the installed
     app reads scans with no network and no system package. The app points the program at
-    them (assistant.ingest.ocr.tesseract_command). Returns the bytes added."""
-    program = program or system_tesseract()
-    tessdata = system_tessdata(program)
+    them (assistant.ingest.ocr.tesseract_command). The program is the small build of
+    tesseract_build (cached, else compiled now) unless `build` is False or that build fails:
+    then Debian's, with ICU and the curl stack (68 MB rather than about 10). Returns the bytes
+    added."""
+    system = system_tesseract()  # Debian's: the English data, and the fallback program
+    if program is None and build:
+        program = tesseract_build.built_tesseract()
+    program = program or system
+    log(f"Tesseract: {program}")
+    tessdata = system_tessdata(system)
     target = bundle / "tesseract"
     if target.exists():
         shutil.rmtree(target)
@@ -157,7 +170,11 @@ def bundle_tesseract(bundle: Path, program: Path | None = None) -> int:
     for name in ("configs", "tessconfigs"):  # `tsv` (word boxes) is a config file
         if (tessdata / name).is_dir():
             shutil.copytree(tessdata / name, target / "tessdata" / name)
-    copy_licences(originals, target)
+    copy_licences([*originals, tessdata / "eng.traineddata"], target)
+    built_licences = program.parent.parent / "licenses"
+    if program != system and built_licences.is_dir():  # Tesseract's and Leptonica's own
+        for path in built_licences.iterdir():
+            shutil.copy2(path, target / "licenses" / path.name)
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     log(f"Tesseract in the bundle: {size / 1e6:.0f} MB")
     return size
@@ -230,7 +247,8 @@ def stage_tree(bundle: Path, stage: Path) -> None:
         "all-MiniLM-L6-v2 (Apache-2.0), Gemma 3 270M (Gemma Terms of Use),\n"
         "the grounded-answer adapter (trained on SQuAD 2.0, CC BY-SA 4.0),\n"
         "Tesseract OCR and its English data (Apache-2.0), Leptonica (BSD-2-Clause) and the\n"
-        "libraries they load, from Debian, in tesseract/ (their licences: tesseract/licenses).\n"
+        "libraries they load (built from Debian's sources, and Debian's image libraries),\n"
+        "in tesseract/ (their licences: tesseract/licenses).\n"
         "Each library's licence is in /opt/knowledge-assistant/_internal/*.dist-info.\n")
     for path in [stage, *stage.rglob("*")]:
         if path.is_dir() and not path.is_symlink():
