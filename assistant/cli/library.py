@@ -94,22 +94,31 @@ def cmd_password(args: argparse.Namespace) -> int:
 
 
 def cmd_use(args: argparse.Namespace) -> int:
-    from assistant.store.backend import open_store, set_default_target
-    from assistant.store.pg_connect import is_url, redacted
+    """The same test and the same saving as Settings → Library (`assistant.store.team`): a
+    library whose passages another embedder made is refused before it becomes the default
+    (the window would otherwise re-embed a shared library at its next start)."""
+    from assistant.search.embedding import default_runtime, identity_of
+    from assistant.store.pg_connect import is_url, redacted, split_password
+    from assistant.store.team import check_library, use_library
 
     if args.local:
-        set_default_target(None)
+        use_library(None)
         print("The command line uses the library on this computer again.")
         return 0
     if not args.url:
         raise UserError("Give a postgresql:// address, or --local.")
     if not is_url(args.url):
         raise UserError(f"A team library address starts with postgresql:// (got '{args.url}').")
-    with open_store(args.url) as store:  # reachable, and its tables made or upgraded
-        count = len(store.collections())
-    set_default_target(args.url)  # never saved with a password
+    if split_password(args.url)[1] is not None:
+        raise UserError("Leave the password out of the address; save it with "
+                        "'assistant library password'.")
+    check = check_library(args.url, embedder=identity_of(default_runtime()))
+    if not check.ok:  # reachable, its tables made or upgraded, and the same embedder
+        raise UserError(check.sentence)
+    use_library(args.url)  # never saved with a password
     print(f"The command line now uses the team library at {redacted(args.url)} "
-          f"({count} collection{'s' if count != 1 else ''}).")
+          f"({check.documents} document{'s' if check.documents != 1 else ''} in "
+          f"{check.collections} collection{'s' if check.collections != 1 else ''}).")
     return 0
 
 

@@ -289,3 +289,28 @@ def test_the_desktop_app_and_the_server_open_the_team_library_chosen(docs_copy, 
     finally:
         state["store"].close()
         library.close()
+
+
+def test_library_use_refuses_what_the_window_refuses(pg_url, app_home, capsys) -> None:
+    """`library use` tests the address as Settings → Library does: a library whose passages
+    another embedder made, and a port with no server, are each a sentence, and the default
+    stays as it was."""
+    with PgStore(pg_url) as server:
+        cid = server.collection_id("Old")
+        server.write_document(cid, "/old.txt", size=1, mtime=1, hash="h", kind="text",
+                              title=None, pages=0, warnings=[],
+                              chunks=[ChunkRow(None, 0, 4, "text")], vectors=_vec(1),
+                              embedder="another-model/v0")
+    assert main(["library", "use", pg_url]) == 1
+    err = capsys.readouterr().err
+    assert "embedded by another-model/v0" in err and "Traceback" not in err
+    assert main(["library", "use", "postgresql://kari@127.0.0.1:1/library"]) == 1
+    err = capsys.readouterr().err
+    assert "No PostgreSQL server answers at postgresql://kari@127.0.0.1:1/library" in err
+    settings = app_home / "settings.json"
+    assert not settings.exists() or "store_url" not in settings.read_text()
+    with PgStore(pg_url) as server:
+        server.delete_collection("Old")
+    assert main(["library", "use", pg_url]) == 0
+    assert "(0 documents in 0 collections)" in capsys.readouterr().out
+    assert json.loads(settings.read_text())["extra"]["store_url"] == pg_url
