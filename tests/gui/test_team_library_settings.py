@@ -218,3 +218,51 @@ def test_the_password_is_tested_kept_in_the_keyring_and_used(qtbot, make_window,
         again.reject()
     finally:
         undo()
+
+
+def test_a_library_gone_between_test_and_save_leaves_the_open_one(qtbot, make_window, pg_url,
+                                                                  app_home,
+                                                                  monkeypatch) -> None:
+    """The network drops after the test passed: Save cannot open the library, says so in a
+    sentence, and the window keeps (and the settings go back to) this computer's library."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+    from tcp_relay import Relay, unix_socket_of
+
+    from assistant.store import pg_connect
+
+    monkeypatch.setattr(pg_connect, "RETRY_SECONDS", 2.0)  # a minute in the app
+    relay = Relay(unix_socket_of(pg_url))
+    try:
+        window = make_window(watch=False)
+        first: list[str] = []
+        window.backend.read(lambda store: store.backend, success=first.append)
+        qtbot.waitUntil(lambda: bool(first), timeout=30_000)
+        dialog = window.settings_controller.open_settings()
+        qtbot.waitExposed(dialog)
+        field = dialog.library_field
+        field.choice.setCurrentIndex(field.choice.findData("team"))
+        database = pg_url.split("?", 1)[0].rsplit("/", 1)[1]
+        field.url.setText(f"postgresql://postgres@127.0.0.1:{relay.port}/{database}")
+        assert _test(qtbot, field).ok
+        relay.cut()  # the network goes away
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Save),
+                         Qt.MouseButton.LeftButton)
+
+        def told() -> list[Any]:
+            return [w for w in QApplication.topLevelWidgets()
+                    if isinstance(w, QMessageBox) and w.isVisible()]
+
+        qtbot.waitUntil(lambda: bool(told()), timeout=60_000)
+        text = told()[0].text()
+        assert text.startswith("No PostgreSQL server answers at postgresql://postgres@")
+        assert text.endswith("The library that was open stays in use.") and _plain(text)
+        told()[0].close()
+        assert "store_url" not in json.loads((app_home / "settings.json").read_text())["extra"]
+        after: list[Any] = []
+        for worker in (window.backend.model, window.backend.indexing, window.backend.reader):
+            worker.submit(lambda ctx: ctx.state.get("store") and ctx.state["store"].backend,
+                          success=after.append)
+        qtbot.waitUntil(lambda: len(after) == 3, timeout=60_000)
+        assert all(b in ("sqlite", None) for b in after) and "sqlite" in after
+    finally:
+        relay.close()

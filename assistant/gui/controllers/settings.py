@@ -19,6 +19,7 @@ from assistant.gui.controllers.context import AppContext
 from assistant.gui.controllers.library import LibraryController
 from assistant.gui.settingsdialog import SettingsDialog
 from assistant.store.backend import SETTING as LIBRARY_SETTING
+from assistant.store.backend import default_target
 
 READY_PREFIX = "Model ready: "  # what the backend's "ready" message starts with
 
@@ -35,6 +36,7 @@ class SettingsController(QObject):
         self.backend = context.backend
         self.library = library
         self._warming = False
+        self._library_in_use = default_target(self.settings)  # what the workers have open
         self.settings_action = context.action("Settings…", self.open_settings, "Ctrl+,",
                                               "Model, adapter and answer settings")
         self.model_label = QLabel()
@@ -71,20 +73,32 @@ class SettingsController(QObject):
 
     def switch_library(self) -> None:
         """The library chosen in the settings: every worker reopens its store on it, then the
-        listings are read again (a failure keeps the library that was open, in a sentence)."""
-        from assistant.store.backend import default_target
+        listings are read again. Where it cannot be opened (the server went away since the
+        test), the choice goes back to the library in use, in a sentence, and any worker
+        that had switched already switches back, so the window never mixes two libraries."""
         from assistant.store.pg_connect import redacted
+        from assistant.store.team import failure_sentence, use_library
 
         url = default_target(self.settings)
         where = f"the team library at {redacted(url)}" if url else "this computer's library"
+        previous = self._library_in_use
 
         def done(_: Any) -> None:
+            self._library_in_use = url
             self.library.refresh()
             self.context.notify(f"Now using {where}.", 8000)
 
         def failed(fail: Any) -> None:
-            if isinstance(fail.exception, UserError):
-                self.context.tell(f"{fail.exception} The library that was open stays in use.")
+            try:
+                use_library(previous, settings=self.settings)
+            except (UserError, OSError):
+                pass  # the sentence below still says what is in use
+            self.backend.switch_library(success=lambda _: self.library.refresh(),
+                                        failure=self.context.report)
+            if isinstance(fail.exception, UserError):  # in the words of the dialog's test
+                said = failure_sentence(fail.exception, redacted(url)) if url else \
+                    str(fail.exception)
+                self.context.tell(f"{said} The library that was open stays in use.")
             else:
                 self.context.report(fail)
 
