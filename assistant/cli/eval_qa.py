@@ -18,7 +18,7 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     import time
 
     from assistant import paths
-    from assistant.evaluation.qa import run_qa, sample
+    from assistant.evaluation.qa import run_qa, sample, sample_missing
     from assistant.settings import Settings
     from assistant.training.squad import load_qa, split_articles
 
@@ -30,6 +30,10 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     questions = sample(qa.questions, args.limit, seed=args.seed, balanced=args.balanced)
     if not questions:
         raise UserError("No questions to ask with these options.")
+    if args.missing and args.oracle:
+        raise UserError("--missing takes passages out of the search results; "
+                        "--oracle skips search. Use one or the other.")
+    missing = sample_missing(qa.questions, args.missing or 0, seed=args.seed, skip=questions)
     settings = Settings()
     if args.strictness:
         settings.set("strictness", args.strictness)
@@ -74,7 +78,7 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     try:
         report = run_qa(qa, questions, generator=generator, settings=values, embedder=embedder,
                         oracle=args.oracle, collection=args.collection, store=store,
-                        progress=progress, on_row=on_row)
+                        progress=progress, on_row=on_row, missing=missing)
     finally:
         bar.close()
         partial.close()
@@ -115,6 +119,9 @@ def add_qa_parser(eval_sub: Any) -> None:
     p.add_argument("-k", type=int, help="passages per question (default from settings)")
     p.add_argument("--balanced", action="store_true",
                    help="as many unanswerable questions as answerable ones in the sample")
+    p.add_argument("--missing", type=int, default=0, metavar="N",
+                   help="also ask N other answerable questions with every passage holding "
+                        "their answer taken out of the library: a refusal is right")
     p.add_argument("--reader", choices=("on", "off"), default="on",
                    help="judge passages with the shipped reader (default on, as the app)")
     p.add_argument("--rerank", choices=("on", "off"),

@@ -64,13 +64,28 @@ class Row:
     refusal_probability: float | None
     not_found_reason: str
     reader_probability: float | None = None
+    # "answerable", "unanswerable" (SQuAD's own), or "missing": an answerable question asked
+    # with every passage holding its answer taken out of the results, so the library lacks it
+    kind: str = ""
+    # whether a passage given to the model held a gold answer (None: no gold answers)
+    passage_holds_gold: bool | None = None
 
 
-def score(question: Question, answer: Answer) -> Row:
+def holds_answer(text: str, answers: Sequence[str]) -> bool:
+    """Whether a passage holds one of the gold answers (as `cited_gold` reads it)."""
+    norm = normalize(text)
+    return any(normalize(a) and normalize(a) in norm for a in answers)
+
+
+def score(question: Question, answer: Answer, missing: bool = False) -> Row:
+    """The answer's metrics; `missing`: the question was asked without the passages holding its
+    answer, so it is unanswerable from the library and a refusal is right."""
     refused = answer.grounding == "not_found"
     text = answer_text(answer)
     empty = not refused and (not text or answer.text.strip() == EMPTY_ANSWER_TEXT)
-    if question.answerable:
+    answerable = question.answerable and not missing
+    kind = "missing" if missing else "answerable" if answerable else "unanswerable"
+    if answerable:
         exact = 0.0 if refused else max(float(normalize(text) == normalize(g))
                                         for g in question.answers)
         f1 = 0.0 if refused else max(token_f1(text, g) for g in question.answers)
@@ -83,10 +98,16 @@ def score(question: Question, answer: Answer) -> Row:
     else:
         exact = f1 = float(refused)
         contains, cited = False, None
-    return Row(question.id, question.question, question.answerable, list(question.answers),
+    return Row(question.id, question.question, answerable, list(question.answers),
                answer.text, answer.grounding, exact, f1, contains, refused, empty, cited,
                round(answer.seconds, 3), answer.refusal_probability, answer.not_found_reason,
-               answer.reader_probability)
+               answer.reader_probability, kind,
+               any(holds_answer(h.text, question.answers) for h in answer.consulted)
+               if question.answers else None)
+
+
+def _three(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -105,20 +126,21 @@ class QAReport:
     rows: list[Row] = field(default_factory=list)
     index_seconds: float = 0.0
 
-    def _reader_auc(self) -> float | None:
-        """How well the reader's best probability separates answerable questions from the
-        rest (questions refused by retrieval count as 0)."""
+    def _reader_auc(self, against: str = "unanswerable") -> float | None:
+        """How well the reader's best probability separates answerable questions from those
+        of kind `against` (questions refused by retrieval count as 0)."""
         from assistant.training.reader_train import auc
 
-        if all(r.reader_probability is None for r in self.rows):
+        rows = [r for r in self.rows if r.kind in ("answerable", against)]
+        if all(r.reader_probability is None for r in rows) or all(r.answerable for r in rows):
             return None
-        value = auc([r.answerable for r in self.rows],
-                    [r.reader_probability or 0.0 for r in self.rows])
+        value = auc([r.answerable for r in rows], [r.reader_probability or 0.0 for r in rows])
         return None if value is None else round(value, 4)
 
     def summary(self) -> dict[str, Any]:
         ans = [r for r in self.rows if r.answerable]
-        una = [r for r in self.rows if not r.answerable]
+        una = [r for r in self.rows if r.kind == "unanswerable"]
+        missing = [r for r in self.rows if r.kind == "missing"]
         answered = [r for r in ans if not r.refused]
         cited = [r for r in answered if r.cited_gold is not None]
 
@@ -138,10 +160,16 @@ class QAReport:
             "false_refusals": share(ans, lambda r: r.refused),
             "empty_answers": sum(1 for r in self.rows if r.empty),
             "citation_accuracy": share(cited, lambda r: bool(r.cited_gold)),
+            # search's part: a passage given to the model held the answer
+            "passage_recall": share([r for r in ans if r.passage_holds_gold is not None],
+                                    lambda r: bool(r.passage_holds_gold)),
             "latency_p50_s": round(_percentile(seconds, 0.5), 3),
             "latency_p95_s": round(_percentile(seconds, 0.95), 3),
             "grounding": dict(grounding),
             "reader_auc": self._reader_auc(),
+            "missing": len(missing),
+            "missing_correct_refusals": share(missing, lambda r: r.refused),
+            "reader_auc_missing": self._reader_auc("missing") if missing else None,
             "index_seconds": round(self.index_seconds, 1),
         }
 
@@ -157,7 +185,9 @@ class QAReport:
 
         lines = [f"# QA evaluation: {self.source}", "",
                  f"Mode: {self.mode}; {s['questions']} questions ({s['answerable']} answerable, "
-                 f"{s['unanswerable']} unanswerable).", "",
+                 f"{s['unanswerable']} unanswerable"
+                 + (f", {s['missing']} with the answer taken out of the library"
+                    if s["missing"] else "") + ").", "",
                  "| metric | value |", "| --- | --- |",
                  f"| exact match (all) | {pct(s['exact_match'])} |",
                  f"| token F1 (all) | {pct(s['f1'])} |",
@@ -165,10 +195,14 @@ class QAReport:
                  f"| answerable: exact match | {pct(s['answerable_exact_match'])} |",
                  f"| answerable: false refusals | {pct(s['false_refusals'])} |",
                  f"| unanswerable: correct refusals | {pct(s['correct_refusals'])} |",
+                 *([f"| answer not in the library ({s['missing']}): correct refusals | "
+                    f"{pct(s['missing_correct_refusals'])} |"] if s["missing"] else []),
                  f"| empty answers | {s['empty_answers']} |",
                  f"| citation accuracy | {pct(s['citation_accuracy'])} |",
                  f"| reader AUC (answerable vs not) | "
                  f"{'-' if s['reader_auc'] is None else format(s['reader_auc'], '.3f')} |",
+                 *([f"| reader AUC (answerable vs not in the library) | "
+                    f"{_three(s['reader_auc_missing'])} |"] if s["missing"] else []),
                  f"| latency p50 / p95 | {s['latency_p50_s']:.2f} s / "
                  f"{s['latency_p95_s']:.2f} s |",
                  f"| grounding | {', '.join(f'{k} {v}' for k, v in s['grounding'].items())} |",
@@ -207,6 +241,17 @@ def sample(questions: Sequence[Question], limit: int | None, seed: int = 0,
     return picked
 
 
+def sample_missing(questions: Sequence[Question], n: int, seed: int = 0,
+                   skip: Sequence[Question] = ()) -> list[Question]:
+    """`n` answerable questions (none of `skip`) to ask with their answer out of the library."""
+    taken = {q.id for q in skip}
+    pool = [q for q in questions if q.answerable and q.id not in taken]
+    return random.Random(seed + 1).sample(pool, min(n, len(pool)))
+
+
+MISSING_EXTRA = 10  # hits fetched beyond k for a "missing" question, as some are taken out
+
+
 def write_passages(qa: QASet, folder: Path) -> list[Path]:
     """Each paragraph as a text file, named as the training examples name their sources."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -236,8 +281,16 @@ def run_qa(qa: QASet, questions: Sequence[Question], *, generator: Any,
            collection: str | None = None, store: Any = None,
            progress: Progress | None = None, work_dir: Path | None = None,
            on_row: Callable[[Row], None] | None = None,
-           on_answer: Callable[[Question, Answer], None] | None = None) -> QAReport:
-    """Ask every question the way the app does and score the answers."""
+           on_answer: Callable[[Question, Answer], None] | None = None,
+           missing: Sequence[Question] = ()) -> QAReport:
+    """Ask every question the way the app does and score the answers.
+
+    `missing`: answerable questions asked again with every passage holding a gold answer
+    taken out of the search results, as if the library lacked it (the commonest "not in
+    your documents" case for a user, and unlike SQuAD's unanswerable questions, which are
+    written against a passage that looks as if it held the answer)."""
+    if missing and oracle:
+        raise ValueError("questions with the answer taken out need retrieval, not oracle")
     from assistant.ingest import Chunker, Indexer
     from assistant.search import Retriever
     from assistant.store import Store
@@ -272,23 +325,30 @@ def run_qa(qa: QASet, questions: Sequence[Question], *, generator: Any,
             def ask_retriever(q: Question) -> Callable[[str, int], list[Hit]]:
                 return lambda query, k: retriever.search(query, k, collections=[target])
 
-        for i, question in enumerate(questions, 1):
+        def without_answer(q: Question) -> Callable[[str, int], list[Hit]]:
+            search = ask_retriever(q)
+            return lambda query, k: [h for h in search(query, k + MISSING_EXTRA)
+                                     if not holds_answer(h.text, q.answers)][:k]
+
+        asks = [(q, False) for q in questions] + [(q, True) for q in missing]
+        for i, (question, taken_out) in enumerate(asks, 1):
             if progress is not None:
-                progress(i - 1, len(questions), question.question[:50])
+                progress(i - 1, len(asks), question.question[:50])
+            retrieve = without_answer(question) if taken_out else ask_retriever(question)
             answer = answer_question(
-                question.question, retriever=ask_retriever(question), generator=generator,
+                question.question, retriever=retrieve, generator=generator,
                 top_k=settings["top_k"], strictness=settings["strictness"],
                 max_tokens=settings["max_answer_tokens"], temperature=settings["temperature"],
                 focus_words=settings.get("focus_words"),
                 reader=SHIPPED if settings.get("reader", "on") == "on" else None,
                 rerank=settings.get("rerank"))
-            report.rows.append(score(question, answer))
+            report.rows.append(score(question, answer, missing=taken_out))
             if on_answer is not None:  # the whole answer (passages, ranks), for calibration
                 on_answer(question, answer)
             if on_row is not None:  # e.g. written as it comes, so a stopped run keeps its rows
                 on_row(report.rows[-1])
         if progress is not None:
-            progress(len(questions), len(questions), "done")
+            progress(len(asks), len(asks), "done")
     finally:
         if own_store is not None:
             own_store.close()

@@ -116,6 +116,9 @@ def main() -> int:
     parser.add_argument("--thresholds", help="JSON of thresholds to report (held-out)")
     parser.add_argument("--limit", type=int, help="only the first N questions (a quick look)")
     parser.add_argument("--out", help="write the rows here")
+    parser.add_argument("--missing", action="store_true",
+                        help="also ask every answerable question with the passages holding "
+                             "its answer taken out of the results: the library lacks it")
     args = parser.parse_args()
 
     qa = load_qa(args.data)
@@ -133,38 +136,49 @@ def main() -> int:
         store = Store(Path(tmp) / "eval.sqlite3")
         Indexer(store, embedder).index([folder], "eval")
         retriever = Retriever(store, embedder)
-        for n, q in enumerate(part.questions[:args.limit], 1):
-            hits = retriever.search(q.question, max(args.k, RERANK_DEPTH), collections=["eval"])
+        asks = [(q, False) for q in part.questions[:args.limit]]
+        if args.missing:
+            asks += [(q, True) for q in part.questions[:args.limit] if q.answerable]
+        for n, (q, missing) in enumerate(asks, 1):
+
+            def holds(text: str, answers: tuple[str, ...] = q.answers) -> bool:
+                return any(a.lower() in text.lower() for a in answers)
+
+            depth = max(args.k, RERANK_DEPTH)
+            hits = retriever.search(q.question, depth + (10 if missing else 0),
+                                    collections=["eval"])
+            if missing:  # what retrieval gives once no passage of the library holds it
+                hits = [h for h in hits if not holds(h.text)][:depth]
             usable = answerability.usable_passages(hits, level)
             top = usable[:args.k]
             started = time.perf_counter()
             plain = reader.read(q.question, [h.text for h in top]) if top else []
             read_seconds.append(time.perf_counter() - started)
             deep = reader.rerank(q.question, usable[:RERANK_DEPTH])[:args.k] if usable else []
-
-            def holds(text: str, answers: tuple[str, ...] = q.answers) -> bool:
-                return any(a.lower() in text.lower() for a in answers)
+            answerable = q.answerable and not missing
 
             best = max(range(len(plain)), key=lambda i: plain[i].probability, default=None)
             span = plain[best].span(top[best].text) if best is not None else ""
             rows.append({
                 "span": span,
-                "span_contains_gold": q.answerable and any(
+                "span_contains_gold": answerable and any(
                     f" {normalize(a)} " in f" {normalize(span)} " for a in q.answers),
                 "span_f1": max((token_f1(span, a) for a in q.answers), default=0.0),
-                "id": q.id, "answerable": q.answerable, "article": q.article,
+                "id": q.id, "answerable": answerable, "article": q.article,
+                "kind": "missing" if missing else "answerable" if q.answerable
+                else "unanswerable",
                 "plain": max((r.probability for r in plain), default=0.0),
                 "reranked": max((r.probability for _, r in deep), default=0.0),
-                "gold_in_plain": q.answerable and any(holds(h.text) for h in top),
-                "gold_in_reranked": q.answerable and any(holds(h.text) for h, _ in deep),
-                "gold_first_plain": q.answerable and bool(top) and holds(top[0].text),
-                "gold_first_reranked": q.answerable and bool(deep) and holds(deep[0][0].text),
-                "gold_retrieved": q.answerable and any(holds(h.text) for h in usable),
+                "gold_in_plain": answerable and any(holds(h.text) for h in top),
+                "gold_in_reranked": answerable and any(holds(h.text) for h, _ in deep),
+                "gold_first_plain": answerable and bool(top) and holds(top[0].text),
+                "gold_first_reranked": answerable and bool(deep) and holds(deep[0][0].text),
+                "gold_retrieved": answerable and any(holds(h.text) for h in usable),
                 "retrieval_confidence": answerability.retrieval_confidence(top) if top
                 else 0.0,
             })
             if n % 100 == 0:
-                print(f"{n}/{len(part.questions)} questions", file=sys.stderr, flush=True)
+                print(f"{n}/{len(asks)} questions", file=sys.stderr, flush=True)
         store.close()
     ans = [r for r in rows if r["answerable"]]
     summary: dict[str, Any] = {
@@ -183,6 +197,15 @@ def main() -> int:
         "reader_span_f1": statistics.mean(r["span_f1"] for r in ans),
         "reader_ms_per_question_p50": round(1000 * statistics.median(read_seconds), 1),
     }
+    for kind in ("unanswerable", "missing"):  # each kind of "no answer here" on its own
+        part_rows = [r for r in rows if r["kind"] in ("answerable", kind)]
+        if any(r["kind"] == kind for r in part_rows):
+            summary[f"vs_{kind}"] = {
+                "questions": sum(r["kind"] == kind for r in part_rows),
+                "auc_reader": auc([r["answerable"] for r in part_rows],
+                                  [r["plain"] for r in part_rows]),
+                "auc_retrieval": auc([r["answerable"] for r in part_rows],
+                                     [r["retrieval_confidence"] for r in part_rows])}
     for key in ("plain", "reranked"):
         chosen = json.loads(args.thresholds) if args.thresholds else choose(rows, key)
         summary[f"thresholds_{key}"] = {

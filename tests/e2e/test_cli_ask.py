@@ -122,3 +122,23 @@ def test_eval_qa_end_to_end_on_a_tiny_file(indexed_home, default_gguf, data_dir,
     report = json.loads(Path(out["report"]).read_text(encoding="utf-8"))
     assert len(report["questions"]) == 5
     assert Path(out["markdown"]).read_text(encoding="utf-8").startswith("# QA evaluation")
+
+
+def test_eval_qa_asks_questions_with_their_answer_taken_out(indexed_home, default_gguf, data_dir,
+                                                            tmp_path):
+    """--missing asks answerable questions again with every passage holding the answer out of
+    the results: they count apart, as questions a refusal answers rightly."""
+    proc = run_cli("eval", "qa", str(data_dir / "qa" / "tiny.jsonl"), "--limit", "2",
+                   "--missing", "1", "--out", str(tmp_path), "--json", home=indexed_home,
+                   model=default_gguf)
+    out = last_json(proc.stdout)
+    summary = out["summary"]
+    assert summary["questions"] == 3 and summary["missing"] == 1
+    assert summary["missing_correct_refusals"] in (0.0, 1.0)
+    rows = json.loads(Path(out["report"]).read_text(encoding="utf-8"))["questions"]
+    missing = [r for r in rows if r["kind"] == "missing"]
+    assert len(missing) == 1 and missing[0]["answerable"] is False and missing[0]["gold"]
+    assert missing[0]["passage_holds_gold"] is False  # no passage the model saw held it
+    asked = [r for r in rows if r["kind"] != "missing"]
+    assert missing[0]["id"] not in {r["id"] for r in asked}
+    assert "answer not in the library" in Path(out["markdown"]).read_text(encoding="utf-8")
