@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QRect, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -114,6 +114,7 @@ class SettingsDialog(QDialog):
         if rest:
             layout_columns[1].append(("Other", rest))
         self.style_field: AnswerStyle | None = None
+        self.column_widgets: list[QWidget] = []
         for column, stretch in zip(layout_columns, STRETCH, strict=True):
             form = QFormLayout()
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -145,10 +146,14 @@ class SettingsDialog(QDialog):
                         form.addRow(self._row(option))
                     elif option is not None:
                         form.addRow(LABELS.get(name, option.label) + ":", self._row(option))
-            holder = QVBoxLayout()
+            column_widget = QWidget()
+            holder = QVBoxLayout(column_widget)
+            holder.setContentsMargins(0, 0, 0, 0)
             holder.addLayout(form)
             holder.addStretch(1)
-            columns.addLayout(holder, stretch)
+            columns.addWidget(column_widget, stretch)
+            self.column_widgets.append(column_widget)
+        self.columns = columns
         self.scroll_area.setWidget(body)
         self.body = body
         outer.addWidget(self.scroll_area, 1)
@@ -178,7 +183,14 @@ class SettingsDialog(QDialog):
             available = screen.availableGeometry()
         body = self.body
         width = min(WIDEST, available.width() - 40)
-        body.setFixedWidth(width - 24 - 2 * self.outer.contentsMargins().left())
+        inner = width - 24 - 2 * self.outer.contentsMargins().left()
+        moved = self._arrange(three=inner >= self._three_columns_width())
+        if moved and self.isVisible():
+            # a shown dialog's layouts settle on the next pass of the event loop; its height
+            # is read again then (read now, it would be the old arrangement's)
+            again = QRect(available)
+            QTimer.singleShot(0, self, lambda: self.fit_screen(again))
+        body.setFixedWidth(inner)
         height = body.heightForWidth(body.width()) if body.hasHeightForWidth() \
             else body.sizeHint().height()
         body.setMinimumWidth(0)
@@ -186,6 +198,30 @@ class SettingsDialog(QDialog):
         chrome = self.buttons.sizeHint().height() + 3 * self.outer.spacing() + \
             2 * self.outer.contentsMargins().top() + 8
         self.resize(width, min(available.height() - 40, height + chrome))
+
+    def _three_columns_width(self) -> int:
+        margins = self.columns.contentsMargins()
+        return sum(w.minimumSizeHint().width() for w in self.column_widgets) + \
+            self.columns.spacing() * (len(self.column_widgets) - 1) + margins.left() + \
+            margins.right()
+
+    def _arrange(self, *, three: bool) -> bool:
+        """Three columns where the screen is wide enough (1366 pixels is); on a narrower one
+        the last column goes under the second (the dialog scrolls), never cut off. True
+        when the columns moved."""
+        last = self.column_widgets[-1]
+        second = self.column_widgets[1].layout()
+        assert isinstance(second, QVBoxLayout)
+        under = second.indexOf(last) >= 0
+        if three and under:
+            second.removeWidget(last)
+            self.columns.addWidget(last, STRETCH[-1])
+        elif not three and not under:
+            self.columns.removeWidget(last)
+            second.insertWidget(second.count() - 1, last)
+        else:
+            return False
+        return True
 
     def _style_rows(self, form: QFormLayout) -> None:
         """Answer style: the choice, the adapter file (for your own), and the strength."""

@@ -266,3 +266,27 @@ def test_a_library_gone_between_test_and_save_leaves_the_open_one(qtbot, make_wi
         assert all(b in ("sqlite", None) for b in after) and "sqlite" in after
     finally:
         relay.close()
+
+
+def test_the_library_column_is_never_cut_off(qtbot, make_window) -> None:
+    """Three columns on a 1366-pixel screen; on a 1024-pixel one the Library goes under the
+    answers (the dialog scrolls down to it) rather than past the dialog's right edge."""
+    from PySide6.QtCore import QRect
+
+    window = make_window(watch=False)
+    dialog = window.settings_controller.open_settings()
+    qtbot.waitExposed(dialog)
+    field = dialog.library_field
+    for width, columns in ((1366, 3), (1024, 2), (1366, 3)):
+        dialog.fit_screen(QRect(0, 0, width, 728))
+        qtbot.wait(20)
+        shown = [w for w in dialog.column_widgets if dialog.columns.indexOf(w) >= 0]
+        assert len(shown) == columns, width
+        body = dialog.body
+        for widget in (field.choice, field.url, field.password, field.test_button,
+                       dialog.fields["serve_library"]):
+            left = widget.mapTo(body, widget.rect().topLeft())
+            right = widget.mapTo(body, widget.rect().topRight())
+            assert left.x() >= 0 and right.x() <= body.width(), (width, widget.objectName())
+            assert dialog.scroll_area.viewport().width() >= body.width() - 1
+    dialog.reject()
