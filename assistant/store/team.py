@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from assistant.errors import UserError
 
@@ -49,7 +50,9 @@ def _plural(n: int, word: str) -> str:
 def check_library(url: str, *, password: str | None = None,
                   embedder: str | None = None) -> LibraryCheck:
     """Connect to the library at `url` (with `password`, else the saved one), count what it
-    holds, and check its collections were embedded by `embedder` (this app's identity)."""
+    holds, and check its collections were embedded by `embedder` (this app's identity).
+    Like `library use`, it makes or upgrades the app's tables there: a user who may not is
+    told so now, not at the first index."""
     from assistant.store.pg_connect import redacted
 
     problem = check_address(url)
@@ -99,12 +102,15 @@ def failure_sentence(exc: BaseException, where: str) -> str:
         return f"The server at {where} refused the password; check it and try again."
     if "no password supplied" in text:
         return f"The server at {where} asks for a password; enter it and try again."
+    parts = urlsplit(where)
     if isinstance(cause, errors.InvalidCatalogName) or ("database" in text and
                                                         "does not exist" in text):
-        return (f"The server answered, but it has no database named in {where}; check the "
-                "name after the last slash of the address.")
+        return (f"The server at {where} answered, but it has no database called "
+                f"'{parts.path.rsplit('/', 1)[-1]}'; check the name after the last slash of "
+                "the address.")
     if "role" in text and "does not exist" in text:
-        return f"The server answered, but it knows no such user as the one in {where}."
+        return (f"The server at {where} answered, but it knows no user called "
+                f"'{parts.username or ''}'; check the name before the @ of the address.")
     if "no pg_hba.conf entry" in text:
         return (f"The server at {where} does not let this computer in (its pg_hba.conf); "
                 "ask its administrator.")
@@ -114,7 +120,7 @@ def failure_sentence(exc: BaseException, where: str) -> str:
     if isinstance(cause, OperationalError):
         return (f"No PostgreSQL server answers at {where}; check the address and port, and "
                 "that the server is running.")
-    if isinstance(exc, UserError) and cause is exc:
+    if isinstance(exc, UserError):
         return str(exc)  # already a sentence of ours (no pgvector, no rights, a full disk)
     return (f"The library at {where} could not be opened; check the address, or ask the "
             "server's administrator.")

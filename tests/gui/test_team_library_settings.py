@@ -90,6 +90,23 @@ def test_settings_switch_the_window_to_a_team_library(qtbot, make_window, pg_url
                         success=listed.append)
     qtbot.waitUntil(lambda: bool(listed), timeout=30_000)
     assert listed == [("postgresql", held)]
+
+    # and back to this computer's library, from the dialog again
+    back = window.settings_controller.open_settings()
+    qtbot.waitExposed(back)
+    assert back.library_field.team and back.library_field.url.text() == pg_url
+    back.library_field.choice.setCurrentIndex(back.library_field.choice.findData("local"))
+    switched.clear()
+    qtbot.mouseClick(back.buttons.button(QDialogButtonBox.StandardButton.Save),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(switched), timeout=10_000)
+    assert "store_url" not in json.loads((app_home / "settings.json").read_text())["extra"]
+    qtbot.waitUntil(lambda: "this computer's library" in window.statusBar().currentMessage(),
+                    timeout=60_000)
+    found.clear()
+    window.backend.model.submit(search, success=found.append)
+    qtbot.waitUntil(lambda: bool(found), timeout=60_000)
+    assert found[0] == ("sqlite", [])  # this computer's library is empty
     assert not window.context.failures
 
 
