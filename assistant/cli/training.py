@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -36,17 +37,37 @@ def _load(data: str, scrub: bool, max_length: int) -> Any:
 
 
 def _stoppable(run: Callable[[threading.Event], T], bar: ProgressBar) -> T | None:
-    """`run(cancel)` with the progress bar closed however it ends; on Ctrl+C or a
-    cancellation, say how to resume and return None."""
+    """`run(cancel)` with the progress bar closed however it ends; on a cancellation, say how
+    to resume and return None.
+
+    Ctrl+C (SIGINT) and SIGTERM set `cancel` rather than raising: the run stops between two
+    steps and writes its checkpoint there, so nothing done since the last periodic checkpoint
+    is lost (an exception raised mid-step could only leave the older one). A second Ctrl+C
+    stops at once.
+    """
     cancel = threading.Event()
+    handlers: dict[int, Any] = {}
+
+    def stop(signum: int, _frame: Any) -> None:
+        if cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nStopping after this step, and saving a checkpoint...", file=sys.stderr,
+              flush=True)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, stop)
     try:
         return run(cancel)
     except KeyboardInterrupt:
         cancel.set()
         what = "Interrupted"
     except Cancelled:
-        what = "Cancelled"
+        what = "Stopped" if handlers else "Cancelled"
     finally:
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
         bar.close()
     print(f"{what}. Run the same command with --resume to continue.", file=sys.stderr)
     return None

@@ -142,9 +142,14 @@ def curve(rows: Sequence[dict[str, Any]], score: Sequence[float]) -> list[dict[s
         def refused(pair: tuple[dict[str, Any], float], t: float = t) -> bool:
             return bool(pair[0]["refused"] or pair[1] >= t)
 
+        missing = [x for x in una if x[0].get("kind") == "missing"]
+        squad = [x for x in una if x[0].get("kind") != "missing"]
         out.append({
             "threshold": t,
             "correct_refusals": sum(refused(x) for x in una) / max(1, len(una)),
+            # apart: SQuAD's own unanswerable questions, and those whose answer was taken out
+            "correct_refusals_unanswerable": sum(refused(x) for x in squad) / max(1, len(squad)),
+            "correct_refusals_missing": sum(refused(x) for x in missing) / max(1, len(missing)),
             "false_refusals": sum(refused(x) for x in ans) / max(1, len(ans)),
             "contains_gold": sum(1 for x in ans if not refused(x) and x[0]["contains"])
             / max(1, len(ans)),
@@ -172,9 +177,12 @@ def auc(rows: Sequence[dict[str, Any]], value: Callable[[dict[str, Any]], float]
 
 def show(title: str, points: list[dict[str, float]]) -> None:
     print(title)
-    print("threshold  correct refusals  false refusals  contains gold")
+    print("threshold  correct refusals (SQuAD's / answer taken out)  false refusals  "
+          "contains gold")
     for p in points:
         print(f"  {p['threshold']:.2f}      {100 * p['correct_refusals']:5.1f}%"
+              f" ({100 * p.get('correct_refusals_unanswerable', 0):5.1f}% /"
+              f" {100 * p.get('correct_refusals_missing', 0):5.1f}%)"
               f"           {100 * p['false_refusals']:5.1f}%        "
               f"{100 * p['contains_gold']:5.1f}%")
 
@@ -187,7 +195,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the question sample")
     parser.add_argument("--lora", help="adapter (default: as the app chooses)")
     parser.add_argument("--out", help="write the rows and the curve here (JSON)")
-    parser.add_argument("--rows", help="skip asking: read rows written by an earlier --out")
+    parser.add_argument("--rows", action="append",
+                        help="skip asking: read rows written by an earlier --out (repeat to "
+                        "fit on several runs' rows together)")
+    parser.add_argument("--missing-only", action="store_true", dest="missing_only",
+                        help="ask only the --missing questions (to add to rows asked before "
+                        "with the same --limit, --seed and --balanced)")
     parser.add_argument("--split", choices=("train", "calibration", "held-out"),
                         default="train",
                         help="calibration: only the reader's validation articles, which "
@@ -196,6 +209,10 @@ def main() -> int:
                         "the refusal probability alone (no fitting)")
     parser.add_argument("--balanced", action="store_true",
                         help="half answerable, half unanswerable (as `eval qa --balanced`)")
+    parser.add_argument("--missing", type=int, default=0, metavar="N",
+                        help="also ask N other answerable questions with every passage "
+                        "holding their answer taken out (as `eval qa --missing`): rows the "
+                        "decision should refuse, like the unanswerable ones")
     parser.add_argument("--with-reader", action="store_true", dest="with_reader",
                         help="fit with the reader's best probability as a fifth feature")
     parser.add_argument("--focus-words", type=int, help="words of each passage the model "
@@ -208,7 +225,8 @@ def main() -> int:
         focus.FOCUS_WORDS = args.focus_words
 
     if args.rows:
-        rows = json.loads(Path(args.rows).read_text(encoding="utf-8"))["rows"]
+        rows = [row for path in args.rows
+                for row in json.loads(Path(path).read_text(encoding="utf-8"))["rows"]]
     elif args.data:
         rows = ask(args)
     else:
@@ -258,7 +276,7 @@ def main() -> int:
 
 def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
     from assistant.cli.models import make_generator
-    from assistant.evaluation.qa import run_qa, sample, score
+    from assistant.evaluation.qa import run_qa, sample, sample_missing, score
     from assistant.search import Embedder
     from assistant.settings import Settings
     from assistant.training.squad import load_qa, split_articles
@@ -277,6 +295,10 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
                 seen.add(" ".join(json.loads(line)["prompt"].split()))
     pool = [q for q in qa.questions if " ".join(q.question.split()) not in seen]
     questions = sample(pool, args.limit, seed=args.seed, balanced=args.balanced)
+    missing = sample_missing(pool, args.missing, seed=args.seed, skip=questions)
+    missing_ids = {q.id for q in missing}
+    if args.missing_only:
+        questions = []
     balanced = answerability.STRICTNESS["balanced"]
     answerability.STRICTNESS["calibration"] = answerability.Strictness(
         "calibration", "never refuses on the model's judgement", balanced.floor,
@@ -294,7 +316,8 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
     def keep(question: Any, answer: Any) -> None:
-        rows.append(dict(asdict(score(question, answer)), **{
+        taken_out = question.id in missing_ids
+        rows.append(dict(asdict(score(question, answer, missing=taken_out)), **{
             "consulted": [{"text": h.text, "similarity": h.similarity,
                            "keyword_rank": h.keyword_rank, "vector_rank": h.vector_rank}
                           for h in answer.consulted],
@@ -308,7 +331,7 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
             Path(args.out).write_text(json.dumps({"rows": rows}), encoding="utf-8")
 
     run_qa(qa, questions, generator=generator, settings=values, embedder=Embedder(),
-           progress=progress, on_answer=keep)
+           progress=progress, on_answer=keep, missing=missing)
     return rows
 
 if __name__ == "__main__":

@@ -171,3 +171,33 @@ def test_short_pairs_are_sentences_of_the_own_paragraph_with_and_without_the_ans
         else:
             assert p.start == -1 and "27 months" not in p.passage
     assert sentence_spans("Ask Dr. Alvarez about the kettle. It is red.") == [(0, 44)]
+
+
+def test_ctrl_c_stops_training_between_steps_and_saves(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """A real SIGINT mid-step lets the step finish and the checkpoint be written (a raised
+    KeyboardInterrupt would abandon the step and leave only the older checkpoint)."""
+    import os
+    import signal
+
+    from assistant.cli.output import ProgressBar
+    from assistant.cli.training import _stoppable
+    from assistant.errors import Cancelled
+
+    done: list[str] = []
+
+    def run(cancel: Any) -> str:
+        for step in range(1, 100):
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of step 3
+            done.append(f"step {step}")
+            if cancel.is_set():
+                done.append(f"checkpoint at {step}")
+                raise Cancelled("stopped")
+        return "finished"
+
+    before = signal.getsignal(signal.SIGINT)
+    assert _stoppable(run, ProgressBar()) is None
+    assert done[-2:] == ["step 3", "checkpoint at 3"]
+    assert "Stopped. Run the same command with --resume" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before  # the usual Ctrl+C is back
