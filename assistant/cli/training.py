@@ -205,7 +205,12 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     """Train the reader (question + passage -> holds the answer?, and where) on QA data."""
     from assistant.ingest.chunking import Chunker
     from assistant.search import default_model_path
-    from assistant.training.reader_data import KINDS, build_reader_pairs, reader_split
+    from assistant.training.reader_data import (
+        KINDS,
+        build_reader_pairs,
+        nearest_passages,
+        reader_split,
+    )
     from assistant.training.reader_train import ReaderConfig, ReaderProgress, train_reader
     from assistant.training.squad import load_qa, passages_of
 
@@ -219,10 +224,22 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     split = reader_split(qa.articles, held_out=args.held_out, seed=args.seed)
     chunker = Chunker()
 
+    embedder = None
+    if args.retrieved:
+        from assistant.search import Embedder
+
+        embedder = Embedder()
+
     def pairs_of(articles: list[str], seed: int) -> list[Any]:
         part = qa.only_articles(articles)
         passages = passages_of(part, lambda text: [c.text for c in chunker.chunk_page(text)])
-        pairs = build_reader_pairs(part, passages, seed=seed)
+        near = None
+        if embedder is not None:  # search's nearest passages stand in for random ones
+            nearest = nearest_passages(part.questions, passages, embedder.embed_batch)
+            near = lambda q: nearest.get(q.id, [])  # noqa: E731
+        pairs = build_reader_pairs(part, passages, seed=seed,
+                                   hard_per_question=0 if near else 1, neighbours=near,
+                                   retrieved_per_question=args.retrieved)
         return pairs[:args.limit] if args.limit else pairs
 
     train_pairs = pairs_of(split.train, args.seed)
@@ -294,6 +311,10 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--held-out", type=float, default=0.25, dest="held_out",
                    help="share of articles held out (default 0.25, as eval qa)")
     p.add_argument("--limit", type=int, help="use at most this many pairs of each split")
+    p.add_argument("--retrieved", type=int, default=1, metavar="N",
+                   help="per question, N passages that search ranks nearest and that lack "
+                   "the answer, as negatives (default 1; 0: a random paragraph of the same "
+                   "article instead)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

@@ -9,6 +9,10 @@ where. Four kinds of pairs teach it (Rajpurkar et al. 2018 for the unanswerable 
   plausible, no answer: the hard case a generator gets wrong);
 * `hard`: a question with another paragraph of the same article (same topic, no answer);
 * `easy`: a question with a paragraph of another article;
+* `retrieved`: a question with a passage that search ranks near the top for it and that does
+  not hold the answer (with `neighbours`): the reader's hardest case at answer time, when the
+  library lacks the answer and search still returns its closest passages. Random paragraphs
+  of the same article (`hard`) are mostly off the question's point; these are not;
 * `short_answer` and `short_negative`: one or two sentences of the question's own paragraph,
   with and without the answer. A user's passages are often short (a note, a slide, a table
   row), and a reader trained on whole SQuAD paragraphs only rated a plain one-sentence
@@ -22,12 +26,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from assistant.training.squad import Passage, QASet, Question, split_articles
 
-KINDS = ("answer", "unanswerable", "hard", "easy", "short_answer", "short_negative")
+KINDS = ("answer", "unanswerable", "hard", "easy", "short_answer", "short_negative",
+         "retrieved")
 
 
 @dataclass(frozen=True)
@@ -113,9 +119,13 @@ def short_window(text: str, at: int | None, rng: random.Random, *, avoid: tuple[
 
 def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: int = 0,
                        hard_per_question: int = 1, easy_share: float = 0.3,
-                       unanswerable_chunks: int = 1, short_share: float = 0.5
-                       ) -> list[ReaderPair]:
+                       unanswerable_chunks: int = 1, short_share: float = 0.5,
+                       neighbours: Callable[[Question], Sequence[Passage]] | None = None,
+                       retrieved_per_question: int = 1) -> list[ReaderPair]:
     """Every question of `qa` as reader pairs (see the module's docstring), shuffled.
+
+    `neighbours(q)`: the passages search ranks first for the question, best first; the first
+    `retrieved_per_question` of them that do not hold its answer become `retrieved` pairs.
 
     A negative never contains a gold answer of its question (a paragraph that happens to
     mention it would teach the reader to ignore the answer).
@@ -166,6 +176,11 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                 if p.paragraph.id not in q.paragraph_ids and not _holds(p.text, q.answers)]
         for p in rng.sample(same, min(hard_per_question, len(same))):
             pairs.append(pair(q, p, "hard"))
+        if neighbours is not None:
+            near = [p for p in neighbours(q) if not _holds(p.text, q.answers)
+                    and (q.answerable or p.paragraph.id not in q.paragraph_ids)]
+            for p in near[:retrieved_per_question]:
+                pairs.append(pair(q, p, "retrieved"))
         others = [a for a in articles if a != q.article]
         if others and rng.random() < easy_share:
             p = rng.choice(by_article[rng.choice(others)])
@@ -192,3 +207,25 @@ def reader_split(articles: Sequence[str], *, held_out: float = 0.25, validation:
     train, out = split_articles(articles, held_out=held_out, seed=seed)
     fit, val = split_articles(train, held_out=validation, seed=seed + 1)
     return ReaderSplit(fit, val, out)
+
+
+def nearest_passages(questions: Sequence[Question], passages: dict[str, list[Passage]],
+                     embed: Callable[[list[str]], Any], depth: int = 5
+                     ) -> dict[str, list[Passage]]:
+    """Each question's `depth` nearest passages by the embedder's cosine (the app's vector
+    search, without the keyword half), best first: what search hands the reader."""
+    import numpy as np
+
+    flat = [p for plist in passages.values() for p in plist]
+    if not flat or not questions:
+        return {}
+    docs = np.asarray(embed([p.text for p in flat]), dtype=np.float32)
+    queries = np.asarray(embed([q.question for q in questions]), dtype=np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True) + 1e-9
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-9
+    out: dict[str, list[Passage]] = {}
+    for q, row in zip(questions, queries @ docs.T, strict=True):
+        best = np.argsort(-row)[:depth]
+        out[q.id] = [flat[i] for i in best]
+    return out
+

@@ -201,3 +201,32 @@ def test_ctrl_c_stops_training_between_steps_and_saves(capsys: pytest.CaptureFix
     assert done[-2:] == ["step 3", "checkpoint at 3"]
     assert "Stopped. Run the same command with --resume" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before  # the usual Ctrl+C is back
+
+
+def test_retrieved_negatives_are_the_nearest_passages_without_the_answer(tmp_path: Path) -> None:
+    """With the real embedder, a question's `retrieved` negative is a passage search ranks
+    near it that lacks its answer: for "Who was the keeper of the lighthouse?", the other
+    lighthouse paragraph, never an orchard or a ferry."""
+    from assistant.search import Embedder
+    from assistant.training.reader_data import nearest_passages
+
+    qa = load_qa(_squad(tmp_path / "tiny.json"))
+    chunker = Chunker()
+    passages = passages_of(qa, lambda text: [c.text for c in chunker.chunk_page(text)])
+    nearest = nearest_passages(qa.questions, passages, Embedder().embed_batch, depth=3)
+    pairs = build_reader_pairs(qa, passages, seed=0, hard_per_question=0, easy_share=0.0,
+                               short_share=0.0, neighbours=lambda q: nearest[q.id])
+    retrieved = [p for p in pairs if p.kind == "retrieved"]
+    assert len(retrieved) == len(qa.questions)  # one each
+    for p in retrieved:
+        q = next(q for q in qa.questions if q.question == p.question)
+        assert not any(a.lower() in p.passage.lower() for a in q.answers)
+        assert not p.positive
+    keeper = next(p for p in retrieved if p.question == "Who was the keeper of the lighthouse?")
+    assert "Brannock lighthouse" in keeper.passage
+    # an unanswerable question's own paragraph is its `unanswerable` pair, not a retrieved one
+    q = next(q for q in qa.questions if q.question == "Who painted the Brannock lighthouse?")
+    painted = next(p for p in retrieved if p.question == q.question)
+    assert nearest[q.id][0].paragraph.id in q.paragraph_ids  # search finds its own first
+    assert painted.passage == next(p.text for p in nearest[q.id]
+                                   if p.paragraph.id not in q.paragraph_ids)
