@@ -141,7 +141,7 @@ def bundle_tesseract(bundle: Path, program: Path | None = None, build: bool = Tr
     app reads scans with no network and no system package. The app points the program at
     them (assistant.ingest.ocr.tesseract_command). The program is the small build of
     tesseract_build (cached, else compiled now) unless `build` is False or that build fails:
-    then Debian's, with ICU and the curl stack (68 MB rather than about 10). Returns the bytes
+    then Debian's, with ICU and the curl stack (68 MB rather than 13). Returns the bytes
     added."""
     system = system_tesseract()  # Debian's: the English data, and the fallback program
     if program is None and build:

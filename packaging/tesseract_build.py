@@ -199,7 +199,7 @@ def built_tesseract() -> Path | None:
         return build()
     except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
         log(f"the small Tesseract could not be built ({err}); the bundle carries Debian's "
-            "tesseract-ocr with all its libraries instead (about 68 MB rather than 10)")
+            "tesseract-ocr with all its libraries instead (68 MB rather than 13)")
         return None
 
 
