@@ -391,10 +391,11 @@ class Backend(QObject):
 
     def read(self, fn: Callable[[Any], Any], *, success: Callable[[Any], None],
              failure: Callable[[Failure], None] | None = None, owner: QObject | None = None,
-             name: str = "read") -> Job:
+             name: str = "read", finished: Callable[[], None] | None = None) -> Job:
         """Run `fn(store)` on the reader worker and hand its result to `success`."""
         return self.reader.submit(lambda ctx: fn(ctx.state["store"]), name=name,
-                                  success=success, failure=failure, owner=owner)
+                                  success=success, failure=failure, owner=owner,
+                                  finished=finished)
 
     def warm_up_embedder(self) -> Job:
         def work(ctx: TaskContext) -> None:

@@ -307,3 +307,28 @@ def test_the_library_column_is_never_cut_off(qtbot, make_window) -> None:
             assert left.x() >= 0 and right.x() <= body.width(), (width, widget.objectName())
             assert dialog.scroll_area.viewport().width() >= body.width() - 1
     dialog.reject()
+
+
+def test_what_another_copy_indexes_shows_in_the_window(qtbot, make_window, pg_url, docs_copy,
+                                                       embedder, monkeypatch) -> None:
+    """Two copies share a team library: what the other indexes appears in this window's
+    listings by itself (the change counter is read every TEAM_POLL_MS; 10 s in the app)."""
+    from assistant.gui.controllers import library as library_controller
+    from assistant.store.team import use_library
+
+    monkeypatch.setattr(library_controller, "TEAM_POLL_MS", 200)
+    use_library(pg_url)
+    window = make_window(watch=False)
+    with qtbot.waitSignal(window.library.refreshed, timeout=30_000):
+        window.library.refresh()  # the listing as it is before the other copy writes
+    qtbot.waitUntil(lambda: window.library._seen_generation is not None, timeout=30_000)
+    qtbot.wait(500)  # the window's own start-up work done; nothing else refreshes it now
+    assert window.library.collection_counts.get("default") is None
+    with PgStore(pg_url) as other_copy:
+        Indexer(other_copy, embedder).index([str(docs_copy)], "default")
+        held = other_copy.stats()["documents"]
+    qtbot.waitUntil(lambda: window.library.collection_counts.get("default") is not None and
+                    window.library.collection_counts["default"].documents == held,
+                    timeout=30_000)
+    assert f"{held} documents" in window.library.status_label.text()
+

@@ -22,6 +22,7 @@ from assistant.gui.libraryview import LibraryView
 from assistant.gui.wording import Counts
 
 LIBRARY_REFRESH_MS = 800  # listings refresh at most this often while indexing
+TEAM_POLL_MS = 10_000  # a team library: what other copies of the app wrote shows this soon
 
 
 @dataclass
@@ -72,6 +73,14 @@ class LibraryController(QObject):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(LIBRARY_REFRESH_MS)
         self._refresh_timer.timeout.connect(self.refresh)
+        # other copies of the app write to a team library too: its change counter is read
+        # now and then, and a change refreshes the listings
+        self._seen_generation: int | None = None
+        self._polling = False
+        self._team_timer = QTimer(self)
+        self._team_timer.setInterval(TEAM_POLL_MS)
+        self._team_timer.timeout.connect(self._look_for_other_copies)
+        self._team_timer.start()
 
     # ------------------------------------------------------------------ listings
     @property
@@ -115,6 +124,30 @@ class LibraryController(QObject):
             self.refreshed.emit(listing)
 
         self.backend.read(read, success=show, owner=self, name="listing")
+
+    def _look_for_other_copies(self) -> None:
+        from assistant.store.backend import default_target
+
+        if self._polling or default_target(self.context.settings) is None:
+            self._seen_generation = None
+            return
+        self._polling = True
+
+        def read(store: Any) -> int | None:
+            return int(store.generation()) if store.backend == "postgresql" else None
+
+        def seen(generation: int | None) -> None:
+            if generation is not None and self._seen_generation is not None and \
+                    generation != self._seen_generation:
+                self.schedule_refresh()
+            self._seen_generation = generation
+
+        def done() -> None:
+            self._polling = False
+
+        # a server that does not answer is said by the work the user asked for, not here
+        self.backend.read(read, success=seen, failure=lambda _: None, finished=done,
+                          owner=self, name="team-changes")
 
     def show_active_collection(self) -> None:
         """The active collection changed in the settings: show it on the page."""
