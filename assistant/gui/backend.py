@@ -351,9 +351,13 @@ class Backend(QObject):
             for collection, folder in store.watched():
                 if Path(folder).is_dir():
                     groups.setdefault(collection, []).append(folder)
+            shared = store.backend != "sqlite"  # other copies index into it too
             for doc in store.documents():
                 if doc.status == "pending" and not any(
-                        is_under(doc.path, f) for f in groups.get(doc.collection, [])):
+                        is_under(doc.path, f) for f in groups.get(doc.collection, [])) and \
+                        not (shared and not Path(doc.path).exists()):
+                    # on a team library, a file this computer does not have is another
+                    # copy's, waiting in its own run: not this window's to finish or fail
                     groups.setdefault(doc.collection, []).append(doc.path)
             total = IndexSummary()
             for collection, targets in groups.items():

@@ -332,3 +332,32 @@ def test_what_another_copy_indexes_shows_in_the_window(qtbot, make_window, pg_ur
                     timeout=30_000)
     assert f"{held} documents" in window.library.status_label.text()
 
+
+def test_start_up_leaves_another_copys_waiting_files_alone(qtbot, pg_url, docs_copy,
+                                                           embedder) -> None:
+    """At start the window finishes files an interrupted run left waiting; on a team library
+    a waiting file this computer does not have is another copy's, in its own run: the
+    window neither reports it as unreadable nor touches it, and still finishes its own."""
+    from assistant.gui.app import create_application
+    from assistant.gui.backend import Backend
+    from assistant.settings import Settings
+    from assistant.store.team import use_library
+
+    create_application()
+    use_library(pg_url)
+    mine = str(docs_copy / "guide.md")
+    with PgStore(pg_url) as other_copy:
+        cid = other_copy.collection_id("default")
+        other_copy.mark_pending_many(cid, ["/home/someone-else/report.txt", mine])
+    backend = Backend(Settings(), embedder=embedder)
+    got: list[Any] = []
+    try:
+        backend.check_library(progress=lambda _: None, success=got.append)
+        qtbot.waitUntil(lambda: bool(got), timeout=120_000)
+    finally:
+        backend.shutdown()
+    summary = got[0]
+    assert summary.failed == [] and summary.indexed == [mine]
+    with PgStore(pg_url) as server:
+        status = {d.path: d.status for d in server.documents("default")}
+    assert status == {"/home/someone-else/report.txt": "pending", mine: "indexed"}
