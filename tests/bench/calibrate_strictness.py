@@ -215,6 +215,9 @@ def main() -> int:
                         "decision should refuse, like the unanswerable ones")
     parser.add_argument("--with-reader", action="store_true", dest="with_reader",
                         help="fit with the reader's best probability as a fifth feature")
+    parser.add_argument("--reader", metavar="DIR",
+                        help="with --rows: read each row's passages again with this reader "
+                        "(a folder with reader.onnx) and fit on its probabilities")
     parser.add_argument("--focus-words", type=int, help="words of each passage the model "
                         "reads (default: the app's; 0: whole passages)")
     args = parser.parse_args()
@@ -231,6 +234,8 @@ def main() -> int:
         rows = ask(args)
     else:
         parser.error("give DATA or --rows")
+    if args.reader:
+        reread(rows, Path(args.reader))
     where = "held-out" if args.split == "held-out" else "training"
     print(f"{len(rows)} questions from the {where} articles "
           f"({sum(r['answerable'] for r in rows)} answerable)")
@@ -272,6 +277,19 @@ def main() -> int:
         Path(args.out).write_text(json.dumps({"rows": rows, "curve": points, "weights": weights,
                                               "chosen": chosen}, indent=1), encoding="utf-8")
     return 0
+
+
+def reread(rows: list[dict[str, Any]], folder: Path) -> None:
+    """Each row's best reader probability, from another reader, over the passages the model
+    was given (no generation: a new reader is judged on the same evidence)."""
+    from assistant.answer.reader import Reader
+
+    reader = Reader(folder)
+    for row in rows:
+        texts = [h["text"] for h in row.get("consulted", [])]
+        if texts:
+            row["reader_probability"] = max(r.probability
+                                            for r in reader.read(row["question"], texts))
 
 
 def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
