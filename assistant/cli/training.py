@@ -239,7 +239,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
             near = lambda q: nearest.get(q.id, [])  # noqa: E731
         pairs = build_reader_pairs(part, passages, seed=seed,
                                    hard_per_question=0 if near else 1, neighbours=near,
-                                   retrieved_per_question=args.retrieved)
+                                   retrieved_per_question=args.retrieved,
+                                   short_share=args.short_share)
         return pairs[:args.limit] if args.limit else pairs
 
     train_pairs = pairs_of(split.train, args.seed)
@@ -311,10 +312,13 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--held-out", type=float, default=0.25, dest="held_out",
                    help="share of articles held out (default 0.25, as eval qa)")
     p.add_argument("--limit", type=int, help="use at most this many pairs of each split")
-    p.add_argument("--retrieved", type=int, default=1, metavar="N",
+    p.add_argument("--retrieved", type=int, default=0, metavar="N",
                    help="per question, N passages that search ranks nearest and that lack "
-                   "the answer, as negatives (default 1; 0: a random paragraph of the same "
-                   "article instead)")
+                   "the answer, as negatives in place of a random paragraph of the same "
+                   "article (default 0, the shipped reader's recipe)")
+    p.add_argument("--short-share", type=float, default=0.0, dest="short_share",
+                   help="share of questions that also get one- or two-sentence passages "
+                   "with and without the answer (default 0, the shipped reader's recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

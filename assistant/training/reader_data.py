@@ -157,7 +157,8 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                 span = find_answer(p.text, q.answers)
                 if span is not None:
                     pairs.append(pair(q, p, "answer", span, q.answers))
-                    if rng.random() < short_share:
+                    # (no draw at all when off: the shipped reader's pairs come out again)
+                    if short_share > 0 and rng.random() < short_share:
                         window = short_window(p.text, span[0], rng)
                         if window is not None and window[1] >= span[1]:
                             pairs.append(short(q, p, window, "short_answer", span))
@@ -169,7 +170,7 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
         else:
             for p in rng.sample(own, min(unanswerable_chunks, len(own))):
                 pairs.append(pair(q, p, "unanswerable"))
-                window = short_window(p.text, None, rng)
+                window = short_window(p.text, None, rng) if short_share > 0 else None
                 if window is not None and rng.random() < short_share:
                     pairs.append(short(q, p, window, "short_negative"))
         same = [p for p in by_article.get(q.article, [])
