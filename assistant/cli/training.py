@@ -66,8 +66,8 @@ def _stoppable(run: Callable[[threading.Event], T], bar: ProgressBar) -> T | Non
     except Cancelled:
         what = "Stopped" if handlers else "Cancelled"
     finally:
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
+        for number, old in handlers.items():
+            signal.signal(number, old)
         bar.close()
     print(f"{what}. Run the same command with --resume to continue.", file=sys.stderr)
     return None
