@@ -118,7 +118,7 @@ class LibraryField(QWidget):
         elif url and find_password(url):
             self.password.setPlaceholderText("Saved in the system keyring")
         else:
-            self.password.setPlaceholderText("None")
+            self.password.setPlaceholderText("No password saved")
 
     @property
     def team(self) -> bool:

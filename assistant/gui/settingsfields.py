@@ -178,7 +178,7 @@ class KeyField(QLineEdit):
         self.setObjectName("setting_answer_server_key")
         self.setEchoMode(QLineEdit.EchoMode.Password)
         self.setClearButtonEnabled(True)
-        self.setPlaceholderText("None")
+        self.setPlaceholderText("No key")
         self.setToolTip("Kept in the system keyring, never in the settings file. Empty: the "
                         "server needs no key.")
         self.loaded: tuple[str, str] = ("", "")
@@ -192,7 +192,7 @@ class KeyField(QLineEdit):
         key = "" if self.from_env or not url else (load_key(url) or "")
         self.setText(key)
         self.setReadOnly(self.from_env)
-        self.setPlaceholderText(f"Set by {ENV_KEY}" if self.from_env else "None")
+        self.setPlaceholderText(f"Set by {ENV_KEY}" if self.from_env else "No key")
         self.loaded = (url, key)
 
     def changed_for(self, url: str) -> bool:
