@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median
@@ -144,8 +145,10 @@ def scanned_copy(source: Path, target: Path, dpi: int) -> Path:
     return target
 
 
-def parity(dpi: int) -> tuple[int, int]:
-    """Handbook questions whose top passage is on the same page, original vs scanned copy."""
+def parity(dpi: int, answers: bool = True) -> dict[str, Any]:
+    """Handbook questions whose top passage is on the same page, original vs scanned copy;
+    with `answers`, also asked through the app's answer path (the real default model and
+    adapter) against each copy: the same answer, citing the same page."""
     import os
 
     from assistant.ingest.indexer import Indexer
@@ -180,8 +183,38 @@ def parity(dpi: int) -> tuple[int, int]:
                 hits = retriever.search(q["question"], 1, collections=[name])
                 pages.append(hits[0].page if hits else None)
             same += pages[0] == pages[1] == q["page"]
+        out: dict[str, Any] = {"scanned_handbook_same_page": same, "questions": len(questions)}
+        if answers:
+            out.update(same_answers(questions, retriever, settings))
         store.close()
-        return same, len(questions)
+        return out
+
+
+def same_answers(questions: list[dict[str, Any]], retriever: Any, settings: Any
+                 ) -> dict[str, Any]:
+    """Each question asked against the original and against the scanned copy."""
+    from assistant.answer import answer_question
+    from assistant.cli.models import make_generator
+
+    generator = make_generator(argparse.Namespace(model=None, lora=None, lora_scale=None),
+                               settings)
+    same = same_page = 0
+    pairs = []
+    for q in questions:
+        got = []
+        for name in ("original", "scanned"):
+            answer = answer_question(
+                q["question"], generator=generator, top_k=settings.get("top_k"),
+                retriever=lambda query, k, name=name: retriever.search(query, k,
+                                                                       collections=[name]))
+            pages = sorted({c.hit.page for c in answer.citations})
+            got.append((" ".join(answer.text.split()), pages))
+        same += got[0][0] == got[1][0]
+        same_page += got[0][1] == got[1][1] == [q["page"]]
+        pairs.append({"question": q["question"], "original": got[0][0],
+                      "scanned": got[1][0], "pages": [got[0][1], got[1][1]]})
+    return {"scanned_handbook_same_answer": same, "same_cited_page": same_page,
+            "answers": pairs}
 
 
 def main() -> int:
@@ -190,6 +223,8 @@ def main() -> int:
     parser.add_argument("--dpi", type=int, default=200)
     parser.add_argument("--engines", default="tesseract")
     parser.add_argument("--no-parity", action="store_true")
+    parser.add_argument("--no-answers", action="store_true", dest="no_answers",
+                        help="compare the scanned copy's search results only, not answers")
     # the app's 60 s per page; a machine busy with other work needs more to finish the run
     parser.add_argument("--time-limit", type=float, default=60)
     args = parser.parse_args()
@@ -230,8 +265,7 @@ def main() -> int:
                           "s_per_page_median": round(median(seconds), 2),
                           "s_per_page_max": round(max(seconds), 2)}))
     if not args.no_parity:
-        same, total = parity(args.dpi)
-        print(json.dumps({"scanned_handbook_same_page": same, "questions": total}))
+        print(json.dumps(parity(args.dpi, answers=not args.no_answers), ensure_ascii=False))
     return 0
 
 
