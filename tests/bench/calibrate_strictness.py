@@ -137,17 +137,17 @@ def curve(rows: Sequence[dict[str, Any]], score: Sequence[float]) -> list[dict[s
     """Rates at each threshold on the score, from rows asked with no refusal acted on."""
     ans = [(r, s) for r, s in zip(rows, score, strict=True) if r["answerable"]]
     una = [(r, s) for r, s in zip(rows, score, strict=True) if not r["answerable"]]
+    # apart: SQuAD's own unanswerable questions, and those whose answer was taken out
+    missing = [x for x in una if x[0].get("kind") == "missing"]
+    squad = [x for x in una if x[0].get("kind") != "missing"]
     out = []
     for t in THRESHOLDS:
         def refused(pair: tuple[dict[str, Any], float], t: float = t) -> bool:
             return bool(pair[0]["refused"] or pair[1] >= t)
 
-        missing = [x for x in una if x[0].get("kind") == "missing"]
-        squad = [x for x in una if x[0].get("kind") != "missing"]
         out.append({
             "threshold": t,
             "correct_refusals": sum(refused(x) for x in una) / max(1, len(una)),
-            # apart: SQuAD's own unanswerable questions, and those whose answer was taken out
             "correct_refusals_unanswerable": sum(refused(x) for x in squad) / max(1, len(squad)),
             "correct_refusals_missing": sum(refused(x) for x in missing) / max(1, len(missing)),
             "false_refusals": sum(refused(x) for x in ans) / max(1, len(ans)),
