@@ -30,6 +30,8 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     questions = sample(qa.questions, args.limit, seed=args.seed, balanced=args.balanced)
     if not questions:
         raise UserError("No questions to ask with these options.")
+    if args.missing < 0:
+        raise UserError("--missing takes a number of questions, 0 or more.")
     if args.missing and args.oracle:
         raise UserError("--missing takes passages out of the search results; "
                         "--oracle skips search. Use one or the other.")

@@ -220,6 +220,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
                               checkpoint_minutes=args.checkpoint_minutes)
     except ValueError as exc:
         raise UserError(f"Training options: {exc}.") from exc
+    if args.retrieved < 0 or not 0.0 <= args.short_share <= 1.0:
+        raise UserError("--retrieved takes a number of passages, 0 or more, and --short-share "
+                        "a share between 0 and 1.")
     qa = load_qa(args.data)
     split = reader_split(qa.articles, held_out=args.held_out, seed=args.seed)
     chunker = Chunker()

@@ -230,3 +230,14 @@ def test_retrieved_negatives_are_the_nearest_passages_without_the_answer(tmp_pat
     assert nearest[q.id][0].paragraph.id in q.paragraph_ids  # search finds its own first
     assert painted.passage == next(p.text for p in nearest[q.id]
                                    if p.paragraph.id not in q.paragraph_ids)
+
+
+def test_negative_counts_are_refused_in_a_sentence(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    data = _squad(tmp_path / "tiny.json")
+    assert main(["train-reader", str(data), "--out", str(tmp_path / "r"),
+                 "--retrieved", "-1"]) == 1
+    assert main(["eval", "qa", str(data), "--missing", "-2"]) == 1
+    err = capsys.readouterr().err
+    assert "--retrieved takes a number of passages" in err
+    assert "--missing takes a number of questions" in err and "Traceback" not in err
