@@ -152,10 +152,16 @@ def test_an_unreadable_file_is_a_sentence() -> None:
         locked = folder / "locked.txt"
         locked.write_text("secret", encoding="utf-8")
         locked.chmod(0)
-        code = ("import sys; from assistant.ingest.worker import prepare; "
+        readable = folder / "readable.txt"
+        readable.write_text("open to all", encoding="utf-8")
+        # The child reads one file as root first (so every lazy import is done), then drops to
+        # nobody: the interpreter need not be executable by nobody (a clone in a 0700 folder).
+        code = ("import os, sys; from assistant.ingest.worker import prepare; "
+                "assert prepare(sys.argv[2], 160, 10**9).error is None; "
+                "os.setgroups([]); os.setgid(65534); os.setuid(65534); "
                 "print(prepare(sys.argv[1], 160, 10**9).error)")
-        done = subprocess.run([sys.executable, "-c", code, str(locked)], user=65534,
-                              group=65534, capture_output=True, text=True, timeout=120,
+        done = subprocess.run([sys.executable, "-c", code, str(locked), str(readable)],
+                              capture_output=True, text=True, timeout=120,
                               cwd=str(Path(__file__).resolve().parents[2]))
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "cannot be read (permission denied)"
