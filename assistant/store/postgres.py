@@ -108,7 +108,8 @@ class PgStore:
         conn.execute("SELECT nextval('generation_seq')")
 
     def generation(self) -> int:
-        """Changes with every write of chunks (a sequence: no writer waits on it)."""
+        """Changes with every write of chunks or collections (a sequence: no writer waits on
+        it). Other copies of the app read it to know when to refresh their listings."""
         return self._scalar("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
                             "FROM generation_seq")
 
@@ -128,6 +129,7 @@ class PgStore:
         def work(conn: Any) -> int:
             conn.execute("INSERT INTO collections(name, created) VALUES (%s, %s) "
                          "ON CONFLICT (name) DO NOTHING", (name, time.time()))
+            self._bump(conn)  # other copies' collection lists change
             return int(conn.execute("SELECT id FROM collections WHERE name = %s",
                                     (name,)).fetchone()[0])
         return self.db.run(work)
@@ -181,8 +183,10 @@ class PgStore:
             raise UserError("A collection needs a name.")
         if self.collection_id(new, create=False) is not None:
             raise UserError(f"A collection called '{new}' already exists.")
-        self.db.run(lambda c: c.execute("UPDATE collections SET name = %s WHERE name = %s",
-                                        (new, old)))
+        def work(conn: Any) -> None:
+            conn.execute("UPDATE collections SET name = %s WHERE name = %s", (new, old))
+            self._bump(conn)  # other copies show the new name at their next look
+        self.db.run(work)
 
     def delete_collection(self, name: str) -> None:
         cid = self.require_collection(name)

@@ -128,11 +128,12 @@ class Store:
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1", (key,))
 
     def generation(self) -> int:
-        """A number that changes with every write of chunks (for caches of the store)."""
+        """A number that changes with every write of chunks or collections (for caches of
+        the store, and for listings that refresh when it moves)."""
         return self._counter("generation")
 
     def _bump(self) -> None:
-        """Call inside a write transaction that adds or removes chunks."""
+        """Call inside a write transaction that adds or removes chunks or collections."""
         self._increment("generation")
 
     # --- collections -------------------------------------------------------------------
@@ -146,7 +147,9 @@ class Store:
         with db.translate_errors(self.path), self.conn:
             self.conn.execute("INSERT INTO collections(name, created) VALUES (?, ?)",
                               (name, time.time()))
-        return int(self.conn.last_insert_rowid())
+            created = int(self.conn.last_insert_rowid())
+            self._bump()  # after reading the new id: the bump inserts a row of its own
+        return created
 
     def require_collection(self, name: str) -> int:
         cid = self.collection_id(name, create=False)
@@ -266,6 +269,7 @@ class Store:
             raise UserError(f"A collection called '{new}' already exists.")
         with db.translate_errors(self.path), self.conn:
             self.conn.execute("UPDATE collections SET name = ? WHERE name = ?", (new, old))
+            self._bump()
 
     def delete_collection(self, name: str) -> None:
         cid = self.require_collection(name)

@@ -327,10 +327,19 @@ def test_what_another_copy_indexes_shows_in_the_window(qtbot, make_window, pg_ur
     with PgStore(pg_url) as other_copy:
         Indexer(other_copy, embedder).index([str(docs_copy)], "default")
         held = other_copy.stats()["documents"]
+        final = other_copy.generation()
     qtbot.waitUntil(lambda: window.library.collection_counts.get("default") is not None and
                     window.library.collection_counts["default"].documents == held,
                     timeout=30_000)
     assert f"{held} documents" in window.library.status_label.text()
+    # let the polls and refreshes of the indexing settle, so only the rename can move it now
+    qtbot.waitUntil(lambda: window.library._seen_generation == final, timeout=30_000)
+    qtbot.wait(2 * library_controller.LIBRARY_REFRESH_MS + 500)
+    assert "manuals" not in window.library.collection_counts
+    with PgStore(pg_url) as other_copy:
+        other_copy.rename_collection("default", "manuals")
+    qtbot.waitUntil(lambda: "manuals" in window.library.collection_counts, timeout=30_000)
+    assert window.library.collection_counts["manuals"].documents == held
 
 
 def test_start_up_leaves_another_copys_waiting_files_alone(qtbot, pg_url, docs_copy,

@@ -226,6 +226,25 @@ def test_documents_pending_failed_and_watched(store_target: str) -> None:
     store.close()
 
 
+def test_collection_changes_move_the_change_counter(store_target: str) -> None:
+    """Another copy of the app refreshes its listings when the counter moves: a new, renamed
+    or deleted collection must move it, not only written chunks (a rename went unseen)."""
+    store = open_store(store_target)
+    seen = [store.generation()]
+    work = store.collection_id("Work")
+    seen.append(store.generation())
+    assert store.collection_id("Work") == work and store.generation() == seen[-1]
+    assert store.collection_id("Home") not in (None, work)
+    seen.append(store.generation())
+    store.rename_collection("Work", "Team")
+    seen.append(store.generation())
+    store.delete_collection("Team")
+    seen.append(store.generation())
+    assert len(set(seen)) == len(seen), seen
+    assert store.collections() == ["Home"]
+    store.close()
+
+
 def test_a_rare_word_outweighs_a_common_one(store_target: str) -> None:
     """Keyword scores weigh words by rarity on both backends (BM25 on SQLite, IDF-weighted
     ts_rank on PostgreSQL): a passage with the one rare query word beats passages that
