@@ -220,9 +220,10 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
                               checkpoint_minutes=args.checkpoint_minutes)
     except ValueError as exc:
         raise UserError(f"Training options: {exc}.") from exc
-    if args.retrieved < 0 or not 0.0 <= args.short_share <= 1.0:
+    if args.retrieved < 0 or not 0.0 <= args.short_share <= 1.0 or \
+            not 0.0 <= args.swapped_share <= 1.0:
         raise UserError("--retrieved takes a number of passages, 0 or more, and --short-share "
-                        "a share between 0 and 1.")
+                        "and --swapped-share a share between 0 and 1.")
     qa = load_qa(args.data)
     split = reader_split(qa.articles, held_out=args.held_out, seed=args.seed)
     chunker = Chunker()
@@ -243,7 +244,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         pairs = build_reader_pairs(part, passages, seed=seed,
                                    hard_per_question=0 if near else 1, neighbours=near,
                                    retrieved_per_question=args.retrieved,
-                                   short_share=args.short_share)
+                                   short_share=args.short_share,
+                                   swapped_share=args.swapped_share)
         return pairs[:args.limit] if args.limit else pairs
 
     train_pairs = pairs_of(split.train, args.seed)
@@ -322,6 +324,10 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--short-share", type=float, default=0.0, dest="short_share",
                    help="share of questions that also get one- or two-sentence passages "
                    "with and without the answer (default 0, the shipped reader's recipe)")
+    p.add_argument("--swapped-share", type=float, default=0.0, dest="swapped_share",
+                   help="share of answerable questions that also get a copy with one name or "
+                   "number swapped for one their passage lacks, as a negative against that "
+                   "passage (default 0, the shipped reader's recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

@@ -13,6 +13,13 @@ where. Four kinds of pairs teach it (Rajpurkar et al. 2018 for the unanswerable 
   not hold the answer (with `neighbours`): the reader's hardest case at answer time, when the
   library lacks the answer and search still returns its closest passages. Random paragraphs
   of the same article (`hard`) are mostly off the question's point; these are not;
+* `swapped` (with `swapped_share`): an answerable question with one name or number that its
+  passage contains replaced by another of the same kind from the same article that the
+  passage lacks ("Who ruled Normandy in 1066?" becomes "... in 1071?"), against that
+  passage. The passage still reads as on topic, but it cannot answer the new question: the
+  entity-swap case behind a fifth of SQuAD 2.0's unanswerable questions, and the commonest
+  near miss in a library (the right manual, another model's number). Generated, so it adds
+  no outside data;
 * `short_answer` and `short_negative`: one or two sentences of the question's own paragraph,
   with and without the answer. A user's passages are often short (a note, a slide, a table
   row), and a reader trained on whole SQuAD paragraphs only rated a plain one-sentence
@@ -33,7 +40,7 @@ from typing import Any
 from assistant.training.squad import Passage, QASet, Question, split_articles
 
 KINDS = ("answer", "unanswerable", "hard", "easy", "short_answer", "short_negative",
-         "retrieved")
+         "retrieved", "swapped")
 
 
 @dataclass(frozen=True)
@@ -117,11 +124,71 @@ def short_window(text: str, at: int | None, rng: random.Random, *, avoid: tuple[
     return spans[lo][0], spans[hi][1]
 
 
+# A name: capitalised words in a row (inner "of", "the", "de" allowed); a number: digits.
+_NAME = r"[A-Z][\w'\u2019-]*(?:\s+(?:(?:of|the|de|von|van|and)\s+)?[A-Z][\w'\u2019-]*)*"
+_NUMBER = r"\d[\d,.]*\d|\d"
+_TERM = re.compile(rf"(?<![\w'\u2019-])(?:(?P<number>{_NUMBER})|(?P<name>{_NAME}))(?![\w'\u2019-])")
+# a capitalised word counts as a name only after a lower-case word or a comma: a sentence's
+# first word ("The", "However") is not one
+_AFTER_WORD = re.compile(r"[a-z,;:()]\s+$")
+_NEXT_CAPITAL = re.compile(r"(?<=\s)[A-Z]")
+
+
+def terms(text: str, *, first_word: bool = False) -> list[tuple[int, int, str]]:
+    """The names and numbers of `text` as (start, end, shape); shape is "name1" (one word),
+    "nameN" (several) or "numberK" (K digits). A name opening a sentence is skipped."""
+    found = []
+    for m in _TERM.finditer(text):
+        if m.group("number"):
+            digits = sum(ch.isdigit() for ch in m.group())
+            found.append((m.start(), m.end(), f"number{digits}"))
+            continue
+        start = m.start()
+        if not first_word and not _AFTER_WORD.search(text[max(0, start - 40):start]):
+            rest = _NEXT_CAPITAL.search(m.group(), 1)  # "The Brannock": "Brannock"
+            if rest is None:
+                continue
+            start += rest.start()
+        name = text[start:m.end()]
+        if len(name) < 2 or name.endswith(("'s", "\u2019s")):
+            continue  # "T", "O" (a variable, a notation); a possessive reads wrong swapped
+        found.append((start, m.end(), "name1" if " " not in name else "nameN"))
+    return found
+
+
+def swapped_question(question: str, passage: str, pool: dict[str, list[str]],
+                     rng: random.Random) -> str | None:
+    """`question` with one of its names or numbers that `passage` contains replaced by a
+    term of the same shape from `pool` that `passage` lacks; None when there is none."""
+    low = passage.lower()
+    spots = [(a, b, shape) for a, b, shape in terms(question)
+             if question[a:b].lower() in low and pool.get(shape)]
+    if not spots:
+        return None
+    a, b, shape = rng.choice(spots)
+    original = question[a:b].lower()
+    choices = [t for t in pool[shape] if t.lower() != original and t.lower() not in low]
+    if not choices:
+        return None
+    return question[:a] + rng.choice(choices) + question[b:]
+
+
+def term_pool(texts: Sequence[str]) -> dict[str, list[str]]:
+    """Every distinct name and number of `texts`, by shape (sorted: the same seed, the same
+    pairs)."""
+    pool: dict[str, set[str]] = {}
+    for text in texts:
+        for a, b, shape in terms(text):
+            pool.setdefault(shape, set()).add(text[a:b])
+    return {shape: sorted(found) for shape, found in pool.items()}
+
+
 def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: int = 0,
                        hard_per_question: int = 1, easy_share: float = 0.3,
                        unanswerable_chunks: int = 1, short_share: float = 0.5,
                        neighbours: Callable[[Question], Sequence[Passage]] | None = None,
-                       retrieved_per_question: int = 1) -> list[ReaderPair]:
+                       retrieved_per_question: int = 1,
+                       swapped_share: float = 0.0) -> list[ReaderPair]:
     """Every question of `qa` as reader pairs (see the module's docstring), shuffled.
 
     `neighbours(q)`: the passages search ranks first for the question, best first; the first
@@ -137,6 +204,8 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
             by_article.setdefault(p.paragraph.article, []).append(p)
     articles = sorted(by_article)
     pairs: list[ReaderPair] = []
+    pools = {a: term_pool([p.text for p in plist]) for a, plist in by_article.items()} \
+        if swapped_share > 0 else {}
 
     def pair(q: Question, p: Passage, kind: str, span: tuple[int, int] | None = None,
              answers: tuple[str, ...] = ()) -> ReaderPair:
@@ -166,6 +235,11 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                         if window is not None and not _holds(p.text[window[0]:window[1]],
                                                              q.answers):
                             pairs.append(short(q, p, window, "short_negative"))
+                    if swapped_share > 0 and rng.random() < swapped_share:
+                        other = swapped_question(q.question, p.text, pools[q.article], rng)
+                        if other is not None:
+                            pairs.append(ReaderPair(other, p.text, -1, -1, (), "swapped",
+                                                    q.article))
                     break
         else:
             for p in rng.sample(own, min(unanswerable_chunks, len(own))):

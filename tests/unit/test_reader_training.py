@@ -4,6 +4,7 @@ a stop and a resume from the checkpoint, the int8 export that `Reader` loads, th
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from assistant.training.reader_data import (
     find_answer,
     reader_split,
     sentence_spans,
+    swapped_question,
+    term_pool,
+    terms,
 )
 from assistant.training.reader_train import auc
 from assistant.training.squad import Paragraph, QASet, Question, load_qa, passages_of
@@ -173,6 +177,45 @@ def test_short_pairs_are_sentences_of_the_own_paragraph_with_and_without_the_ans
     assert sentence_spans("Ask Dr. Alvarez about the kettle. It is red.") == [(0, 44)]
 
 
+def test_swapped_questions_name_what_the_passage_lacks() -> None:
+    """A swapped question replaces one name or number its passage holds with one of the same
+    shape from the article that the passage lacks, so the passage cannot answer it."""
+    lit = "The Brannock lighthouse was lit in 1871 and stands 41 metres tall."
+    other = ("In 1903 the Osterholm light, kept by Ada Voss, was moved; later, in 1911, "
+             "the Kestle light followed it to Osterholm.")
+    pool = term_pool([lit, other])
+    assert pool["number4"] == ["1871", "1903", "1911"]
+    assert "Ada Voss" in pool["nameN"] and "Osterholm" in pool["name1"]
+    # a sentence's first word is no name; a possessive and one letter are not swapped
+    assert [lit[a:b] for a, b, _ in terms(lit)] == ["Brannock", "1871", "41"]
+    assert [shape for *_, shape in terms("Was the T of Voss's boat 12 m?")] == ["number2"]
+    seen = set()
+    for seed in range(20):
+        new = swapped_question("When was the Brannock lighthouse lit?", lit, pool,
+                               random.Random(seed))
+        assert new is not None
+        seen.add(new)
+    assert seen == {"When was the Osterholm lighthouse lit?",
+                    "When was the Kestle lighthouse lit?"}
+    # nothing of the question is in the passage, or nothing of that shape is missing from it
+    assert swapped_question("When did Ada Voss retire?", lit, pool, random.Random(0)) is None
+    assert swapped_question("How tall is it in 1871?", lit + " " + other, pool,
+                            random.Random(0)) is None
+
+
+def test_swapped_pairs_are_negatives_against_the_answers_own_passage(tmp_path: Path) -> None:
+    qa = load_qa(_squad(tmp_path / "tiny.json"))
+    passages = passages_of(qa, lambda text: [text])
+    plain = build_reader_pairs(qa, passages, seed=0)
+    pairs = build_reader_pairs(qa, passages, seed=0, swapped_share=1.0)
+    swapped = [p for p in pairs if p.kind == "swapped"]
+    assert swapped and not [p for p in plain if p.kind == "swapped"]
+    answers = {p.passage: p.question for p in pairs if p.kind == "answer"}
+    for p in swapped:
+        assert not p.positive and not p.answers
+        assert p.passage in answers and p.question != answers[p.passage]
+
+
 def test_ctrl_c_stops_training_between_steps_and_saves(capsys: pytest.CaptureFixture[str]
                                                        ) -> None:
     """A real SIGINT mid-step lets the step finish and the checkpoint be written (a raised
@@ -238,6 +281,9 @@ def test_negative_counts_are_refused_in_a_sentence(tmp_path: Path,
     assert main(["train-reader", str(data), "--out", str(tmp_path / "r"),
                  "--retrieved", "-1"]) == 1
     assert main(["eval", "qa", str(data), "--missing", "-2"]) == 1
+    assert main(["train-reader", str(data), "--out", str(tmp_path / "r"),
+                 "--swapped-share", "1.5"]) == 1
     err = capsys.readouterr().err
-    assert "--retrieved takes a number of passages" in err
+    assert err.count("--retrieved takes a number of passages") == 2
+    assert "--swapped-share a share between 0 and 1" in err
     assert "--missing takes a number of questions" in err and "Traceback" not in err
