@@ -93,8 +93,7 @@ def score(question: Question, answer: Answer, missing: bool = False) -> Row:
         contains = not refused and any(f" {normalize(g)} " in norm for g in question.answers)
         cited: bool | None = None
         if not refused and answer.citations:
-            cited = any(normalize(g) in normalize(c.hit.text) for c in answer.citations
-                        for g in question.answers)
+            cited = any(holds_answer(c.hit.text, question.answers) for c in answer.citations)
     else:
         exact = f1 = float(refused)
         contains, cited = False, None

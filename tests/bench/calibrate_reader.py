@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from assistant.answer import answerability
 from assistant.answer.answering import RERANK_DEPTH
 from assistant.answer.reader import Reader
-from assistant.evaluation.qa import write_passages
+from assistant.evaluation.qa import holds_answer, write_passages
 from assistant.ingest import Indexer
 from assistant.search import Embedder, Retriever
 from assistant.store import Store
@@ -142,7 +142,7 @@ def main() -> int:
         for n, (q, missing) in enumerate(asks, 1):
 
             def holds(text: str, answers: tuple[str, ...] = q.answers) -> bool:
-                return any(a.lower() in text.lower() for a in answers)
+                return holds_answer(text, answers)  # as `eval qa` reads it
 
             depth = max(args.k, RERANK_DEPTH)
             hits = retriever.search(q.question, depth + (10 if missing else 0),
