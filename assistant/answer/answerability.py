@@ -23,6 +23,7 @@ Strictness trades false refusals for invented answers; "balanced" is the default
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,7 @@ class Evidence:
     refusal_probability: float  # the model's judgement before answering
     top_similarity: float  # retrieval's confidence: see `retrieval_confidence`
     answer_logprob: float  # mean log-probability of the answer's first tokens
+    coverage: float = 1.0  # share of the question's words the first passage holds
 
 
 # The median similarity of the best passage for answerable questions of the development data.
@@ -147,6 +149,38 @@ def retrieval_confidence(hits: Sequence[Hit]) -> float:
     return best
 
 
+# Words that say what kind of answer is wanted, not what it is about: they are left out of
+# `question_coverage`.
+_FUNCTION_WORDS = frozenset(
+    "a an the of in on at to for by with from and or not no is was were are be been being "
+    "am do does did has have had what which who whom whose when where why how that this these "
+    "those as it its into than then there their they them he she his her him i you your we "
+    "our my me about after before during over under between other can could would should "
+    "will shall may might must".split())  # noqa: SIM905 (a sentence reads better)
+_WORD = re.compile(r"\w+")
+STEM = 5  # letters a word is compared by: "patented" and "patent" agree, across languages
+
+
+def _content_words(text: str) -> set[str]:
+    return {w[:STEM] for w in _WORD.findall(text.lower()) if w not in _FUNCTION_WORDS}
+
+
+def question_coverage(question: str, hits: Sequence[Hit]) -> float:
+    """The share of the question's content words (compared by their first STEM letters) that
+    the first passage given to the model holds; 1.0 for a question with none.
+
+    A passage that leaves out what the question is about rarely answers it: where the library
+    lacks the answer, search still returns its closest passage, and that passage misses some
+    of the question's words far more often than one that holds the answer (5 December:
+    alone it separates such questions from answerable ones with an AUC of 0.86, retrieval's
+    cosine 0.78)."""
+    wanted = _content_words(question)
+    if not wanted:
+        return 1.0
+    held = _content_words(hits[0].text) if hits else set()
+    return len(wanted & held) / len(wanted)
+
+
 ANSWER_TOKENS = 5  # the answer's opening: a short answer's words, before its [n] marker
 EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth the time
 # Logistic weights over `features` (intercept, refusal probability's logit, retrieval
@@ -155,7 +189,7 @@ EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth
 # for the refusal probability alone (retrieval confidence alone 0.65, answer log-probability
 # alone 0.65). Once the other two are known, the refusal probability adds almost nothing
 # (its weight is about 0): the model's doubt shows in how unsure its answer is.
-WEIGHTS: tuple[float, ...] = (0.0833, 0.0109, -0.5592, -1.3019)
+WEIGHTS: tuple[float, ...] = (0.0833, 0.0109, -0.5592, -1.3019, 0.0)
 
 
 def calibrated_for(model: Any) -> bool:
@@ -173,9 +207,9 @@ def calibrated_for(model: Any) -> bool:
 
 def features(evidence: Evidence) -> list[float]:
     p = min(max(evidence.refusal_probability, 1e-4), 1 - 1e-4)
-    # Each on a scale of a few units, so one L2 penalty suits all three weights.
+    # Each on a scale of a few units, so one L2 penalty suits all four weights.
     return [1.0, math.log(p / (1 - p)), 10.0 * (evidence.top_similarity - 0.5),
-            max(evidence.answer_logprob, -10.0)]
+            max(evidence.answer_logprob, -10.0), 5.0 * (evidence.coverage - 0.5)]
 
 
 def answer_logprob(logprobs: Sequence[float]) -> float:

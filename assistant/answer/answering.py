@@ -309,7 +309,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     if judgement is not None and calibrated:
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
-            answerability.answer_logprob(logprobs))
+            answerability.answer_logprob(logprobs),
+            answerability.question_coverage(question, prompt.hits))
         refusal_score = answerability.refusal_score(evidence)
     if _is_refusal(text) or (refusal_score is not None and refusal_score >= level.refuse_at):
         answer = _not_found(prompt.hits, started, "model", judgement)

@@ -48,19 +48,23 @@ def evidence(row: dict[str, Any]) -> answerability.Evidence | None:
     p = row["refusal_probability"]
     if p is None:
         return None
-    hits = [Hit(0, 0, "", None, 0, 0, "", 0.0, h["similarity"], h.get("keyword_rank"),
-                h.get("vector_rank")) for h in row.get("consulted", [])]
+    hits = [Hit(0, 0, "", None, 0, 0, h.get("text", ""), 0.0, h["similarity"],
+                h.get("keyword_rank"), h.get("vector_rank")) for h in row.get("consulted", [])]
     return answerability.Evidence(p, answerability.retrieval_confidence(hits),
-                                  answerability.answer_logprob(
-        row.get("token_logprobs", [])))
+                                  answerability.answer_logprob(row.get("token_logprobs", [])),
+                                  answerability.question_coverage(row.get("question", ""), hits))
 
 
-WITH_READER = False  # --with-reader: the reader's best probability as a fifth feature
+WITH_READER = False  # --with-reader: the reader's best probability as one more feature
+WITHOUT_COVERAGE = False  # --without-coverage: the decision as it was before coverage
 
 
 def row_features(row: dict[str, Any], e: answerability.Evidence) -> list[float]:
-    """The decision's features for a row; with WITH_READER, the reader's logit appended."""
+    """The decision's features for a row; with WITH_READER, the reader's logit appended;
+    with WITHOUT_COVERAGE, the question's coverage left out (to measure what it adds)."""
     out = answerability.features(e)
+    if WITHOUT_COVERAGE:
+        out = out[:4]
     if WITH_READER:
         p = min(max(row.get("reader_probability") or 0.0, 1e-4), 1 - 1e-4)
         out.append(math.log(p / (1 - p)))
@@ -215,14 +219,17 @@ def main() -> int:
                         "decision should refuse, like the unanswerable ones")
     parser.add_argument("--with-reader", action="store_true", dest="with_reader",
                         help="fit with the reader's best probability as a fifth feature")
+    parser.add_argument("--without-coverage", action="store_true", dest="without_coverage",
+                        help="fit without the question's coverage by the first passage")
     parser.add_argument("--reader", metavar="DIR",
                         help="with --rows: read each row's passages again with this reader "
                         "(a folder with reader.onnx) and fit on its probabilities")
     parser.add_argument("--focus-words", type=int, help="words of each passage the model "
                         "reads (default: the app's; 0: whole passages)")
     args = parser.parse_args()
-    global WITH_READER
+    global WITH_READER, WITHOUT_COVERAGE
     WITH_READER = args.with_reader
+    WITHOUT_COVERAGE = args.without_coverage
     if args.focus_words is not None:
         from assistant.answer import focus
         focus.FOCUS_WORDS = args.focus_words
@@ -239,7 +246,8 @@ def main() -> int:
     where = "held-out" if args.split == "held-out" else "training"
     print(f"{len(rows)} questions from the {where} articles "
           f"({sum(r['answerable'] for r in rows)} answerable)")
-    names = ["refusal probability", "retrieval confidence", "answer log-probability"]
+    names = ["refusal probability", "retrieval confidence", "answer log-probability",
+             "question coverage"][:3 if WITHOUT_COVERAGE else 4]
     if any(r.get("reader_probability") is not None for r in rows):
         print(f"AUC of the reader's probability: "
               f"{auc(rows, lambda r: -(r.get('reader_probability') or 0.0)):.3f}")

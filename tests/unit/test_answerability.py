@@ -47,3 +47,24 @@ def test_the_calibration_fit_recovers_a_planted_signal() -> None:
     assert weights[2] < -1.0  # lower similarity, more refusal
     crossed = calibrate_strictness.scores(rows)
     assert all((s < 0.5) == r["answerable"] for s, r in zip(crossed, rows, strict=True))
+
+
+def test_question_coverage_is_the_share_of_its_words_the_first_passage_holds() -> None:
+    from assistant.search import Hit
+
+    def hit(text: str) -> Hit:
+        return Hit(0, 0, "", None, 0, 0, text, 0.0, 0.5, 1, 1)
+
+    passage = hit("The Corliss steam engine was patented in 1849.")
+    # "year" is missing; "patented" and "patent" agree by their first letters
+    assert answerability.question_coverage("In what year was the Corliss engine patented?",
+                                           [passage]) == 0.75
+    assert answerability.question_coverage("When was the Corliss engine patent filed?",
+                                           [passage]) == 0.75
+    # only the first passage counts: the one the model reads first
+    assert answerability.question_coverage("Who built the Rumford engine?",
+                                           [hit("Rumford built it."), passage]) == 2 / 3
+    assert answerability.question_coverage("Who was it?", [passage]) == 1.0  # no words
+    assert answerability.question_coverage("Who built the engine?", []) == 0.0
+    full = Evidence(0.3, 0.5, -0.8, 1.0)
+    assert refusal_score(Evidence(0.3, 0.5, -0.8, 0.2)) >= refusal_score(full)
