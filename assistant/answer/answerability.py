@@ -151,12 +151,13 @@ def retrieval_confidence(hits: Sequence[Hit]) -> float:
 
 # Words that say what kind of answer is wanted, not what it is about: they are left out of
 # `question_coverage`.
-_FUNCTION_WORDS = frozenset(
+_FUNCTION_TEXT = (
     "a an the of in on at to for by with from and or not no is was were are be been being "
     "am do does did has have had what which who whom whose when where why how that this these "
     "those as it its into than then there their they them he she his her him i you your we "
     "our my me about after before during over under between other can could would should "
-    "will shall may might must".split())  # noqa: SIM905 (a sentence reads better)
+    "will shall may might must")
+_FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
 _WORD = re.compile(r"\w+")
 STEM = 5  # letters a word is compared by: "patented" and "patent" agree, across languages
 
