@@ -174,7 +174,8 @@ def question_coverage(question: str, hits: Sequence[Hit]) -> float:
     lacks the answer, search still returns its closest passage, and that passage misses some
     of the question's words far more often than one that holds the answer (5 December:
     alone it separates such questions from answerable ones with an AUC of 0.86, retrieval's
-    cosine 0.78)."""
+    cosine 0.785; SQuAD's adversarial unanswerable ones only 0.56). Its weight is 0 for the
+    shipped adapter (it added 0.004 of AUC there); README, "Answer quality"."""
     wanted = _content_words(question)
     if not wanted:
         return 1.0
