@@ -134,7 +134,7 @@ _AFTER_WORD = re.compile(r"[a-z,;:()]\s+$")
 _NEXT_CAPITAL = re.compile(r"(?<=\s)[A-Z]")
 
 
-def terms(text: str, *, first_word: bool = False) -> list[tuple[int, int, str]]:
+def terms(text: str) -> list[tuple[int, int, str]]:
     """The names and numbers of `text` as (start, end, shape); shape is "name1" (one word),
     "nameN" (several) or "numberK" (K digits). A name opening a sentence is skipped."""
     found = []
@@ -144,7 +144,7 @@ def terms(text: str, *, first_word: bool = False) -> list[tuple[int, int, str]]:
             found.append((m.start(), m.end(), f"number{digits}"))
             continue
         start = m.start()
-        if not first_word and not _AFTER_WORD.search(text[max(0, start - 40):start]):
+        if not _AFTER_WORD.search(text[max(0, start - 40):start]):
             rest = _NEXT_CAPITAL.search(m.group(), 1)  # "The Brannock": "Brannock"
             if rest is None:
                 continue
