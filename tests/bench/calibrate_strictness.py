@@ -218,7 +218,7 @@ def main() -> int:
                         "holding their answer taken out (as `eval qa --missing`): rows the "
                         "decision should refuse, like the unanswerable ones")
     parser.add_argument("--with-reader", action="store_true", dest="with_reader",
-                        help="fit with the reader's best probability as a fifth feature")
+                        help="fit with the reader's best probability as one more feature")
     parser.add_argument("--without-coverage", action="store_true", dest="without_coverage",
                         help="fit without the question's coverage by the first passage")
     parser.add_argument("--reader", metavar="DIR",
