@@ -11,6 +11,15 @@ minutes old ranks the same (a word not found is counted again each time, so one 
 just been written is never missed). As in `terms.py`, in a library of `MIN_CHUNKS` or more, words in
 more than `COMMON_SHARE` of the chunks are left out (they cost a rank per matching chunk and
 weigh almost nothing).
+
+Even then, each word under that share can be in thousands of chunks of a big library: at
+300,000 synthetic chunks a query's words matched 25,106 of them, and reading and ranking
+every one took 270 ms (`tests/bench/bench_postgres.py`). So when the words' counts add up to
+more than `CANDIDATE_BUDGET`, the chunks ranked are those holding one of the rarest words
+(as many as the budget holds) or two of the others (GIN intersects those lists without
+reading a row); a chunk with a single common word would rank near the bottom anyway. Every
+chunk picked is still scored on all the words, and when fewer than asked are picked the
+plain query runs (`PgStore.keyword`).
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from typing import Any
 from assistant.store.terms import COMMON_SHARE, MIN_CHUNKS
 
 CACHE_SECONDS = 300.0
+CANDIDATE_BUDGET = 5_000  # about how many chunks one keyword search reads and ranks, at most
+MAX_PAIRED = 8  # the commoner words paired with each other: 28 pairs at most
 RANK_NORMALISATION = 0  # ts_rank's length normalisation: none measured best (0.3196 vs 0.3157)
 
 
@@ -57,6 +68,29 @@ class PgTermStats:
                 continue
             out.append((word, math.log(1 + (max(total, n) - n + 0.5) / (n + 0.5))))
         return out
+
+    def match_query(self, weights: Sequence[tuple[str, float]]) -> tuple[str, bool]:
+        """The tsquery that picks the chunks to rank (call `weights` first: it fills the
+        counts), and whether it was narrowed (see the module's docstring)."""
+        words = [w for w, _ in weights]
+        plain = " | ".join(f"'{w}'" for w in words)
+        count = {w: self._freq[w][0] for w in words}
+        if self._total[0] < MIN_CHUNKS or sum(count.values()) <= CANDIDATE_BUDGET:
+            return plain, False
+        rarest_first = sorted(words, key=lambda w: (count[w], w))
+        alone: list[str] = []
+        spent = 0
+        for word in rarest_first:
+            if spent + count[word] > CANDIDATE_BUDGET:
+                break
+            alone.append(word)
+            spent += count[word]
+        rest = rarest_first[len(alone):][:MAX_PAIRED]
+        parts = [f"'{w}'" for w in alone]
+        parts += [f"('{a}' & '{b}')" for i, a in enumerate(rest) for b in rest[i + 1:]]
+        if not parts:  # one word, too common to read alone: the plain query decides
+            return plain, False
+        return " | ".join(parts), True
 
     def rank_sql(self, weights: Sequence[tuple[str, float]]) -> tuple[str, list[Any]]:
         """The score expression and its parameters: sum of idf * ts_rank(word)."""

@@ -416,13 +416,24 @@ class PgStore:
         weights = self.terms.weights(query_words(text), self._all)
         if not weights:
             return []
+        match, narrowed = self.terms.match_query(weights)
+        hits = self._keyword(weights, match, k, collection_ids, kind, path_prefix)
+        if narrowed and len(hits) < k:  # too few chunks hold the rarest words or a pair
+            plain = " | ".join(f"'{w}'" for w, _ in weights)
+            hits = self._keyword(weights, plain, k, collection_ids, kind, path_prefix)
+        return hits
+
+    def _keyword(self, weights: Sequence[tuple[str, float]], match: str, k: int,
+                 collection_ids: Sequence[int], kind: str | None,
+                 path_prefix: str | None) -> list[tuple[int, float]]:
+        """The chunks that `match` (a tsquery) picks, ranked on all the weighted words."""
         rank, args = self.terms.rank_sql(weights)
         sql = f"SELECT ch.id, {rank} AS r FROM chunks ch "
         if path_prefix:
             sql += "JOIN documents d ON d.id = ch.document_id "
         sql += (f"WHERE ch.tsv @@ to_tsquery('{pg_migrations.TEXT_CONFIG}', %s) "
                 "AND ch.collection_id = ANY(%s)")
-        args += [" | ".join(f"'{w}'" for w, _ in weights), [int(c) for c in collection_ids]]
+        args += [match, [int(c) for c in collection_ids]]
         if kind:
             sql += " AND ch.kind = %s"
             args.append(kind)

@@ -245,6 +245,42 @@ def test_collection_changes_move_the_change_counter(store_target: str) -> None:
     store.close()
 
 
+def test_postgres_ranks_only_chunks_with_a_rare_word_or_two_words_in_a_big_library(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a big library the words' counts add up past the budget: only the chunks holding
+    the rarest word, or two of the commoner ones, are read and ranked (a chunk with one
+    common word would rank low anyway); too few picked and the plain query runs."""
+    from assistant.store import pg_terms
+
+    store = open_store(pg_url)
+    cid = store.collection_id("Work")
+    texts = [f"alpha filler {i}" for i in range(12)] + [f"bravo filler {i}" for i in range(12)]
+    texts += ["alpha bravo together", "zephyr alone", "nothing here"]
+    store.write_document(cid, "/a.txt", size=1, mtime=1, hash="h", kind="text", title=None,
+                         pages=0, warnings=[], chunks=[ChunkRow(None, i, i + 1, t)
+                                                       for i, t in enumerate(texts)],
+                         vectors=_vecs(len(texts)))
+
+    def texts_of(hits: list[tuple[int, float]]) -> set[str]:
+        return {v["text"] for v in store.chunks_by_id([h for h, _ in hits]).values()}
+
+    everything = store.keyword("alpha bravo zephyr", 50, [cid])
+    assert len(everything) == 26  # a small library: every chunk with a word is ranked
+    monkeypatch.setattr(pg_terms, "MIN_CHUNKS", 10)
+    monkeypatch.setattr(pg_terms, "CANDIDATE_BUDGET", 5)
+    monkeypatch.setattr(pg_terms, "COMMON_SHARE", 1.0)
+    store.terms = pg_terms.PgTermStats(store.terms.config)
+    match, narrowed = store.terms.match_query(
+        store.terms.weights(["alpha", "bravo", "zephyr"], store._all))
+    assert narrowed and match == "'zephyr' | ('alpha' & 'bravo')"
+    picked = store.keyword("alpha bravo zephyr", 2, [cid])
+    assert texts_of(picked) == {"alpha bravo together", "zephyr alone"}
+    assert picked == everything[:2]  # the same best two, and the same scores
+    # asking for more than the narrowed query finds: the plain query answers
+    assert len(store.keyword("alpha bravo zephyr", 10, [cid])) == 10
+    store.close()
+
+
 def test_a_rare_word_outweighs_a_common_one(store_target: str) -> None:
     """Keyword scores weigh words by rarity on both backends (BM25 on SQLite, IDF-weighted
     ts_rank on PostgreSQL): a passage with the one rare query word beats passages that
