@@ -205,12 +205,16 @@ def main() -> int:
     parser.add_argument("--missing-only", action="store_true", dest="missing_only",
                         help="ask only the --missing questions (to add to rows asked before "
                         "with the same --limit, --seed and --balanced)")
-    parser.add_argument("--split", choices=("train", "calibration", "held-out"),
+    parser.add_argument("--split", choices=("train", "calibration", "held-out", "all"),
                         default="train",
                         help="calibration: only the reader's validation articles, which "
                         "neither the reader nor the adapter trained on; held-out: ask the "
                         "held-out articles' questions and compare the shipped decision with "
-                        "the refusal probability alone (no fitting)")
+                        "the refusal probability alone (no fitting); all: every question, "
+                        "no split (for a check set such as tests/data/qa/own_documents.jsonl, "
+                        "judged like held-out)")
+    parser.add_argument("--weights", help="with held-out or all: judge these decision weights "
+                        "(comma-separated, as printed by a fit) instead of the shipped ones")
     parser.add_argument("--balanced", action="store_true",
                         help="half answerable, half unanswerable (as `eval qa --balanced`)")
     parser.add_argument("--missing", type=int, default=0, metavar="N",
@@ -243,7 +247,8 @@ def main() -> int:
         parser.error("give DATA or --rows")
     if args.reader:
         reread(rows, Path(args.reader))
-    where = "held-out" if args.split == "held-out" else "training"
+    judged = args.split in ("held-out", "all")  # a check, never fitted on
+    where = {"held-out": "held-out", "all": "check"}.get(args.split, "training")
     print(f"{len(rows)} questions from the {where} articles "
           f"({sum(r['answerable'] for r in rows)} answerable)")
     names = ["refusal probability", "retrieval confidence", "answer log-probability",
@@ -257,11 +262,19 @@ def main() -> int:
             e = evidence(r)
             return answerability.features(e)[i] if e is not None else 0.0
         print(f"AUC of {name}: {auc(rows, value):.3f}")
-    if args.split == "held-out":
-        shipped = scores(rows, answerability.WEIGHTS)
-        print(f"AUC of the shipped decision: {auc(rows, lambda r: shipped[rows.index(r)]):.3f}")
-        show("the shipped decision (WEIGHTS) on held-out articles:", curve(rows, shipped))
-        show("the refusal probability alone, on held-out articles:", curve(rows, [
+    if judged:
+        weights = ([float(v) for v in args.weights.split(",")] if args.weights
+                   else list(answerability.WEIGHTS))
+        which = "the given" if args.weights else "the shipped"
+        if WITH_READER:
+            names.append("reader probability")
+        if len(weights) != len(names) + 1:
+            parser.error(f"--weights needs {len(names) + 1} numbers (intercept, "
+                         f"{', '.join(names)})")
+        shipped = scores(rows, weights)
+        print(f"AUC of {which} decision: {auc(rows, lambda r: shipped[rows.index(r)]):.3f}")
+        show(f"{which} decision on {where} questions:", curve(rows, shipped))
+        show(f"the refusal probability alone, on {where} questions:", curve(rows, [
             r["refusal_probability"] if r["refusal_probability"] is not None else 1.0
             for r in rows]))
         if args.out:
@@ -313,7 +326,8 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
         from assistant.training.reader_data import reader_split
 
         train_articles = reader_split(qa.articles).validation
-    qa = qa.only_articles(held_out if args.split == "held-out" else train_articles)
+    if args.split != "all":
+        qa = qa.only_articles(held_out if args.split == "held-out" else train_articles)
     seen: set[str] = set()
     if args.exclude:
         for line in Path(args.exclude).read_text(encoding="utf-8").splitlines():
