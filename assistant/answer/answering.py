@@ -29,6 +29,7 @@ answers end at the first line break (the 270M model's later lines were run-on co
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -211,9 +212,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         raise ModelError("Ask a question first.")
     level = answerability.strictness(strictness)
     if relevance_floor is not None:
-        level = answerability.Strictness(level.name, level.label, relevance_floor,
-                                         min(level.agreed_floor, relevance_floor),
-                                         level.refuse_at, level.reader_at)
+        level = dataclasses.replace(level, floor=relevance_floor,
+                                    agreed_floor=min(level.agreed_floor, relevance_floor))
     turns = turns_of(history)
     hits: list[Hit] = []
     judge_reader = shipped_reader() if reader == SHIPPED else reader
@@ -291,6 +291,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     text = _clean(text)
     refusal_p = None if judgement is None else judgement.refusal_probability
     refusal_score: float | None = None
+    threshold = 1.0
 
     def done(text: str, citations: list[Citation], grounding: Grounding, **extra: Any) -> Answer:
         return Answer(text=text, citations=citations, consulted=prompt.hits, not_found=False,
@@ -310,9 +311,10 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
             answerability.answer_logprob(logprobs),
-            answerability.question_coverage(question, prompt.hits))
+            answerability.question_coverage(question, prompt.hits), reader_p)
         refusal_score = answerability.refusal_score(evidence)
-    if _is_refusal(text) or (refusal_score is not None and refusal_score >= level.refuse_at):
+        threshold = answerability.refuse_at(level, evidence)
+    if _is_refusal(text) or (refusal_score is not None and refusal_score >= threshold):
         answer = _not_found(prompt.hits, started, "model", judgement)
         answer.refusal_score = refusal_score
         answer.prompt_tokens, answer.completion_tokens = prompt.tokens, count

@@ -16,10 +16,20 @@ threshold is: refused when the decision's score reaches it, else the answer reco
    - lenient: the lowest threshold whose false-refusal rate is at most 5%;
    - strict: the highest threshold whose correct-refusal rate is at least 80%.
 
+With `--refusals missing` the fit and the thresholds use only the answerable rows and those
+asked with the answer taken out of the library (`--missing`), the refusals the decision can
+see: SQuAD's own unanswerable questions are written to look answerable from their paragraph,
+and on held-out articles none of the decision's inputs (the reader's included) tells them
+from answerable ones (AUC 0.45-0.52 each), so fitting on them only moves the decision to
+refuse more often, at random. The shipped decision with the reader (`answerability.WEIGHTS`)
+is fitted that way; README, "Answer quality".
+
 Usage:
     .venv/bin/python tests/bench/calibrate_strictness.py ../shared/data/squad2-dev-half.json \
         --exclude grounded.jsonl --limit 160 [--lora ADAPTER.gguf] [--out rows.json]
     .venv/bin/python tests/bench/calibrate_strictness.py --rows rows.json   # refit only
+    .venv/bin/python tests/bench/calibrate_strictness.py --rows a.json --rows b.json \
+        --with-reader --refusals missing    # the shipped decision's fit
 """
 
 from __future__ import annotations
@@ -223,6 +233,9 @@ def main() -> int:
                         "decision should refuse, like the unanswerable ones")
     parser.add_argument("--with-reader", action="store_true", dest="with_reader",
                         help="fit with the reader's best probability as one more feature")
+    parser.add_argument("--refusals", choices=("all", "missing"), default="all",
+                        help="which unanswerable rows the fit and the thresholds use: all, or "
+                        "only those asked with the answer taken out of the library")
     parser.add_argument("--without-coverage", action="store_true", dest="without_coverage",
                         help="fit without the question's coverage by the first passage")
     parser.add_argument("--reader", metavar="DIR",
@@ -247,6 +260,8 @@ def main() -> int:
         parser.error("give DATA or --rows")
     if args.reader:
         reread(rows, Path(args.reader))
+    if args.refusals == "missing" and args.split not in ("held-out", "all"):
+        rows = [r for r in rows if r["answerable"] or r.get("kind") == "missing"]
     judged = args.split in ("held-out", "all")  # a check, never fitted on
     where = {"held-out": "held-out", "all": "check"}.get(args.split, "training")
     print(f"{len(rows)} questions from the {where} articles "
@@ -263,8 +278,10 @@ def main() -> int:
             return answerability.features(e)[i] if e is not None else 0.0
         print(f"AUC of {name}: {auc(rows, value):.3f}")
     if judged:
+        shipped_weights = answerability.WEIGHTS if WITH_READER \
+            else answerability.WEIGHTS_WITHOUT_READER
         weights = ([float(v) for v in args.weights.split(",")] if args.weights
-                   else list(answerability.WEIGHTS))
+                   else list(shipped_weights))
         which = "the given" if args.weights else "the shipped"
         if WITH_READER:
             names.append("reader probability")
@@ -342,7 +359,7 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
     balanced = answerability.STRICTNESS["balanced"]
     answerability.STRICTNESS["calibration"] = answerability.Strictness(
         "calibration", "never refuses on the model's judgement", balanced.floor,
-        balanced.agreed_floor, refuse_at=1.01)
+        balanced.agreed_floor, refuse_at=1.01, refuse_at_without_reader=1.01)
     settings = Settings()
     values = dict(settings.values, strictness="calibration")
     generator = make_generator(argparse.Namespace(model=None, lora=args.lora, lora_scale=None),

@@ -20,18 +20,22 @@ def test_each_signal_moves_the_score_the_right_way() -> None:
 
 
 def test_a_confident_answer_from_a_close_passage_is_kept_at_every_strictness() -> None:
-    sure = refusal_score(Evidence(0.02, 0.7, -0.05))
-    for level in answerability.STRICTNESS.values():
-        assert sure < level.refuse_at, level.name
-    lost = refusal_score(Evidence(0.9, 0.2, -3.0))
-    for level in answerability.STRICTNESS.values():
-        assert lost >= level.refuse_at, level.name
+    for reader in (None, 0.9):  # the reader off, then the reader sure
+        sure = Evidence(0.02, 0.7, -0.05, 1.0, reader)
+        for level in answerability.STRICTNESS.values():
+            assert refusal_score(sure) < answerability.refuse_at(level, sure), level.name
+    for reader in (None, 0.01):
+        lost = Evidence(0.9, 0.2, -3.0, 0.0, reader)
+        for level in answerability.STRICTNESS.values():
+            assert refusal_score(lost) >= answerability.refuse_at(level, lost), level.name
 
 
 def test_strictness_levels_are_ordered() -> None:
     levels = answerability.STRICTNESS
     assert levels["strict"].refuse_at <= levels["balanced"].refuse_at <= \
         levels["lenient"].refuse_at
+    assert levels["strict"].refuse_at_without_reader <= \
+        levels["balanced"].refuse_at_without_reader <= levels["lenient"].refuse_at_without_reader
 
 
 def test_the_calibration_fit_recovers_a_planted_signal() -> None:
@@ -71,3 +75,17 @@ def test_question_coverage_is_the_share_of_its_words_the_first_passage_holds() -
     weights = (0.0, 0.0, 0.0, 0.0, -0.4)
     assert refusal_score(Evidence(0.3, 0.5, -0.8, 0.2), weights) > \
         refusal_score(Evidence(0.3, 0.5, -0.8, 1.0), weights)
+
+
+def test_the_reader_joins_the_decision_when_it_read_the_passages() -> None:
+    """With the reader's probability the decision uses WEIGHTS (one more input, last) and the
+    level's `refuse_at`; without it, WEIGHTS_WITHOUT_READER and `refuse_at_without_reader`."""
+    without = Evidence(0.3, 0.5, -0.8, 0.8)
+    assert len(answerability.features(without)) == len(answerability.WEIGHTS_WITHOUT_READER)
+    doubted, trusted = Evidence(0.3, 0.5, -0.8, 0.8, 0.02), Evidence(0.3, 0.5, -0.8, 0.8, 0.9)
+    assert len(answerability.features(trusted)) == len(answerability.WEIGHTS)
+    assert refusal_score(doubted) > refusal_score(trusted)  # the reader doubts: more refusal
+    assert refusal_score(without) == refusal_score(without, answerability.WEIGHTS_WITHOUT_READER)
+    level = answerability.STRICTNESS["balanced"]
+    assert answerability.refuse_at(level, trusted) == level.refuse_at
+    assert answerability.refuse_at(level, without) == level.refuse_at_without_reader

@@ -3,6 +3,7 @@ answer path with it (refusal, agreement, the quoted span, reranking) on real doc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -162,3 +163,38 @@ def test_an_unrelated_passage_is_refused_by_the_reader(reader: Reader) -> None:
                              reader=reader, strictness="strict")
     assert answer.not_found and answer.not_found_reason == "reader"
     assert answer.consulted == [hit] and answer.reader_probability is not None
+
+
+@pytest.mark.slow
+def test_a_fact_in_the_first_passage_the_old_decision_refused_is_answered(
+        indexed, default_gguf: Path) -> None:
+    """The keep-warm temperature is in the handbook's page 5, which search ranks first. The
+    decision without the reader (WEIGHTS_WITHOUT_READER, the one shipped before it) scores
+    this answer above its balanced threshold and refused it; with the reader, which is sure
+    that passage holds the answer, the decision lets the answer through."""
+    from assistant.answer import answerability
+    from assistant.llm import Generator
+    from assistant.llm.grounded import builtin_adapter_path
+
+    adapter = builtin_adapter_path()
+    assert adapter is not None
+    question = "At what temperature does the kettle keep water warm?"
+    with Generator(default_gguf, n_ctx=2048) as generator:
+        generator.set_adapter(adapter, 1.0)
+        answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
+                                 generator=generator)
+    first = answer.consulted[0]
+    assert first.page == 5 and "83 degrees" in first.text
+    assert not answer.not_found and "83" in answer.text
+    assert answer.citations and answer.citations[0].hit.page == 5
+    assert answer.reader_probability is not None and answer.refusal_probability is not None
+    level = answerability.STRICTNESS["balanced"]
+    evidence = answerability.Evidence(
+        answer.refusal_probability, answerability.retrieval_confidence(answer.consulted),
+        answerability.answer_logprob(answer.token_logprobs),
+        answerability.question_coverage(question, answer.consulted),
+        answer.reader_probability)
+    assert answer.refusal_score == pytest.approx(answerability.refusal_score(evidence), abs=1e-9)
+    assert answer.refusal_score < level.refuse_at  # answered now
+    without = dataclasses.replace(evidence, reader_probability=None)
+    assert answerability.refusal_score(without) >= level.refuse_at_without_reader  # refused
