@@ -362,3 +362,28 @@ def test_a_library_made_by_another_embedder_is_reembedded_at_start(qtbot, make_w
 
     done = re.search(r"([\d,]+) of ([\d,]+) passages", shown[-1])
     assert done and done.group(1) == done.group(2), shown[-1]  # it showed the move completed
+
+
+def test_a_first_run_window_fits_the_screen(qtbot, embedder, default_gguf) -> None:
+    """With no saved layout the window takes its default size only where the screen has room:
+    on a smaller screen (the offscreen one is 800 x 800; a 1366 x 768 laptop is another) a
+    1320 x 840 window put the question box below the screen's edge."""
+    from assistant.gui.app import create_application
+    from assistant.gui.mainwindow import MainWindow
+    from assistant.gui.windowstate import DEFAULT_SIZE
+
+    create_application()
+    window = MainWindow(embedder=embedder, model_path=default_gguf, load_model=False)
+    try:
+        free = window.screen().availableGeometry()
+        assert free.width() < DEFAULT_SIZE[0] or free.height() < DEFAULT_SIZE[1]
+        window.show()
+        qtbot.waitExposed(window)
+        assert free.contains(window.frameGeometry()), (free, window.frameGeometry())
+        qtbot.wait(50)  # the layout settles
+        box = window.conversations.chat.composer.box  # the question box is on the screen
+        corner = box.mapTo(window, box.rect().bottomRight())
+        assert window.rect().contains(corner) and box.isVisible()
+    finally:
+        window.close()
+        window.deleteLater()
