@@ -171,7 +171,10 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
     passages = passages_of(train_set, lambda text: [c.text for c in chunker.chunk_page(text)])
     from assistant.training.passage_order import make_order
 
+    if not 0.0 < args.answerable_share <= 1.0:
+        raise UserError("--answerable-share is a share of the examples: more than 0, at most 1.")
     examples = build_raft_examples(train_set, passages, count=args.examples, seed=args.seed,
+                                   answerable_share=args.answerable_share,
                                    order=make_order(args.order))
     out = Path(args.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -351,6 +354,10 @@ def add_training_commands(sub: Any) -> None:
                         "(default), as the reader reranks them, or at random")
     p.add_argument("--held-out", type=float, default=0.25, dest="held_out",
                    help="share of articles kept out of training (default 0.25)")
+    p.add_argument("--answerable-share", type=float, default=0.55, dest="answerable_share",
+                   help="share of examples that answer (default 0.55; the rest teach the "
+                        "refusal; each answerable question is used once, so a large count "
+                        "with a high share runs out of them and fills up with refusals)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_grounded_data)

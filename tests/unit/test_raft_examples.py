@@ -84,3 +84,17 @@ def test_order_puts_passages_as_scored_and_the_citation_follows() -> None:
     positions = {e.response.rsplit("[", 1)[1] for e in shuffled
                  if e.origin.split()[1] == "answer"}
     assert len(positions) > 1  # without an order the oracle moves around
+
+
+def test_the_answerable_share_sets_how_many_examples_answer() -> None:
+    """`grounded-data --answerable-share`: fewer refusal examples, the rest split as before
+    between SQuAD's unanswerable questions and questions shown without their oracle."""
+    qa = _qa()
+    passages = passages_of(qa, lambda text: [text])
+    mostly = build_raft_examples(qa, passages, count=10, seed=1, answerable_share=0.8)
+    kinds = [e.origin.split()[1] for e in mostly]
+    assert (kinds.count("answer"), kinds.count("unanswerable"), kinds.count("no_oracle")) \
+        == (8, 1, 1)
+    assert sum(e.response == REFUSAL for e in mostly) == 2
+    default = [e.origin.split()[1] for e in build_raft_examples(qa, passages, count=10, seed=1)]
+    assert default.count("answer") == 6  # 0.55 of 10, rounded
