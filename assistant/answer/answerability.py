@@ -11,11 +11,12 @@ Two stages, each using the evidence it has:
 2. **After the answer is written**: the model's refusal probability (with the grounded
    adapter it has learned to open with the refusal sentence when no passage holds the
    answer), read from the prefill that serves the answer anyway; the best passage's
-   similarity; and the model's confidence in the answer it wrote (the mean log-probability
-   of its first tokens; the refusal opening is suppressed so an answer is always written).
-   A logistic score over the three, fitted on the development data, is compared with the
-   strictness's threshold (`refusal_score`). A refusal probability of EARLY_REFUSAL or more
-   refuses at once, without writing an answer.
+   similarity; the model's confidence in the answer it wrote (the mean log-probability of
+   its first tokens; the refusal opening is suppressed so an answer is always written); the
+   share of the question's words the first passage holds; and, with the reader, its best
+   probability that a passage holds the answer. A logistic score over them, fitted on the
+   development data, is compared with the strictness's threshold (`refusal_score`). A
+   refusal probability of EARLY_REFUSAL or more refuses at once, without writing an answer.
 
 Strictness trades false refusals for invented answers; "balanced" is the default.
 """

@@ -17,8 +17,9 @@ The flow:
    question instead.
 
 With the reader (`reader`, shipped in resources/reader): it reads the passages after
-retrieval and refuses, before any generation, when no passage reaches the strictness's
-`reader_at`; the answer's words are checked against the reader's span in the passage they
+retrieval; its best probability is one more input of the decision in step 4, and it refuses
+before any generation when no passage reaches the strictness's `reader_at` (only at strict);
+the answer's words are checked against the reader's span in the passage they
 cite (marked for the highlight when they agree), and when nothing usable is left the quote
 is the reader's span rather than a whole sentence.
 
