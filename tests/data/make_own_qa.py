@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
@@ -66,7 +67,7 @@ NOT_IN_DOCUMENTS = [
 ]
 
 
-def chunks_of_docs() -> list[str]:
+def chunks_of_docs(embedder: Any = None) -> list[str]:
     """The texts of the chunks the app's indexer makes of docs/, in file and page order."""
     from assistant.ingest import Indexer
     from assistant.search import Embedder
@@ -74,7 +75,7 @@ def chunks_of_docs() -> list[str]:
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "own.sqlite3")
-        Indexer(store, Embedder()).index([HERE / "docs"], "own")
+        Indexer(store, embedder or Embedder()).index([HERE / "docs"], "own")
         rows = store.conn.execute(
             "SELECT ch.text FROM chunks ch JOIN documents d ON d.id = ch.document_id "
             "ORDER BY d.path, ch.page, ch.start").fetchall()
