@@ -105,7 +105,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     level = answerability.strictness(Settings()["strictness"])
     if args.floor is not None:  # a raw cosine floor, as before strictness existed
-        level = answerability.Strictness("floor", "floor", args.floor, args.floor, 1.0)
+        level = answerability.Strictness("floor", "floor", args.floor, args.floor, 1.0,
+                                         refuse_at_without_reader=1.0)
     collections = [args.collection] if args.collection else None
 
     def run(query: str) -> dict[str, Any]:
