@@ -37,6 +37,11 @@ MAX_PAIRED = 8  # the commoner words paired with each other: 28 pairs at most
 RANK_NORMALISATION = 0  # ts_rank's length normalisation: none measured best (0.3196 vs 0.3157)
 
 
+def plain_query(weights: Sequence[tuple[str, float]]) -> str:
+    """The tsquery matching every chunk that holds any of the words."""
+    return " | ".join(f"'{w}'" for w, _ in weights)
+
+
 class PgTermStats:
     """Chunk counts and per-word document frequencies, cached for a few minutes."""
 
@@ -73,7 +78,7 @@ class PgTermStats:
         """The tsquery that picks the chunks to rank (call `weights` first: it fills the
         counts), and whether it was narrowed (see the module's docstring)."""
         words = [w for w, _ in weights]
-        plain = " | ".join(f"'{w}'" for w in words)
+        plain = plain_query(weights)
         count = {w: self._freq[w][0] for w in words}
         if self._total[0] < MIN_CHUNKS or sum(count.values()) <= CANDIDATE_BUDGET:
             return plain, False

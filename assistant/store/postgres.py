@@ -23,7 +23,7 @@ import numpy as np
 
 from assistant import paths
 from assistant.errors import UserError
-from assistant.store import pg_migrations, pg_transfer, pg_vector
+from assistant.store import pg_migrations, pg_terms, pg_transfer, pg_vector
 from assistant.store.pg_connect import Connection, redacted
 from assistant.store.pg_terms import PgTermStats
 from assistant.store.store import DEFAULT_COLLECTION, ChunkRow, Document, query_words
@@ -419,8 +419,8 @@ class PgStore:
         match, narrowed = self.terms.match_query(weights)
         hits = self._keyword(weights, match, k, collection_ids, kind, path_prefix)
         if narrowed and len(hits) < k:  # too few chunks hold the rarest words or a pair
-            plain = " | ".join(f"'{w}'" for w, _ in weights)
-            hits = self._keyword(weights, plain, k, collection_ids, kind, path_prefix)
+            hits = self._keyword(weights, pg_terms.plain_query(weights), k, collection_ids,
+                                 kind, path_prefix)
         return hits
 
     def _keyword(self, weights: Sequence[tuple[str, float]], match: str, k: int,
