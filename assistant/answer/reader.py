@@ -186,8 +186,17 @@ _WORDS = re.compile(r"\w+", re.UNICODE)
 _ARTICLES = frozenset(("a", "an", "the"))
 
 
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+          "fourteen fifteen sixteen seventeen eighteen nineteen twenty")
+_TENS = "thirty forty fifty sixty seventy eighty ninety"
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(_UNITS.split())}
+_NUMBER_WORDS.update({w: str(10 * n) for n, w in enumerate(_TENS.split(), start=3)})
+
+
 def _words(text: str) -> set[str]:
-    return {w for w in _WORDS.findall(text.lower()) if w not in _ARTICLES}
+    """Lower-case words without articles, number words as digits ("thirty" is "30")."""
+    return {_NUMBER_WORDS.get(w, w) for w in _WORDS.findall(text.lower())
+            if w not in _ARTICLES}
 
 
 def agrees(answer: str, span: str) -> bool:
@@ -197,7 +206,7 @@ def agrees(answer: str, span: str) -> bool:
     if not a or not s:
         return False
     if any(any(ch.isdigit() for ch in w) and w not in a for w in s):
-        return False  # "15 months" never agrees with "27 months"
+        return False  # "15 months" never agrees with "27 months", "93 days" with "thirty days"
     if s <= a or a <= s:
         return True
     shared = len(a & s)

@@ -102,6 +102,7 @@ def test_agreement_of_an_answer_and_a_span() -> None:
     assert agrees("The warranty lasts 27 months [1].", "27 months")
     assert agrees("27 months", "a period of 27 months")
     assert not agrees("15 months", "27 months")
+    assert not agrees("93 days", "thirty days") and agrees("30 days", "within thirty days")
     assert not agrees("", "27 months") and not agrees("27 months", "")
 
 
@@ -152,6 +153,47 @@ def test_a_wrong_answer_becomes_the_readers_quoted_span(indexed, default_gguf: P
                                 generator=WrongAnswer(generator, "It lasts 27 months [1]."))
         assert right.grounding == "answered" and right.span is not None
         assert right.span.text == "27 months"
+
+
+@pytest.mark.slow
+def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
+                                                                     default_gguf: Path) -> None:
+    """The contract says invoices are due "within thirty days" and also mentions 93 days, so
+    "93 days" passes the support check on words alone. The reader is sure of its own span
+    (p >= READER_OVERRULES_AT), so the answer becomes that span, quoted and cited. Where the
+    reader's span sits in a table's row (where it was never trained), the supported answer
+    stands."""
+    from assistant.answer.answering import READER_OVERRULES_AT, overruling_span
+    from assistant.llm import Generator
+
+    question = "Within how many days are invoices due?"
+    hits = indexed.search(question, 5)
+    contract = next(h for h in hits if "93 days" in h.text and "thirty days" in h.text)
+    with Generator(default_gguf, n_ctx=2048) as generator:
+        answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
+                                 generator=WrongAnswer(generator, "93 days [1]"),
+                                 strictness="lenient")
+        assert not answer.not_found and answer.grounding == "quoted"
+        assert answer.quote is not None and answer.span == answer.quote
+        assert "thirty days" in answer.text and "93" not in answer.text
+        cited = answer.consulted[answer.quote.n - 1]
+        assert cited.text == contract.text and [c.hit for c in answer.citations] == [cited]
+        assert cited.text[answer.quote.start:answer.quote.end] == answer.quote.text
+        assert answer.reader_probability is not None
+        assert answer.reader_probability >= READER_OVERRULES_AT
+
+        term = "What is the minimum term of the Harbor Analytics contract?"
+        kept = answer_question(term, retriever=lambda q, k: indexed.search(q, k),
+                               generator=WrongAnswer(generator, "24 months [1]"),
+                               strictness="lenient")
+    assert kept.grounding == "answered" and "24 months" in kept.text
+    reader = Reader()
+    readings = dict(zip(map(id, kept.consulted),
+                        reader.read(term, [h.text for h in kept.consulted]), strict=True))
+    first = kept.consulted[0]
+    assert first.text == contract.text and readings[id(first)].probability >= READER_OVERRULES_AT
+    assert readings[id(first)].span(first.text) == "1 April 2024"  # the table's start date
+    assert overruling_span(kept.consulted, readings) is None
 
 
 def test_an_unrelated_passage_is_refused_by_the_reader(reader: Reader) -> None:
