@@ -7,18 +7,16 @@ answer shows its sources in the sources pane beside it.
 
 from __future__ import annotations
 
-import html
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QEvent, QMimeData, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeyEvent, QTextDocument
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QStackedWidget,
@@ -30,9 +28,12 @@ from PySide6.QtWidgets import (
 
 from assistant.answer.support import QUOTE_LEAD
 from assistant.gui import theme
+from assistant.gui.composer import Composer, EmptyState
 from assistant.gui.passages import link_citations
 from assistant.ingest import places
 
+# The reader's span given as the answer (assistant.answer.answering): “words” [n]
+_READER_QUOTE = re.compile(r"\u201c[^\u201c\u201d]+\u201d \[\d+\]", re.S)
 RENDER_INTERVAL_MS = 50  # streamed text is re-rendered at most this often
 COLUMN_WIDTH = 860  # the conversation column's greatest width, for readable lines
 
@@ -63,9 +64,14 @@ class TurnView:
         """
         if self.not_found:
             return "not_found"
-        if self.answer.startswith(QUOTE_LEAD):
+        if self.answer.startswith(QUOTE_LEAD) or self.is_reader_quote:
             return "quoted"
         return "answered" if self.citations else ""
+
+    @property
+    def is_reader_quote(self) -> bool:
+        """Whether the answer is the reader's span, quoted word for word (“…” [n])."""
+        return bool(self.citations) and _READER_QUOTE.fullmatch(self.answer.strip()) is not None
 
     @property
     def cited_numbers(self) -> set[int]:
@@ -270,6 +276,13 @@ class TurnWidget(QFrame):
             self.badge.setText("Stopped")
             self.badge.setToolTip("Generation was stopped before the answer was complete")
             self.badge.show()
+        elif t.grounding == "quoted" and not t.streaming and t.is_reader_quote:
+            numbers = "".join(f"[{n}]" for n in sorted(t.cited_numbers))
+            self.badge.setText(f"Quoted from {numbers}")
+            self.badge.setToolTip("These are the passage's own words, where the app's reader "
+                                  "found the answer; the model's answer disagreed with them or "
+                                  "was not supported, so it is not shown")
+            self.badge.show()
         elif t.grounding == "quoted" and not t.streaming:
             self.badge.setText("Quoted from a passage")
             self.badge.setToolTip("The model's own answer was not supported by the passages, so "
@@ -342,180 +355,6 @@ class TurnWidget(QFrame):
         # setText, not setMimeData(QMimeData()): a Python-made QMimeData owned by the clipboard
         # is destroyed by Qt after Python has shut down, which crashed the process at exit.
         QGuiApplication.clipboard().setText(text)
-
-
-class QuestionBox(QPlainTextEdit):
-    """Enter sends, Shift+Enter starts a new line; grows with its text up to a few lines."""
-
-    submit = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("QuestionBox")
-        self.setPlaceholderText("Ask about your documents…   (Enter to send, Shift+Enter for a "
-                                "new line)")
-        self.setTabChangesFocus(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.document().documentLayout().documentSizeChanged.connect(self._fit)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._fit()
-
-    def _fit(self, *_: Any) -> None:
-        line = self.fontMetrics().lineSpacing()
-        lines = max(1, min(6, int(self.document().size().height())))
-        margins = self.contentsMargins()
-        doc_margin = int(self.document().documentMargin() * 2)
-        self.setFixedHeight(lines * line + doc_margin + margins.top() + margins.bottom() + 2)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            mods = event.modifiers()
-            if mods & Qt.KeyboardModifier.ShiftModifier:
-                self.insertPlainText("\n")
-                return
-            if not mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
-                self.submit.emit()
-                return
-        super().keyPressEvent(event)
-
-    def canInsertFromMimeData(self, source: QMimeData) -> bool:
-        # Files dropped here are for indexing (the window handles them), not to paste paths.
-        if source.hasUrls() and any(u.isLocalFile() for u in source.urls()):
-            return False
-        return super().canInsertFromMimeData(source)
-
-
-class EmptyState(QWidget):
-    """What a new conversation shows: how to start (drop documents, or ask)."""
-
-    add_files = Signal()
-    add_folder = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("ChatContents")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        layout = QVBoxLayout(self)
-        layout.addStretch(2)
-        self.icon = QLabel()
-        self.icon.setPixmap(theme.app_icon().pixmap(QSize(88, 88)))
-        self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.title = QLabel()
-        self.title.setObjectName("EmptyTitle")
-        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.text = QLabel()
-        self.text.setObjectName("EmptyText")
-        self.text.setWordWrap(True)
-        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.text.setMaximumWidth(560)
-        self.text.setMinimumWidth(360)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        self.files_button = QPushButton("Add files…")
-        self.files_button.setObjectName("Primary")
-        self.folder_button = QPushButton("Add folder…")
-        self.files_button.clicked.connect(self.add_files)
-        self.folder_button.clicked.connect(self.add_folder)
-        buttons.addWidget(self.files_button)
-        buttons.addWidget(self.folder_button)
-        buttons.addStretch(1)
-        layout.addWidget(self.icon)
-        layout.addSpacing(8)
-        layout.addWidget(self.title)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.text)
-        row.addStretch(1)
-        layout.addLayout(row)
-        layout.addSpacing(12)
-        layout.addLayout(buttons)
-        layout.addStretch(3)
-        self.set_library(0, "default")
-
-    def set_library(self, documents: int, collection: str, indexing: bool = False) -> None:
-        if documents == 0 and indexing:
-            self.title.setText("Reading your documents…")
-            self.text.setText(
-                "Indexing runs in the background: the progress is at the bottom of the window. "
-                "You can ask questions as soon as the first documents are in.")
-            self.files_button.hide()
-            self.folder_button.hide()
-        elif documents == 0:
-            self.title.setText("Drop your documents here")
-            self.text.setText(
-                "Drag files or folders anywhere onto this window — PDF, Word, PowerPoint, "
-                "Excel, OpenDocument, EPUB, RTF, saved mail (.eml, .mbox), Markdown, HTML, "
-                "text, source code, and scans and photos of pages (read by OCR). They are "
-                "read on this computer and never leave it. Folders you add are kept in sync "
-                "as their files change.")
-            self.files_button.show()
-            self.folder_button.show()
-        else:
-            self.title.setText("Ask about your documents")
-            self.text.setText(
-                f"{documents} document{'s' if documents != 1 else ''} in “{html.escape(collection)}”"
-                " are ready. Answers cite the passages they come from; click a [1] marker to "
-                "see it in the document. Drop more files here at any time.")
-            self.files_button.hide()
-            self.folder_button.hide()
-
-
-class Composer(QFrame):
-    """The question box with its Send / Stop button."""
-
-    ask = Signal(str)
-    stop = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("Composer")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
-        self.box = QuestionBox()
-        self.box.installEventFilter(self)
-        self.send = QPushButton("Send")
-        self.send.setObjectName("Primary")
-        self.send.setToolTip("Send the question (Enter)")
-        self.send.setCursor(Qt.CursorShape.PointingHandCursor)
-        layout.addWidget(self.box, 1)
-        layout.addWidget(self.send, 0, Qt.AlignmentFlag.AlignBottom)
-        self.busy = False
-        self.box.submit.connect(self._submit)
-        self.send.clicked.connect(self._clicked)
-        self.box.textChanged.connect(self._update)
-        self._update()
-
-    def eventFilter(self, obj: Any, event: QEvent) -> bool:
-        if obj is self.box and event.type() in (QEvent.Type.FocusIn, QEvent.Type.FocusOut):
-            self.setProperty("focused", event.type() == QEvent.Type.FocusIn)
-            self.style().unpolish(self)
-            self.style().polish(self)
-        return super().eventFilter(obj, event)
-
-    def set_busy(self, busy: bool) -> None:
-        self.busy = busy
-        self.send.setText("Stop" if busy else "Send")
-        self.send.setToolTip("Stop generating (Esc)" if busy else "Send the question (Enter)")
-        self._update()
-
-    def _update(self) -> None:
-        self.send.setEnabled(self.busy or bool(self.box.toPlainText().strip()))
-
-    def _clicked(self) -> None:
-        if self.busy:
-            self.stop.emit()
-        else:
-            self._submit()
-
-    def _submit(self) -> None:
-        if self.busy:
-            return
-        text = self.box.toPlainText().strip()
-        if not text:
-            return
-        self.box.clear()
-        self.ask.emit(text)
 
 
 class ChatView(QWidget):

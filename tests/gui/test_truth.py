@@ -417,3 +417,35 @@ def test_reasons_say_what_happened() -> None:
         "pages are"
     assert reason_text("encrypted PDF; a password is needed") == \
         "encrypted PDF; a password is needed"
+
+
+def test_an_answer_quoted_by_the_reader_says_so(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The reader's span given as the answer (“words” [n]) is labelled a quote of [n], not
+    "Answered from", whose tooltip says the model's sentences were checked."""
+    from assistant.answer.support import QUOTE_LEAD
+    from assistant.gui.chatview import TurnView, TurnWidget
+
+    hit = {"path": "/docs/contract.docx", "text": "Invoices are due within thirty days."}
+    quoted = TurnView(1, "Within how many days are invoices due?",
+                      answer="\u201cthirty days\u201d [1]", citations=[{"n": 1, "hit": hit}],
+                      consulted=[hit])
+    widget = TurnWidget(quoted)
+    qtbot.addWidget(widget)
+    widget.refresh()
+    assert quoted.grounding == "quoted"
+    assert widget.badge.text() == "Quoted from [1]" and not widget.badge.isHidden()
+    assert "reader" in widget.badge.toolTip()
+
+    answered = TurnView(2, "How long?", answer="Within thirty days [1].",
+                        citations=[{"n": 1, "hit": hit}], consulted=[hit])
+    widget = TurnWidget(answered)
+    qtbot.addWidget(widget)
+    widget.refresh()
+    assert answered.grounding == "answered" and widget.badge.text() == "Answered from [1]"
+
+    sentence = TurnView(3, "How long?", answer=f"{QUOTE_LEAD} \u201cInvoices are due.\u201d [1]",
+                        citations=[{"n": 1, "hit": hit}], consulted=[hit])
+    widget = TurnWidget(sentence)
+    qtbot.addWidget(widget)
+    widget.refresh()
+    assert widget.badge.text() == "Quoted from a passage"
