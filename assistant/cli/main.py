@@ -260,6 +260,9 @@ def _finish_answer(answer: Any, out: TextIO) -> None:
     out.write("\n")
     label = {"quoted": "(Quoted from a passage: the model's answer was not supported.)",
              "not_found": ""}.get(answer.grounding, "")
+    if answer.grounding == "quoted" and getattr(answer, "span", None) is not None:
+        label = ("(Quoted from a passage: the reader found these words there; the model's "
+                 "answer disagreed with them or was not supported.)")
     if label:
         print(label, file=out)
     _print_sources(answer, out)

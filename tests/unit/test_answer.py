@@ -121,6 +121,28 @@ def test_answer_json_shape() -> None:
     }
 
 
+def test_the_cli_says_whose_quote_an_answer_is() -> None:
+    """A quote of the reader's span says the reader found the words; a sentence quoted after
+    the model's answer failed the support check says that."""
+    import io
+
+    from assistant.answer.support import Quote
+    from assistant.cli.main import _finish_answer
+
+    start = COFFEE.text.index("two years")
+    span = Quote(1, "two years", start, start + len("two years"))
+    reader = Answer("\u201ctwo years\u201d [1]", [Citation(1, COFFEE)], [COFFEE], False,
+                    grounding="quoted", quote=span, span=span)
+    out = io.StringIO()
+    _finish_answer(reader, out)
+    assert "the reader found these words there" in out.getvalue()
+    sentence = Answer("The documents don't say ... [1]", [Citation(1, COFFEE)], [COFFEE], False,
+                      grounding="quoted", quote=span)
+    out = io.StringIO()
+    _finish_answer(sentence, out)
+    assert "the model's answer was not supported" in out.getvalue()
+
+
 # --------------------------------------------------------------------------- query
 
 def test_retrieval_query_uses_the_conversation_for_follow_ups() -> None:
