@@ -279,9 +279,8 @@ class TurnWidget(QFrame):
         elif t.grounding == "quoted" and not t.streaming and t.is_reader_quote:
             numbers = "".join(f"[{n}]" for n in sorted(t.cited_numbers))
             self.badge.setText(f"Quoted from {numbers}")
-            self.badge.setToolTip("These are the passage's own words, where the app's reader "
-                                  "found the answer; the model's answer disagreed with them or "
-                                  "was not supported, so it is not shown")
+            self.badge.setToolTip("The passage's own words, where the app's reader found the "
+                                  "answer (the model's answer disagreed or was not supported)")
             self.badge.show()
         elif t.grounding == "quoted" and not t.streaming:
             self.badge.setText("Quoted from a passage")
