@@ -77,6 +77,7 @@ READER_OVERRULES_AT = 0.5
 # row, is outside what it was trained on (it answers "1 April 2024" for a contract's minimum
 # term from a table row of our test contract), so such a span never overrules an answer.
 _TABLE_ROW = re.compile(r"[\t|]")
+_WORD = re.compile(r"\w+")
 
 CitationSource = Literal["model", "inferred", "none"]
 Grounding = Literal["answered", "quoted", "not_found", "model_only"]
@@ -368,12 +369,25 @@ def overruling_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | 
     return None if _TABLE_ROW.search(line) else n
 
 
+def _in_table_row(answer: str, passage: str) -> bool:
+    """Whether the answer's words stand in a row of a table in the passage (the reader, which
+    learnt from prose, is no judge of those)."""
+    words = _plain_words(answer)
+    return words != "  " and any(words in _plain_words(line)
+                                 for line in passage.splitlines() if _TABLE_ROW.search(line))
+
+
+def _plain_words(text: str) -> str:
+    """The text's words in lower case, space-separated and padded (for whole-word search)."""
+    return f" {' '.join(_WORD.findall(text.lower()))} "
+
+
 def _supported_by_reader(question: str, text: str, hits: list[Hit],
                          readings: dict[int, Reading], done: Callable[..., Answer]) -> Answer:
     """The support check with the reader: the generator's answer stands, its words marked,
     when it agrees with the reader's span in a passage it cites; it also stands unmarked when
     the support check accepts it and the reader is not confident of a clean span of its own
-    (`overruling_span`). Otherwise (nothing usable, or a disagreement the reader overrules)
+    (`overruling_span`), or its words stand in a table's row. Otherwise (nothing usable, or a disagreement the reader overrules)
     the answer is the reader's span, quoted and cited."""
     source: CitationSource = "none"
     cleaned, citations = parse_citations(text, hits)
@@ -393,7 +407,8 @@ def _supported_by_reader(question: str, text: str, hits: list[Hit],
                                      reading.start, reading.end)
                 return done(checked.text, checked.citations, "answered",
                             citation_source=source, unsupported=checked.dropped, span=span)
-        if overruling_span(hits, readings) is None:  # supported by its passage's words
+        if overruling_span(hits, readings) is None or any(  # supported by its passage's words
+                _in_table_row(plain, c.hit.text) for c in checked.citations):
             return done(checked.text, checked.citations, "answered", citation_source=source,
                         unsupported=checked.dropped)
     ranked = [(readings[id(hit)].probability, -n, n) for n, hit in enumerate(hits, 1)

@@ -158,27 +158,26 @@ def test_a_wrong_answer_becomes_the_readers_quoted_span(indexed, default_gguf: P
 @pytest.mark.slow
 def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
                                                                      default_gguf: Path) -> None:
-    """The contract says invoices are due "within thirty days" and also mentions 93 days, so
-    "93 days" passes the support check on words alone. The reader is sure of its own span
-    (p >= READER_OVERRULES_AT), so the answer becomes that span, quoted and cited. Where the
-    reader's span sits in a table's row (where it was never trained), the supported answer
-    stands."""
+    """The handbook says "regular care keeps the kettle quiet" and "descaling ... every 45
+    days", so "regular care" (what the 270M model answered) passes the support check on words
+    alone. The reader is sure of its own span (p >= READER_OVERRULES_AT), so the answer becomes
+    that span, quoted and cited. Where the reader's span sits in a table's row, or the answer's
+    words do (the reader learnt from prose and judges neither), the supported answer stands."""
     from assistant.answer.answering import READER_OVERRULES_AT, overruling_span
     from assistant.llm import Generator
 
-    question = "Within how many days are invoices due?"
-    hits = indexed.search(question, 5)
-    contract = next(h for h in hits if "93 days" in h.text and "thirty days" in h.text)
+    question = "How often should I remove limescale from the kettle?"
     with Generator(default_gguf, n_ctx=2048) as generator:
         answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
-                                 generator=WrongAnswer(generator, "93 days [1]"),
+                                 generator=WrongAnswer(generator, "regular care [1]"),
                                  strictness="lenient")
         assert not answer.not_found and answer.grounding == "quoted"
         assert answer.quote is not None and answer.span == answer.quote
-        assert "thirty days" in answer.text and "93" not in answer.text
+        assert answer.text == f"\u201c45 days\u201d [{answer.quote.n}]"
         cited = answer.consulted[answer.quote.n - 1]
-        assert cited.text == contract.text and [c.hit for c in answer.citations] == [cited]
-        assert cited.text[answer.quote.start:answer.quote.end] == answer.quote.text
+        assert cited.page == 3 and [c.hit for c in answer.citations] == [cited]
+        assert cited.text[answer.quote.start:answer.quote.end] == "45 days"
+        assert "regular care" in cited.text  # the model's words were there: supported
         assert answer.reader_probability is not None
         assert answer.reader_probability >= READER_OVERRULES_AT
 
@@ -186,14 +185,28 @@ def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
         kept = answer_question(term, retriever=lambda q, k: indexed.search(q, k),
                                generator=WrongAnswer(generator, "24 months [1]"),
                                strictness="lenient")
-    assert kept.grounding == "answered" and "24 months" in kept.text
+        law = "Which law governs the service agreement?"
+        table = answer_question(law, retriever=lambda q, k: indexed.search(q, k),
+                                generator=WrongAnswer(generator, "Hamburg, Germany [1]"),
+                                strictness="lenient")
     reader = Reader()
+    assert kept.grounding == "answered" and "24 months" in kept.text
     readings = dict(zip(map(id, kept.consulted),
                         reader.read(term, [h.text for h in kept.consulted]), strict=True))
     first = kept.consulted[0]
-    assert first.text == contract.text and readings[id(first)].probability >= READER_OVERRULES_AT
+    assert "Minimum term | 24 months" in first.text
+    assert readings[id(first)].probability >= READER_OVERRULES_AT
     assert readings[id(first)].span(first.text) == "1 April 2024"  # the table's start date
     assert overruling_span(kept.consulted, readings) is None
+
+    # The reader is sure of a prose span (the parties' names), but the answer's words stand
+    # in the table's "Governing law" row, which the reader cannot judge: the answer stands.
+    assert table.grounding == "answered" and "Hamburg" in table.text
+    readings = dict(zip(map(id, table.consulted),
+                        reader.read(law, [h.text for h in table.consulted]), strict=True))
+    n = overruling_span(table.consulted, readings)
+    assert n is not None and "Hamburg" not in readings[id(table.consulted[n - 1])].span(
+        table.consulted[n - 1].text)
 
 
 def test_an_unrelated_passage_is_refused_by_the_reader(reader: Reader) -> None:
