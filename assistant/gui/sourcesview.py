@@ -139,9 +139,13 @@ class SourceCard(QFrame):
         self.title.setToolTip(f"{path}\n{place}" if place else str(path))
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         sim = hit.get("similarity")
-        self.score = QLabel(f"{float(sim) * 100:.0f}% match" if sim is not None else "")
+        # "match" read as the chance that the passage answers, and a cited passage often shows
+        # a lower figure than uncited ones: say what it is.
+        self.score = QLabel(f"{float(sim) * 100:.0f}% similar" if sim is not None else "")
         self.score.setObjectName("Muted")
-        self.score.setToolTip("How close the passage's meaning is to the question")
+        self.score.setToolTip("How similar the passage's meaning is to the question's (search's "
+                              "measure). It is not the chance that the passage holds the answer: "
+                              "the one that does can score lower than others.")
         if label:
             head.addWidget(self.label)
         head.addWidget(self.title, 1)
