@@ -108,8 +108,14 @@ def test_cancel_stops_generation_quickly(generator: Generator) -> None:
 
 
 def test_cancel_from_another_thread_during_long_prompt(generator: Generator) -> None:
-    cancel = threading.Event()
+    """Cancelling while the prompt is read stops the call well before it would have ended.
+    Measured against the same call left to finish, not a fixed time: on cores shared with
+    other work a fixed bound fails for nothing."""
     long_prompt = "The quick brown fox jumps over the lazy dog. " * 80  # ~800 tokens
+    started = time.perf_counter()
+    full = generator.complete(long_prompt, max_tokens=200)
+    whole = time.perf_counter() - started
+    cancel = threading.Event()
     timer = threading.Timer(0.2, cancel.set)
     started = time.perf_counter()
     timer.start()
@@ -119,8 +125,8 @@ def test_cancel_from_another_thread_during_long_prompt(generator: Generator) -> 
         timer.cancel()
     elapsed = time.perf_counter() - started
     assert cancel.is_set()
-    assert elapsed < 2.0, f"cancel took effect only after {elapsed:.2f}s"
-    assert len(out) < 200
+    assert elapsed < whole / 2, f"cancel took {elapsed:.2f}s of the {whole:.2f}s call"
+    assert len(out) < len(full)
     # The generator is still usable and still deterministic afterwards.
     assert generator.complete(PROMPT, max_tokens=8) == generator.complete(PROMPT, max_tokens=8)
 
