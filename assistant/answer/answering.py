@@ -352,17 +352,23 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
                 ([text] if text else []), quote=quote)
 
 
+def _likeliest_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | None:
+    """The number of the passage with a span that the reader rates likeliest to hold the
+    answer (the earlier one on a tie), or None when it found no span."""
+    ranked = [(readings[id(hit)].probability, -n, n) for n, hit in enumerate(hits, 1)
+              if id(hit) in readings and readings[id(hit)].end > readings[id(hit)].start]
+    return max(ranked)[2] if ranked else None
+
+
 def overruling_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | None:
     """The number of the passage whose span overrules a disagreeing answer, or None: the
     passage the reader likes best, when its probability reaches READER_OVERRULES_AT and its
     span is a phrase within one line of prose (not a table's row)."""
-    ranked = [(readings[id(hit)].probability, -n, n) for n, hit in enumerate(hits, 1)
-              if id(hit) in readings and readings[id(hit)].end > readings[id(hit)].start]
-    if not ranked:
+    n = _likeliest_span(hits, readings)
+    if n is None:
         return None
-    p, _, n = max(ranked)
     text, reading = hits[n - 1].text, readings[id(hits[n - 1])]
-    if p < READER_OVERRULES_AT or "\n" in text[reading.start:reading.end].strip():
+    if reading.probability < READER_OVERRULES_AT or "\n" in text[reading.start:reading.end].strip():
         return None
     line_end = text.find("\n", reading.end)
     line = text[text.rfind("\n", 0, reading.start) + 1:len(text) if line_end < 0 else line_end]
@@ -387,8 +393,8 @@ def _supported_by_reader(question: str, text: str, hits: list[Hit],
     """The support check with the reader: the generator's answer stands, its words marked,
     when it agrees with the reader's span in a passage it cites; it also stands unmarked when
     the support check accepts it and the reader is not confident of a clean span of its own
-    (`overruling_span`), or its words stand in a table's row. Otherwise (nothing usable, or a disagreement the reader overrules)
-    the answer is the reader's span, quoted and cited."""
+    (`overruling_span`), or its words stand in a table's row. Otherwise (nothing usable, or a
+    disagreement the reader overrules) the answer is the reader's span, quoted and cited."""
     source: CitationSource = "none"
     cleaned, citations = parse_citations(text, hits)
     if citations:
@@ -411,14 +417,11 @@ def _supported_by_reader(question: str, text: str, hits: list[Hit],
                 _in_table_row(plain, c.hit.text) for c in checked.citations):
             return done(checked.text, checked.citations, "answered", citation_source=source,
                         unsupported=checked.dropped)
-    ranked = [(readings[id(hit)].probability, -n, n) for n, hit in enumerate(hits, 1)
-              if id(hit) in readings and readings[id(hit)].end > readings[id(hit)].start]
-    if ranked:
-        n = max(ranked)[2]
+    n = _likeliest_span(hits, readings)
+    if n is not None:
         hit, reading = hits[n - 1], readings[id(hits[n - 1])]
         quote = support.Quote(n, reading.span(hit.text), reading.start, reading.end)
-        flat = " ".join(quote.text.split())
-        return done(f"\u201c{flat}\u201d [{n}]", [Citation(n, hit)], "quoted",
+        return done(support.span_answer(quote), [Citation(n, hit)], "quoted",
                     citation_source="inferred", quote=quote, span=quote,
                     unsupported=[text] if text and not _is_refusal(text) else [])
     best = support.best_quote(question, hits, hint=text)

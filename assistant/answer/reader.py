@@ -120,18 +120,12 @@ class Reader:
 
     def read(self, question: str, passages: Sequence[str]) -> list[Reading]:
         """One `Reading` per passage, in the order given."""
-        return [reading for reading, _ in self.read_with_candidates(question, passages, 1)]
-
-    def read_with_candidates(self, question: str, passages: Sequence[str], n: int
-                             ) -> list[tuple[Reading, list[tuple[int, int]]]]:
-        """Per passage, its `Reading` and the character spans of its `n` best-scoring answer
-        candidates, best first (the reading's own span is the first)."""
         if not passages:
             return []
         q_ids = self.tokenizer.encode(question, add_special_tokens=False).ids
         q_ids = q_ids[:self.max_question_tokens]
         encoded = [self._encode(q_ids, p) for p in passages]
-        out: list[tuple[Reading, list[tuple[int, int]]] | None] = [None] * len(passages)
+        out: list[Reading | None] = [None] * len(passages)
         order = sorted(range(len(passages)), key=lambda i: len(encoded[i][0]))
         for at in range(0, len(order), BATCH):
             idx = order[at:at + BATCH]
@@ -140,21 +134,20 @@ class Reader:
             types = np.zeros_like(ids)
             mask = np.zeros_like(ids)
             for row, i in enumerate(idx):
-                k = len(encoded[i][0])
-                ids[row, :k], types[row, :k], mask[row, :k] = encoded[i][0], encoded[i][1], 1
+                n = len(encoded[i][0])
+                ids[row, :n], types[row, :n], mask[row, :n] = encoded[i][0], encoded[i][1], 1
             with self._lock:
                 logit, start, end = self.session.run(
                     None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
             for row, i in enumerate(idx):
                 _, _, first, offsets = encoded[i]
-                spans = best_spans(start[row], end[row], first, first + len(offsets),
-                                   self.max_answer_tokens, n)
-                chars = [(offsets[a - first][0], offsets[b - first][1]) for a, b, _ in spans
-                         if offsets and a >= first]
-                a, b = chars[0] if chars else (0, 0)
-                score = spans[0][2] if spans else float("-inf")
-                out[i] = (Reading(_sigmoid(float(logit[row])), int(a), int(b), score),
-                          [(int(x), int(y)) for x, y in chars])
+                s_tok, e_tok, score = best_span(start[row], end[row], first,
+                                                first + len(offsets), self.max_answer_tokens)
+                if offsets and s_tok >= first:
+                    a, b = offsets[s_tok - first][0], offsets[e_tok - first][1]
+                else:
+                    a = b = 0
+                out[i] = Reading(_sigmoid(float(logit[row])), int(a), int(b), score)
         return [r for r in out if r is not None]
 
     def rerank(self, question: str, hits: Sequence[Hit]) -> list[tuple[Hit, Reading]]:
@@ -173,26 +166,19 @@ def best_span(start: Any, end: Any, first: int, last: int, max_tokens: int = 30
               ) -> tuple[int, int, float]:
     """The highest-scoring span (start <= end < start + max_tokens) inside tokens
     [first, last), as (first token, last token, start + end logit)."""
-    spans = best_spans(start, end, first, last, max_tokens, 1)
-    return spans[0] if spans else (first, first, float("-inf"))
-
-
-def best_spans(start: Any, end: Any, first: int, last: int, max_tokens: int = 30, n: int = 1
-               ) -> list[tuple[int, int, float]]:
-    """The `n` highest-scoring spans (start <= end < start + max_tokens) inside tokens
-    [first, last), best first, as (first token, last token, start + end logit)."""
     s = np.asarray(start[first:last], dtype=np.float32)
     e = np.asarray(end[first:last], dtype=np.float32)
     if s.size == 0:
-        return []
-    found: list[tuple[float, int, int]] = []
+        return first, first, float("-inf")
+    best = (0, 0, float("-inf"))
     ends = np.argsort(-e)[:20]
     for i in np.argsort(-s)[:20]:
         for j in ends:
             if i <= j < i + max_tokens:
-                found.append((float(s[i] + e[j]), int(i), int(j)))
-    found.sort(key=lambda c: (-c[0], c[1], c[2]))
-    return [(first + i, first + j, score) for score, i, j in found[:n]]
+                score = float(s[i] + e[j])
+                if score > best[2]:
+                    best = (int(i), int(j), score)
+    return first + best[0], first + best[1], best[2]
 
 
 _WORDS = re.compile(r"\w+", re.UNICODE)

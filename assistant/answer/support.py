@@ -123,3 +123,17 @@ def best_quote(question: str, hits: Sequence[Hit], hint: str = "") -> Quote | No
 def quoted_answer(quote: Quote) -> str:
     flat = " ".join(quote.text.split())
     return f"{QUOTE_LEAD} \u201c{flat}\u201d [{quote.n}]"
+
+
+def span_answer(quote: Quote) -> str:
+    """The reader's span given as the answer: its words in quotes, cited."""
+    flat = " ".join(quote.text.split())
+    return f"\u201c{flat}\u201d [{quote.n}]"
+
+
+_SPAN_ANSWER = re.compile(r"\u201c[^\u201c\u201d]+\u201d \[\d+\]", re.S)
+
+
+def is_span_answer(text: str) -> bool:
+    """Whether a (saved) answer text has the form `span_answer` gives it."""
+    return _SPAN_ANSWER.fullmatch(text.strip()) is not None

@@ -7,7 +7,6 @@ answer shows its sources in the sources pane beside it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.answer.support import QUOTE_LEAD
+from assistant.answer.support import QUOTE_LEAD, is_span_answer
 from assistant.gui import theme
 from assistant.gui.composer import Composer, EmptyState
 from assistant.gui.passages import link_citations
 from assistant.ingest import places
 
-# The reader's span given as the answer (assistant.answer.answering): “words” [n]
-_READER_QUOTE = re.compile(r"\u201c[^\u201c\u201d]+\u201d \[\d+\]", re.S)
 RENDER_INTERVAL_MS = 50  # streamed text is re-rendered at most this often
 COLUMN_WIDTH = 860  # the conversation column's greatest width, for readable lines
 
@@ -71,7 +68,7 @@ class TurnView:
     @property
     def is_reader_quote(self) -> bool:
         """Whether the answer is the reader's span, quoted word for word (“…” [n])."""
-        return bool(self.citations) and _READER_QUOTE.fullmatch(self.answer.strip()) is not None
+        return bool(self.citations) and is_span_answer(self.answer)
 
     @property
     def cited_numbers(self) -> set[int]:
