@@ -67,6 +67,18 @@ def evidence(row: dict[str, Any]) -> answerability.Evidence | None:
 
 WITH_READER = False  # --with-reader: the reader's best probability as one more feature
 WITHOUT_COVERAGE = False  # --without-coverage: the decision as it was before coverage
+# --target correct: fit "refuse" to every answer that would not be right (unanswerable, or an
+# answer without a gold answer in it), not only to the unanswerable questions
+TARGET = "answerable"
+
+
+def should_refuse(row: dict[str, Any]) -> bool:
+    """What the fit learns to call a refusal: an unanswerable question; with TARGET "correct",
+    also an answerable one whose recorded answer holds no gold answer (refusing it costs
+    nothing that was right)."""
+    if not row["answerable"]:
+        return True
+    return TARGET == "correct" and not row.get("contains")
 
 
 def row_features(row: dict[str, Any], e: answerability.Evidence) -> list[float]:
@@ -89,7 +101,7 @@ def _score(x: Sequence[float], w: Sequence[float]) -> float:
 def fit(rows: Sequence[dict[str, Any]], l2: float = 1.0) -> list[float]:
     """Logistic regression weights (Newton's method; the intercept is not penalised)."""
     xs = [row_features(r, e) for r in rows if (e := evidence(r)) is not None]
-    ys = [0.0 if r["answerable"] else 1.0 for r in rows if evidence(r) is not None]
+    ys = [1.0 if should_refuse(r) else 0.0 for r in rows if evidence(r) is not None]
     n = len(xs[0])
     w = [0.0] * n
     for _ in range(50):
@@ -241,11 +253,15 @@ def main() -> int:
     parser.add_argument("--reader", metavar="DIR",
                         help="with --rows: read each row's passages again with this reader "
                         "(a folder with reader.onnx) and fit on its probabilities")
+    parser.add_argument("--target", choices=("answerable", "correct"), default="answerable",
+                        help="what the fit separates: answerable from unanswerable questions, "
+                        "or right answers from everything else")
     parser.add_argument("--focus-words", type=int, help="words of each passage the model "
                         "reads (default: the app's; 0: whole passages)")
     args = parser.parse_args()
-    global WITH_READER, WITHOUT_COVERAGE
+    global WITH_READER, WITHOUT_COVERAGE, TARGET
     WITH_READER = args.with_reader
+    TARGET = args.target
     WITHOUT_COVERAGE = args.without_coverage
     if args.focus_words is not None:
         from assistant.answer import focus
