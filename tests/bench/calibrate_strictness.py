@@ -243,6 +243,9 @@ def main() -> int:
                         help="also ask N other answerable questions with every passage "
                         "holding their answer taken out (as `eval qa --missing`): rows the "
                         "decision should refuse, like the unanswerable ones")
+    parser.add_argument("--skip-unanswerable", action="store_true", dest="skip_unanswerable",
+                        help="ask only the sample's answerable questions (a fit with "
+                        "--refusals missing leaves SQuAD's unanswerable ones out anyway)")
     parser.add_argument("--with-reader", action="store_true", dest="with_reader",
                         help="fit with the reader's best probability as one more feature")
     parser.add_argument("--refusals", choices=("all", "missing"), default="all",
@@ -372,6 +375,8 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
     missing_ids = {q.id for q in missing}
     if args.missing_only:
         questions = []
+    if args.skip_unanswerable:  # the same answerable sample, without SQuAD's unanswerable ones
+        questions = [q for q in questions if q.answerable]
     balanced = answerability.STRICTNESS["balanced"]
     answerability.STRICTNESS["calibration"] = answerability.Strictness(
         "calibration", "never refuses on the model's judgement", balanced.floor,
