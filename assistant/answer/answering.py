@@ -368,11 +368,25 @@ def overruling_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | 
     if n is None:
         return None
     text, reading = hits[n - 1].text, readings[id(hits[n - 1])]
-    if reading.probability < READER_OVERRULES_AT or "\n" in text[reading.start:reading.end].strip():
+    if reading.probability < READER_OVERRULES_AT or "\n" in text[reading.start:reading.end].strip() \
+            or _cuts_a_word(text, reading.start, reading.end):
         return None
     line_end = text.find("\n", reading.end)
     line = text[text.rfind("\n", 0, reading.start) + 1:len(text) if line_end < 0 else line_end]
     return None if _TABLE_ROW.search(line) else n
+
+
+def _cuts_a_word(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] begins or ends inside a word, a hyphenated one included: the
+    reader's span can stop between word pieces ("three" of "a three-day walk", asked how long
+    the first day's stage is), and part of a word is no phrase to answer with."""
+    def joined(i: int, step: int) -> bool:  # the character at i continues the span's word
+        if not 0 <= i < len(text):
+            return False
+        if text[i].isalnum():
+            return True
+        return text[i] == "-" and 0 <= i + step < len(text) and text[i + step].isalnum()
+    return start < end and (joined(start - 1, -1) or joined(end, 1))
 
 
 def _in_table_row(answer: str, passage: str) -> bool:

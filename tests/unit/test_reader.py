@@ -164,8 +164,12 @@ def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
     alone. The reader is sure of its own span (p >= READER_OVERRULES_AT), so the answer becomes
     that span, quoted and cited. Where the reader's span sits in a table's row, or the answer's
     words do (the reader learnt from prose and judges neither), the supported answer stands."""
-    from assistant.answer.answering import (READER_OVERRULES_AT, _in_table_row,
-                                            _supported_by_reader, overruling_span)
+    from assistant.answer.answering import (
+        READER_OVERRULES_AT,
+        _in_table_row,
+        _supported_by_reader,
+        overruling_span,
+    )
     from assistant.llm import Generator
 
     question = "How often should I remove limescale from the kettle?"
@@ -222,6 +226,33 @@ def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
     stood = _supported_by_reader(law, f"Hamburg, Germany [{table.citations[0].n}]",
                                  table.consulted, sure, _done)
     assert stood.grounding == "answered" and "Hamburg" in stood.text
+
+
+@pytest.mark.slow
+def test_a_span_that_cuts_a_word_never_overrules(indexed, default_gguf: Path) -> None:
+    """The trail guide opens "a three-day hut-to-hut walk"; asked how long the first day's
+    stage is, the reader is sure (0.69 here) of "three", part of "three-day". Part of a word is
+    no answer: the model's right "14 km" stands."""
+    from assistant.answer.answering import _cuts_a_word, overruling_span
+    from assistant.llm import Generator
+
+    question = "How long is the first day's stage of the Oakridge Trail?"
+    with Generator(default_gguf, n_ctx=2048) as generator:
+        answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
+                                 generator=WrongAnswer(generator, "14 km [1]"),
+                                 strictness="lenient")
+    assert answer.grounding == "answered" and answer.text.startswith("14 km")
+    first = answer.consulted[0]
+    reading = Reader().read(question, [first.text])[0]
+    if first.text[reading.start:reading.end] == "three":  # the reader's span on this CPU
+        assert _cuts_a_word(first.text, reading.start, reading.end)
+        assert overruling_span([first], {id(first): reading}) is None
+    text = "The Oakridge Trail is a three-day hut-to-hut walk; Day 1 is 14 km."
+    at = text.index("three")
+    assert _cuts_a_word(text, at, at + len("three"))
+    assert not _cuts_a_word(text, at, at + len("three-day"))
+    assert not _cuts_a_word(text, text.index("14 km"), text.index("14 km") + len("14 km"))
+    assert _cuts_a_word(text, text.index("14 km") + 1, text.index("14 km") + len("14 km"))
 
 
 def _done(text: str, citations: list[object], grounding: str, **extra: object) -> SimpleNamespace:
