@@ -74,6 +74,24 @@ def test_a_wrong_marker_moves_to_the_passage_that_supports_the_sentence(indexed)
     assert [c.hit for c in checked.citations] == [top]
 
 
+def test_a_marker_moves_to_the_passage_that_holds_the_answer_as_one_phrase(indexed) -> None:
+    """Seen in the window: "14 km [1]" for the trail's first stage, with [1] the huts passage
+    ("14 bunks", "12 km"): both words are there, apart, so the word count alone supported it,
+    and the wrong passage was highlighted. The stages passage says "14 km" in a row."""
+    hits = indexed.search("How long is the first day's stage of the Oakridge Trail?", 5)
+    huts = next(h for h in hits if "14 bunks" in h.text and "14 km" not in h.text)
+    stages = next(h for h in hits if "14 km" in h.text)
+    assert support.support("14 km", huts.text) == 1.0  # every word is there, apart
+    checked = support.check("14 km [1]", [huts, stages])
+    assert checked.text == "14 km [2]" and [c.hit for c in checked.citations] == [stages]
+    # A marker whose passage holds the phrase stays, even where another holds it too.
+    assert support.check("14 km [2]", [stages, stages]).text == "14 km [2]"
+    # A sentence no passage holds in a row keeps the word-count test.
+    kept = support.check("The summit shelter has 14 bunks that cannot be booked [1].",
+                         [huts, stages])
+    assert kept.text == "The summit shelter has 14 bunks that cannot be booked [1]."
+
+
 def test_the_quote_is_the_passage_sentence_that_answers(indexed) -> None:
     hits, _ = _warranty_hit(indexed)
     quote = support.best_quote("How long is the warranty period of the kettle?", hits)
