@@ -380,13 +380,13 @@ def _cuts_a_word(text: str, start: int, end: int) -> bool:
     """Whether text[start:end] begins or ends inside a word, a hyphenated one included: the
     reader's span can stop between word pieces ("three" of "a three-day walk", asked how long
     the first day's stage is), and part of a word is no phrase to answer with."""
-    def joined(i: int, step: int) -> bool:  # the character at i continues the span's word
-        if not 0 <= i < len(text):
-            return False
+    def joined(edge: int, i: int, step: int) -> bool:  # text[i] continues the word at edge
+        if not (0 <= i < len(text) and text[edge].isalnum()):
+            return False  # "$3" of "US$3" begins a word of its own
         if text[i].isalnum():
             return True
         return text[i] == "-" and 0 <= i + step < len(text) and text[i + step].isalnum()
-    return start < end and (joined(start - 1, -1) or joined(end, 1))
+    return start < end and (joined(start, start - 1, -1) or joined(end - 1, end, 1))
 
 
 def _in_table_row(answer: str, passage: str) -> bool:
