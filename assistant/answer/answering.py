@@ -77,7 +77,6 @@ READER_OVERRULES_AT = 0.5
 # row, is outside what it was trained on (it answers "1 April 2024" for a contract's minimum
 # term from a table row of our test contract), so such a span never overrules an answer.
 _TABLE_ROW = re.compile(r"[\t|]")
-_WORD = re.compile(r"\w+")
 
 CitationSource = Literal["model", "inferred", "none"]
 Grounding = Literal["answered", "quoted", "not_found", "model_only"]
@@ -392,14 +391,9 @@ def _cuts_a_word(text: str, start: int, end: int) -> bool:
 def _in_table_row(answer: str, passage: str) -> bool:
     """Whether the answer's words stand in a row of a table in the passage (the reader, which
     learnt from prose, is no judge of those)."""
-    words = _plain_words(answer)
-    return words != "  " and any(words in _plain_words(line)
+    words = support.plain_words(answer)
+    return words != "  " and any(words in support.plain_words(line)
                                  for line in passage.splitlines() if _TABLE_ROW.search(line))
-
-
-def _plain_words(text: str) -> str:
-    """The text's words in lower case, space-separated and padded (for whole-word search)."""
-    return f" {' '.join(_WORD.findall(text.lower()))} "
 
 
 def _supported_by_reader(question: str, text: str, hits: list[Hit],

@@ -42,17 +42,18 @@ def support(sentence: str, passage: str) -> float:
 _WORD = re.compile(r"\w+")
 
 
-def _phrase(text: str) -> str:
-    """The text's words in lower case, space-separated and padded (for whole-phrase search)."""
+def plain_words(text: str) -> str:
+    """The text's words in lower case, space-separated and padded (for whole-phrase search:
+    `plain_words(a) in plain_words(b)` when b holds a's words in a row)."""
     return f" {' '.join(_WORD.findall(text.lower()))} "
 
 
 def verbatim(sentence: str, hits: Sequence[Hit]) -> list[int]:
     """The numbers of the passages holding the sentence's words in a row, as one phrase."""
-    words = _phrase(MARKER_GROUP.sub("", sentence))
+    words = plain_words(MARKER_GROUP.sub("", sentence))
     if not words.strip():
         return []
-    return [n for n, hit in enumerate(hits, 1) if words in _phrase(hit.text)]
+    return [n for n, hit in enumerate(hits, 1) if words in plain_words(hit.text)]
 
 
 def _sentences(text: str) -> list[str]:

@@ -33,7 +33,12 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore
     root = tmp_path_factory.mktemp("reader")
     shutil.copytree(DATA / "docs", root / "docs")
     store = Store(root / "store.sqlite3")
-    Indexer(store, embedder).index([root / "docs"], "default")
+    # One file at a time: the int8 embedder quantises its activations per batch, and a folder
+    # indexed in parallel batches its passages as the files happen to finish, so near-equal
+    # search scores can swap from one indexing to the next (README, Limits). These tests are
+    # about the answer path, so they get the same index every time.
+    for path in sorted((root / "docs").iterdir()):
+        Indexer(store, embedder).index([path], "default", remove_missing=False)
     yield Retriever(store, embedder)
     store.close()
 
@@ -293,8 +298,8 @@ def test_a_fact_in_the_first_passage_the_old_decision_refused_is_answered(
         generator.set_adapter(adapter, 1.0)
         answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
                                  generator=generator)
-    first = answer.consulted[0]
-    assert first.page == 5 and "83 degrees" in first.text
+    first, second = answer.consulted[:2]  # page 5 is cut in two passages; search puts both first
+    assert first.page == second.page == 5 and "83 degrees" in first.text + second.text
     assert not answer.not_found and "83" in answer.text
     assert answer.citations and answer.citations[0].hit.page == 5
     assert answer.reader_probability is not None and answer.refusal_probability is not None
