@@ -144,8 +144,7 @@ def best_quote(question: str, hits: Sequence[Hit], hint: str = "") -> Quote | No
 
 
 def quoted_answer(quote: Quote) -> str:
-    flat = " ".join(quote.text.split())
-    return f"{QUOTE_LEAD} \u201c{flat}\u201d [{quote.n}]"
+    return f"{QUOTE_LEAD} {span_answer(quote)}"
 
 
 def span_answer(quote: Quote) -> str:

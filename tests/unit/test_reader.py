@@ -12,7 +12,14 @@ from types import SimpleNamespace
 import pytest
 
 from assistant.answer import answer_question
-from assistant.answer.reader import MANIFEST_FILE, READER_FILE, Reader, agrees, shipped_dir
+from assistant.answer.reader import (
+    MANIFEST_FILE,
+    READER_FILE,
+    Reader,
+    Reading,
+    agrees,
+    shipped_dir,
+)
 from assistant.errors import ModelError
 from assistant.ingest import Indexer
 from assistant.search import Hit, Retriever
@@ -218,14 +225,13 @@ def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
     assert any(_in_table_row("Hamburg, Germany", c.hit.text) for c in table.citations)
     readings = dict(zip(map(id, table.consulted),
                         reader.read(law, [h.text for h in table.consulted]), strict=True))
-    prose = next(n for n, h in enumerate(table.consulted, 1)
-                 if readings[id(h)].end > readings[id(h)].start
-                 and "|" not in h.text[readings[id(h)].start:readings[id(h)].end]
-                 and overruling_span([h], {id(h): dataclasses.replace(readings[id(h)],
-                                                                    probability=0.99)}))
-    sure = dict(readings)
+    def made_sure(h: Hit) -> Reading:
+        return dataclasses.replace(readings[id(h)], probability=0.99)
+
+    prose = next(n for n, h in enumerate(table.consulted, 1)  # a clean prose span, once sure
+                 if overruling_span([h], {id(h): made_sure(h)}))
     hit = table.consulted[prose - 1]
-    sure[id(hit)] = dataclasses.replace(readings[id(hit)], probability=0.99)
+    sure = {**readings, id(hit): made_sure(hit)}
     assert overruling_span(table.consulted, sure) == prose  # a prose span the reader is sure of
     assert "Hamburg" not in sure[id(hit)].span(hit.text)
     stood = _supported_by_reader(law, f"Hamburg, Germany [{table.citations[0].n}]",
