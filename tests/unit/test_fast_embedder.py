@@ -22,10 +22,19 @@ def test_int8_vectors_match_fp32(embedder):
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
     cos = (a * b).sum(axis=1)
     assert cos.min() > 0.97, cos
-    # one text alone and in a batch: nearly the same vector (padding does not leak into the
-    # pooling; int8 activations are scaled per batch, which moves a vector a little)
-    assert float(np.dot(fast.embed(TEXTS[0]), a[0])) > 0.98
     assert fast.identity != ref.identity
+
+
+def test_a_texts_vector_depends_on_its_own_text_alone(embedder):
+    """The int8 model scales its activations by the whole input: batched, a passage's vector
+    moved with its batch-mates (up to 0.03 a component), so two indexings of one folder
+    ordered near-equal search scores differently. Each text now runs alone."""
+    fast = embedder if embedder.runtime == "onnx-int8" else Embedder(runtime="onnx-int8")
+    together = fast.embed_batch(TEXTS)
+    reversed_ = fast.embed_batch(TEXTS[::-1])[::-1]
+    assert np.array_equal(together, reversed_)
+    for text, vector in zip(TEXTS, together, strict=True):
+        assert np.array_equal(fast.embed(text), vector)  # the query of the same words
 
 
 def test_damaged_cache_is_rebuilt_with_a_sentence(tmp_path, embedder):

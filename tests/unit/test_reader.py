@@ -40,12 +40,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore
     root = tmp_path_factory.mktemp("reader")
     shutil.copytree(DATA / "docs", root / "docs")
     store = Store(root / "store.sqlite3")
-    # One file at a time: the int8 embedder quantises its activations per batch, and a folder
-    # indexed in parallel batches its passages as the files happen to finish, so near-equal
-    # search scores can swap from one indexing to the next (README, Limits). These tests are
-    # about the answer path, so they get the same index every time.
-    for path in sorted((root / "docs").iterdir()):
-        Indexer(store, embedder).index([path], "default", remove_missing=False)
+    Indexer(store, embedder).index([root / "docs"], "default")
     yield Retriever(store, embedder)
     store.close()
 
@@ -82,10 +77,24 @@ def test_held_out_passages_with_the_answer_score_above_those_without(reader: Rea
         best = max(range(len(readings)), key=lambda i: readings[i].probability)
         assert best == n - 1, example["prompt"]
         spans[gold] = readings[best].span(sources[best])
-    # Two of the four spans are the gold answer word for word (the reader's exact match on
-    # all held-out pairs is 51%); the other two name a wrong year and a neighbouring term.
+    # One of the four spans is the gold answer word for word (the reader's exact match on
+    # all held-out pairs is 50%); the others name a wrong year, a neighbouring term and, for
+    # "Catholicism", a longer phrase of the passage (start + end logits 7.21 against 7.33 for
+    # "Catholicism": read in a batch, as before 6 December, the tie went the other way).
     assert normalize(spans["Albert Einstein"]) == normalize("Albert Einstein")
-    assert normalize(spans["Catholicism"]) == normalize("Catholicism")
+
+
+def test_a_passages_reading_does_not_depend_on_the_passages_beside_it(reader: Reader) -> None:
+    """Read in one batch, the int8 model's activation scale was shared, so a passage's
+    probability moved with its neighbours (by up to 0.13): the same passage could be judged
+    differently for two searches. Each passage is now read alone."""
+    example = _held_out()[0]
+    question = str(example["prompt"])
+    sources = [str(s) for s in example["sources"]]  # type: ignore[attr-defined]
+    assert len(sources) >= 3
+    together = reader.read(question, sources)
+    assert reader.read(question, sources[::-1])[::-1] == together
+    assert [reader.read(question, [s])[0] for s in sources] == together
 
 
 def test_passages_without_the_answer_score_low(reader: Reader) -> None:
@@ -214,7 +223,8 @@ def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
     first = kept.consulted[0]
     assert "Minimum term | 24 months" in first.text
     assert readings[id(first)].probability >= READER_OVERRULES_AT
-    assert readings[id(first)].span(first.text) == "1 April 2024"  # the table's start date
+    span = readings[id(first)].span(first.text)
+    assert span.endswith("1 April 2024") and "|" in span  # the table's start date, its row
     assert overruling_span(kept.consulted, readings) is None
 
     # The answer's words stand in the table's "Governing law" row, which the reader cannot
