@@ -126,7 +126,9 @@ def judge(model: Any, prompt: str, refusal: str) -> Judgement | None:
     greedy_first = int(first.argmax()) == tokens[0]
     p = p1
     if len(tokens) > 1 and p1 > 1e-4:
-        second = reader(prompt + " " + refusal.split()[0])
+        after = getattr(model, "next_token_logprobs_after", None)  # leaves the model at
+        word = " " + refusal.split()[0]  # the prompt's end, ready to answer it
+        second = after(prompt, word) if after is not None else reader(prompt + word)
         p = p1 * math.exp(float(second[tokens[1]]))
         greedy_first = greedy_first and int(second.argmax()) == tokens[1]
     return Judgement(p, p >= EARLY_REFUSAL, greedy_first)

@@ -157,6 +157,9 @@ class Generator:
         self._lock = threading.RLock()
         # Tokens whose KV entries were computed by chunked prefill (reusable for a new prompt).
         self._prefilled: list[int] = []
+        # The tokens whose last token's logits the context holds now (None: unknown), so that a
+        # prompt evaluated a moment ago is not evaluated again (`_prefill`).
+        self._logits_of: list[int] | None = None
         self._chat_template = chat_template if chat_template is not None else (
             self.info.chat_template)
         self._control_texts: list[str] | None = None
@@ -172,6 +175,7 @@ class Generator:
     @property
     def llama(self) -> llama_cpp.Llama:
         """The underlying `llama_cpp.Llama` (for adapters and diagnostics)."""
+        self._logits_of = None  # whoever holds it may evaluate: nothing cached is trusted
         llama: llama_cpp.Llama = self._llama
         return llama
 
@@ -230,6 +234,7 @@ class Generator:
     def forget_state(self) -> None:
         """Drop every cached prompt/KV entry (after an adapter change they are stale)."""
         self._prefilled = []
+        self._logits_of = None
         self._llama.reset()
         self._llama.n_tokens = 0
         memory = self._lib.llama_get_memory(self._llama.ctx)
@@ -249,6 +254,9 @@ class Generator:
             raise ModelError(
                 f"The prompt is {len(tokens)} tokens long but the model's context holds "
                 f"{self.n_ctx}; shorten it or raise the context size.")
+        if tokens == self._prefilled == self._logits_of and self._llama.n_tokens == len(tokens):
+            return True  # the context ends exactly here, with these tokens' logits
+        self._logits_of = None
         common = 0
         for old, new in zip(self._prefilled, tokens, strict=False):
             if old != new:
@@ -267,6 +275,7 @@ class Generator:
             chunk = tokens[start:start + PREFILL_CHUNK]
             self._llama.eval(chunk)
             self._prefilled = tokens[:start + len(chunk)]
+        self._logits_of = list(tokens)
         return True
 
     def _last_logits(self) -> npt.NDArray[np.float32]:
@@ -286,6 +295,36 @@ class Generator:
                             add_bos: bool = True) -> npt.NDArray[np.float32]:
         """Log-probabilities (log-softmax of the logits) of the token after `prompt`."""
         return _log_softmax(self.next_token_logits(prompt, add_bos=add_bos))
+
+    def next_token_logprobs_after(self, prompt: str, continuation: str) -> npt.NDArray[np.float32]:
+        """Log-probabilities of the token after `prompt` + `continuation`, leaving the model
+        where `prompt` ends, its logits restored, so that answering `prompt` next evaluates
+        nothing again.
+
+        Why: the answer path reads the refusal's first two tokens (`answerability.judge`)
+        and then answers the same prompt. Evaluated as a prompt of its own, the longer text
+        re-read the prompt's last chunk (up to PREFILL_CHUNK tokens), and the answer re-read
+        it once more. Here the continuation's tokens are evaluated in one step on top of the
+        prompt's, whatever ran before, so the result does not depend on history either.
+        """
+        with self._lock:
+            base = self.tokenize(prompt, add_bos=True)  # as `next_token_logits` and `stream`
+            full = self.tokenize(prompt + continuation, add_bos=True)
+            if len(full) <= len(base) or full[:len(base)] != base or len(full) >= self.n_ctx:
+                return _log_softmax(self.next_token_logits(prompt + continuation))
+            self._prefill(base, None)
+            saved = self._last_logits()  # a copy
+            self._logits_of = None
+            self._llama.eval(full[len(base):])
+            after = self._last_logits()
+            self._llama.n_tokens = len(base)  # the continuation's entries go at the next eval
+            memory = self._lib.llama_get_memory(self._llama.ctx)
+            if memory is not None:
+                self._lib.llama_memory_seq_rm(memory, -1, len(base), -1)
+            pointer = self._lib.llama_get_logits_ith(self._llama.ctx, -1)
+            np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))[:] = saved
+            self._logits_of = base
+            return _log_softmax(after)
 
     def _sampler(self, temperature: float, top_k: int, top_p: float, min_p: float,
                  repeat_penalty: float, logit_bias: Mapping[int, float] | None) -> Any:
@@ -373,6 +412,7 @@ class Generator:
                         break
                     if cancel is not None and cancel.is_set():
                         break
+                    self._logits_of = None
                     self._llama.eval([token])
                 # An incomplete UTF-8 sequence at the very end is dropped, not shown as garbage.
                 rest = stops.flush()

@@ -13,7 +13,7 @@ from gguf import GGUFWriter
 
 from assistant.errors import ModelError
 from assistant.llm import models
-from assistant.llm.generator import ChatMessage, Generator, _StopFilter
+from assistant.llm.generator import PREFILL_CHUNK, ChatMessage, Generator, _StopFilter
 from assistant.llm.gguf_check import GGUFInfo
 
 pytestmark = pytest.mark.slow
@@ -271,3 +271,42 @@ def test_llama_refusing_an_adapter_is_a_clear_error(generator: Generator, tmp_pa
     with pytest.raises(ModelError, match=r"could not load the adapter 'refused\.gguf'"):
         generator.set_adapter(adapter, 1.0)
     assert generator.adapter_path is None
+
+
+def test_reading_past_a_prompt_then_answering_it_evaluates_the_prompt_once(
+        generator: Generator) -> None:
+    """The answer path reads the refusal's first two tokens, then answers the same prompt:
+    the second token's reading evaluates one token, the answer none of the prompt's, and
+    both give what they give on a fresh model, whatever ran before."""
+    prompt = ("Passage: the lighthouse on the north cape was built in 1871 of granite from "
+              "the island's own quarry, and its lens was turned by clockwork. ") * 4
+    prompt += "Question: when was the lighthouse built? Answer:"
+    assert generator.count_tokens(prompt) % PREFILL_CHUNK not in (0, 1)
+    generator.forget_state()
+    fresh_first = generator.next_token_logprobs(prompt)
+    fresh_second = generator.next_token_logprobs_after(prompt, " I")
+    generator.forget_state()
+    fresh_answer = generator.complete(prompt, max_tokens=12, temperature=0.0)
+    fresh_logprobs = list(generator.last_logprobs)
+
+    generator.complete("Something else entirely, to change the cached state.", max_tokens=8)
+    llama = generator.llama
+    real_eval = llama.eval
+    evaluated: list[int] = []
+
+    def counting(tokens):  # type: ignore[no-untyped-def]  # a spy around the real call
+        evaluated.append(len(tokens))
+        return real_eval(tokens)
+
+    llama.eval = counting
+    try:
+        assert np.array_equal(generator.next_token_logprobs(prompt), fresh_first)
+        evaluated.clear()
+        assert np.array_equal(generator.next_token_logprobs_after(prompt, " I"), fresh_second)
+        assert evaluated == [1]  # " I" on top of the prompt
+        evaluated.clear()
+        answer = generator.complete(prompt, max_tokens=12, temperature=0.0)
+    finally:
+        del llama.eval
+    assert answer == fresh_answer and generator.last_logprobs == fresh_logprobs
+    assert answer.strip() and set(evaluated) == {1}  # the answer's own tokens only
