@@ -22,7 +22,6 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 
 from assistant.errors import ModelError
 from assistant.search import Hit
+from assistant.search.parallel import each_alone
 
 READER_FILE = "reader.onnx"
 MANIFEST_FILE = "reader.json"
@@ -149,11 +149,7 @@ class Reader:
                 a = b = 0
             return Reading(_sigmoid(float(logit[0])), int(a), int(b), score)
 
-        workers = min(self.workers, len(passages))
-        if workers == 1:
-            return [one(p) for p in passages]
-        with ThreadPoolExecutor(workers, thread_name_prefix="reader") as pool:
-            return list(pool.map(one, passages))
+        return each_alone(one, passages, self.workers)
 
     def rerank(self, question: str, hits: Sequence[Hit]) -> list[tuple[Hit, Reading]]:
         """The hits with their readings, the likeliest to hold the answer first (ties keep

@@ -157,9 +157,9 @@ class Generator:
         self._lock = threading.RLock()
         # Tokens whose KV entries were computed by chunked prefill (reusable for a new prompt).
         self._prefilled: list[int] = []
-        # The tokens whose last token's logits the context holds now (None: unknown), so that a
-        # prompt evaluated a moment ago is not evaluated again (`_prefill`).
-        self._logits_of: list[int] | None = None
+        # Whether the context's logits are those of `_prefilled`'s last token, so that a prompt
+        # evaluated a moment ago is not evaluated again (`_prefill`).
+        self._logits_fresh = False
         self._chat_template = chat_template if chat_template is not None else (
             self.info.chat_template)
         self._control_texts: list[str] | None = None
@@ -175,7 +175,7 @@ class Generator:
     @property
     def llama(self) -> llama_cpp.Llama:
         """The underlying `llama_cpp.Llama` (for adapters and diagnostics)."""
-        self._logits_of = None  # whoever holds it may evaluate: nothing cached is trusted
+        self._logits_fresh = False  # whoever holds it may evaluate: trust no cached logits
         llama: llama_cpp.Llama = self._llama
         return llama
 
@@ -234,7 +234,7 @@ class Generator:
     def forget_state(self) -> None:
         """Drop every cached prompt/KV entry (after an adapter change they are stale)."""
         self._prefilled = []
-        self._logits_of = None
+        self._logits_fresh = False
         self._llama.reset()
         self._llama.n_tokens = 0
         memory = self._lib.llama_get_memory(self._llama.ctx)
@@ -254,9 +254,10 @@ class Generator:
             raise ModelError(
                 f"The prompt is {len(tokens)} tokens long but the model's context holds "
                 f"{self.n_ctx}; shorten it or raise the context size.")
-        if tokens == self._prefilled == self._logits_of and self._llama.n_tokens == len(tokens):
+        if self._logits_fresh and tokens == self._prefilled and \
+                self._llama.n_tokens == len(tokens):
             return True  # the context ends exactly here, with these tokens' logits
-        self._logits_of = None
+        self._logits_fresh = False
         common = 0
         for old, new in zip(self._prefilled, tokens, strict=False):
             if old != new:
@@ -275,7 +276,7 @@ class Generator:
             chunk = tokens[start:start + PREFILL_CHUNK]
             self._llama.eval(chunk)
             self._prefilled = tokens[:start + len(chunk)]
-        self._logits_of = list(tokens)
+        self._logits_fresh = True
         return True
 
     def _last_logits(self) -> npt.NDArray[np.float32]:
@@ -314,7 +315,7 @@ class Generator:
                 return _log_softmax(self.next_token_logits(prompt + continuation))
             self._prefill(base, None)
             saved = self._last_logits()  # a copy
-            self._logits_of = None
+            self._logits_fresh = False
             self._llama.eval(full[len(base):])
             after = self._last_logits()
             self._llama.n_tokens = len(base)  # the continuation's entries go at the next eval
@@ -323,7 +324,7 @@ class Generator:
                 self._lib.llama_memory_seq_rm(memory, -1, len(base), -1)
             pointer = self._lib.llama_get_logits_ith(self._llama.ctx, -1)
             np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))[:] = saved
-            self._logits_of = base
+            self._logits_fresh = True  # `_prefilled` is `base`
             return _log_softmax(after)
 
     def _sampler(self, temperature: float, top_k: int, top_p: float, min_p: float,
@@ -412,7 +413,7 @@ class Generator:
                         break
                     if cancel is not None and cancel.is_set():
                         break
-                    self._logits_of = None
+                    self._logits_fresh = False
                     self._llama.eval([token])
                 # An incomplete UTF-8 sequence at the very end is dropped, not shown as garbage.
                 rest = stops.flush()

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import ModelError
+from assistant.search.parallel import each_alone
 
 DIMENSIONS = 384
 MAX_TOKENS = 256
@@ -367,13 +367,7 @@ class OnnxRuntimeEncoder:
             pooled = hidden[0].mean(axis=0)
             out[i] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
 
-        workers = min(self.workers, len(texts))
-        if workers == 1:
-            for i in range(len(texts)):
-                one(i)
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
-                list(pool.map(one, range(len(texts))))
+        each_alone(one, range(len(texts)), self.workers)
         return out
 
 
