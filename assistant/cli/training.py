@@ -173,9 +173,11 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.answerable_share <= 1.0:
         raise UserError("--answerable-share is a share of the examples: more than 0, at most 1.")
+    if not 0.0 <= args.short_share <= 1.0:
+        raise UserError("--short-share is a share of the examples: from 0 to 1.")
     examples = build_raft_examples(train_set, passages, count=args.examples, seed=args.seed,
                                    answerable_share=args.answerable_share,
-                                   order=make_order(args.order))
+                                   order=make_order(args.order), short_share=args.short_share)
     out = Path(args.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:
@@ -187,7 +189,7 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
         kinds[kind] = kinds.get(kind, 0) + 1
     oracle_at: dict[int, int] = {}
     for example in examples:
-        if example.origin.split()[1] == "answer":
+        if example.origin.split()[1] in ("answer", "short_answer"):
             n = int(example.response.rsplit("[", 1)[1].rstrip("]"))
             oracle_at[n] = oracle_at.get(n, 0) + 1
     summary = {"examples": len(examples), "kinds": kinds, "order": args.order,
@@ -358,6 +360,9 @@ def add_training_commands(sub: Any) -> None:
                    help="share of examples that answer (default 0.55; the rest teach the "
                         "refusal; each answerable question is used once, so a large count "
                         "with a high share runs out of them and fills up with refusals)")
+    p.add_argument("--short-share", type=float, default=0.0, dest="short_share",
+                   help="share of examples whose passages are cut to one or two sentences "
+                        "each, as a user's notes and slides are (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_grounded_data)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.training.squad import Passage, QASet, Question, split_articles
+from assistant.training.windows import short_window
 
 KINDS = ("answer", "unanswerable", "hard", "easy", "short_answer", "short_negative",
          "retrieved", "swapped")
@@ -75,53 +76,6 @@ def find_answer(passage: str, answers: Sequence[str]) -> tuple[int, int] | None:
 def _holds(text: str, answers: Sequence[str]) -> bool:
     low = text.lower()
     return any(a.lower() in low for a in answers)
-
-
-_SENTENCE = re.compile(r"[^.!?\s][^.!?]*(?:[.!?]+[\"')\]\u201d]*(?=\s|$)|$)")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of `text`'s sentences (a full stop, ! or ? followed by a space ends
-    one), in order; a piece under 25 characters ("Dr.", "No. 5.") joins the next."""
-    spans: list[tuple[int, int]] = []
-    start: int | None = None
-    for m in _SENTENCE.finditer(text):
-        start = m.start() if start is None else start
-        if m.end() - start >= 25:
-            spans.append((start, m.end()))
-            start = None
-    if start is not None:
-        if spans:
-            spans[-1] = (spans[-1][0], len(text.rstrip()))
-        else:
-            spans.append((start, len(text.rstrip())))
-    return spans
-
-
-def short_window(text: str, at: int | None, rng: random.Random, *, avoid: tuple[int, int]
-                 | None = None) -> tuple[int, int] | None:
-    """One or two consecutive sentences of `text`: covering character `at` when given, else
-    any that do not overlap `avoid`. None when the text has no such sentences."""
-    spans = sentence_spans(text)
-    if len(spans) < 2:
-        return None
-    if at is not None:
-        i = next((k for k, (a, b) in enumerate(spans) if a <= at < b), None)
-        if i is None:
-            return None
-    else:
-        free = [k for k, (a, b) in enumerate(spans)
-                if avoid is None or b <= avoid[0] or a >= avoid[1]]
-        if not free:
-            return None
-        i = rng.choice(free)
-    j = i
-    if rng.random() < 0.5:
-        j = i + 1 if i + 1 < len(spans) else i
-        if avoid is not None and not (spans[j][1] <= avoid[0] or spans[j][0] >= avoid[1]):
-            j = i
-    lo, hi = min(i, j), max(i, j)
-    return spans[lo][0], spans[hi][1]
 
 
 # A name: capitalised words in a row (inner "of", "the", "de" allowed); a number: digits.

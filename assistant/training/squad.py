@@ -234,11 +234,23 @@ def _holds(text: str, answers: Sequence[str]) -> bool:
     return False
 
 
+def _answer_at(text: str, answers: Sequence[str]) -> int | None:
+    """Where the first gold answer `_holds` finds starts in `text` (None: none there)."""
+    low = text.lower()
+    for a in answers:
+        a = a.lower().strip()
+        if any(ch.isalnum() for ch in a):
+            m = re.search(r"(?<!\w)" + re.escape(a) + r"(?!\w)", low)
+            if m:
+                return m.start()
+    return None
+
+
 def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count: int,
                         seed: int = 0, answerable_share: float = 0.55,
                         min_passages: int = 3, max_passages: int = 5,
                         order: Callable[[str, list[str]], Sequence[float]] | None = None,
-                        ) -> list[Example]:
+                        short_share: float = 0.0) -> list[Example]:
     """`count` examples: answerable ones (oracle among distractors) and refusals.
 
     Refusals are of two kinds, half each: a question the data marks unanswerable shown with
@@ -249,7 +261,13 @@ def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count:
     `order(question, texts) -> scores`, when given, sorts each example's passages the way
     the answer path will show them (highest score first), so the model learns on the
     positions it will meet; without it they stay in random order.
+
+    `short_share`: the share of examples whose passages are each cut to one or two of their
+    sentences (the oracle's window holds the answer). A user's passages are often that short
+    (a note, a slide, a table row), and adapters trained on whole SQuAD paragraphs only
+    answered worse there and refused more: both retrained ones lost on our own documents.
     """
+    from assistant.training.windows import short_window
     rng = random.Random(seed)
     by_article: dict[str, list[Passage]] = {}
     for plist in passages.values():
@@ -291,7 +309,28 @@ def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count:
         ranked = sorted(range(len(shown)), key=lambda i: -float(scores[i]))
         return [shown[i] for i in ranked]
 
+    def shorten(shown: list[Passage], answers: Sequence[str]) -> list[Passage] | None:
+        """Each passage cut to a window: the oracle's around its answer, any other's anywhere;
+        None (keep the example whole) when a window would lose a gold answer the passage
+        holds (the response names the shortest one the oracle holds)."""
+        out = []
+        for p in shown:
+            at = _answer_at(p.text, answers) if answers else None
+            window = short_window(p.text, at, rng)
+            if window is None:
+                out.append(p)
+                continue
+            text = p.text[window[0]:window[1]]
+            if any(_holds(p.text, [a]) != _holds(text, [a]) for a in answers):
+                return None  # the response names an answer the window must still hold
+            out.append(Passage(p.paragraph, text))
+        return out
+
     def example(q: Question, shown: list[Passage], response: str, kind: str) -> Example:
+        if short_share > 0 and rng.random() < short_share:
+            short = shorten(shown, q.answers)
+            if short is not None:
+                shown, kind = short, f"short_{kind}"
         return Example(prompt=q.question, response=response,
                        sources=tuple(p.text for p in shown),
                        source_names=tuple(p.paragraph.file_name for p in shown),

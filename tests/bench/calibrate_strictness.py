@@ -404,6 +404,10 @@ def ask(args: argparse.Namespace) -> list[dict[str, Any]]:
             "prompt_tokens": answer.prompt_tokens,
             "token_logprobs": [round(v, 4) for v in answer.token_logprobs],
             "answer_raw": answer.text,
+            # the generator's words where the answer is not them (quoted, or sentences dropped)
+            "unsupported": list(answer.unsupported),
+            # whether the answer agrees with the reader's span in a passage it cites
+            "agreed": answer.span is not None and answer.grounding == "answered",
         }))
         if args.out and len(rows) % 10 == 0:  # a stopped run keeps what it asked
             Path(args.out).write_text(json.dumps({"rows": rows}), encoding="utf-8")

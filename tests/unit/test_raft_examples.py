@@ -98,3 +98,26 @@ def test_the_answerable_share_sets_how_many_examples_answer() -> None:
     assert sum(e.response == REFUSAL for e in mostly) == 2
     default = [e.origin.split()[1] for e in build_raft_examples(qa, passages, count=10, seed=1)]
     assert default.count("answer") == 6  # 0.55 of 10, rounded
+
+
+def test_the_short_share_cuts_passages_to_a_window_that_keeps_the_answer() -> None:
+    """`grounded-data --short-share`: some examples show one or two sentences of each passage,
+    as a user's notes are; the cited passage's window still holds the answer, and with no
+    short share the examples are exactly those made before the option existed."""
+    qa = _qa()
+    passages = passages_of(qa, lambda text: [text])
+    plain = build_raft_examples(qa, passages, count=30, seed=3)
+    assert build_raft_examples(qa, passages, count=30, seed=3, short_share=0.0) == plain
+    cut = build_raft_examples(qa, passages, count=30, seed=3, short_share=1.0)
+    kinds = [e.origin.split()[1] for e in cut]
+    assert {"short_answer", "short_unanswerable", "short_no_oracle"} <= set(kinds)
+    whole = {p.text for plist in passages.values() for p in plist}
+    for e in cut:
+        if not e.origin.split()[1].startswith("short_"):
+            continue
+        assert all(s not in whole and any(s in w for w in whole) for s in e.sources)
+        if e.origin.split()[1] == "short_answer":
+            n = int(e.response.rsplit("[", 1)[1].rstrip("]"))
+            assert _holds(e.sources[n - 1], [e.response.split(" [")[0]])
+        else:
+            assert e.response == REFUSAL

@@ -17,13 +17,13 @@ from assistant.training.reader_data import (
     build_reader_pairs,
     find_answer,
     reader_split,
-    sentence_spans,
     swapped_question,
     term_pool,
     terms,
 )
 from assistant.training.reader_train import auc
 from assistant.training.squad import Paragraph, QASet, Question, load_qa, passages_of
+from assistant.training.windows import sentence_spans
 
 pytestmark = pytest.mark.slow
 
