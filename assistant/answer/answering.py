@@ -14,7 +14,12 @@ The flow:
 5. map `[n]` markers to passages, infer them where the model wrote none (`citations`);
 6. check every sentence against the passage it cites and drop what is unsupported
    (`support`); when nothing is left, quote the passage sentence that best matches the
-   question instead.
+   question instead;
+7. check that the answer is of the kind the question asks for (`answer_types`: a price for
+   "how much does it cost", a count for "how many") and that the passages it cites name the
+   numbers and days the question pins down (`qualifiers`: "on Saturdays", "in Stage 3");
+   an answer failing either is a neighbouring fact, so the reader's span that passes replaces
+   it, or the answer is "not in your documents" (except at lenient).
 
 With the reader (`reader`, shipped in resources/reader): it reads the passages after
 retrieval; its best probability is one more input of the decision in step 4, and it refuses
@@ -37,9 +42,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from assistant.answer import answerability, support
+from assistant.answer import answer_types, answerability, qualifiers, support
 from assistant.answer.citations import (
     MARKER_GROUP as MARKERS,
 )
@@ -106,7 +112,10 @@ class Answer:
     grounding: Grounding = "answered"
     refusal_probability: float | None = None  # the model's judgement, where it was read
     refusal_score: float | None = None  # the answerability decision's score (refused >= level)
-    not_found_reason: str = ""  # "retrieval" or "model", for not-found answers
+    # for not-found answers: "retrieval", "reader", "model", "answer_type" (the answer was of
+    # another kind than the question asks for: `answer_types`) or "qualifier" (its passages
+    # lack a number or a day the question names: `qualifiers`)
+    not_found_reason: str = ""
     unsupported: list[str] = field(default_factory=list)  # sentences dropped by the check
     quote: support.Quote | None = None
     first_token_seconds: float | None = None
@@ -330,25 +339,90 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         answer.reader_probability = reader_p
         return answer
     if readings:
-        return _supported_by_reader(question, text, prompt.hits, readings, done)
+        answer = _supported_by_reader(question, text, prompt.hits, readings, done)
+    else:
+        answer = _supported(question, text, prompt.hits, infer_missing_citations, done,
+                            started)
+    if answer.grounding not in ("answered", "quoted") or level.name == "lenient":
+        return answer
+    reason = _mismatch(question, _words(answer), [c.hit for c in answer.citations])
+    if reason is None:
+        return answer
+    return _of_the_kind_asked(question, answer, reason, readings, done, started, judgement)
+
+
+def _supported(question: str, text: str, hits: list[Hit], infer_missing_citations: bool,
+               done: Callable[..., Answer], started: float) -> Answer:
+    """The support check without the reader: the sentences a cited passage supports, or a
+    labelled quote of the passage sentence nearest the question."""
     source: CitationSource = "none"
-    text, citations = parse_citations(text, prompt.hits)
+    text, citations = parse_citations(text, hits)
     if citations:
         source = "model"
     elif infer_missing_citations and text:
-        text, citations = infer_citations(text, prompt.hits)
+        text, citations = infer_citations(text, hits)
         source = "inferred" if citations else "none"
-    checked = support.check(text, prompt.hits)
+    checked = support.check(text, hits)
     if checked.text and checked.citations:
         return done(checked.text, checked.citations, "answered", citation_source=source,
                     unsupported=checked.dropped)
-    quote = support.best_quote(question, prompt.hits, hint=text)
+    quote = support.best_quote(question, hits, hint=text)
     if quote is None:  # no passage text at all: nothing to quote
-        return _not_found(prompt.hits, started, "retrieval")
+        return _not_found(hits, started, "retrieval")
     n = quote.n
-    return done(support.quoted_answer(quote), [Citation(n, prompt.hits[n - 1])], "quoted",
+    return done(support.quoted_answer(quote), [Citation(n, hits[n - 1])], "quoted",
                 citation_source="inferred", unsupported=checked.dropped or
                 ([text] if text else []), quote=quote)
+
+
+def _words(answer: Answer) -> str:
+    """What the answer says, without markers or the quote's lead-in."""
+    if answer.quote is not None:
+        return answer.quote.text
+    return MARKERS.sub("", answer.text)
+
+
+def _named(hit: Hit) -> str:
+    """The passage's text with its file's name, which may be all that names a year or a day."""
+    return f"{Path(hit.path).name}\n{hit.text}"
+
+
+def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
+    """Why an answer cannot be the answer to `question`, or None: "answer_type" when its words
+    are of another kind than the question asks for (`answer_types`), "qualifier" when the
+    passages it cites lack a number or a day the question names (`qualifiers`)."""
+    if not answer_types.fits(words, question):
+        return "answer_type"
+    if qualifiers.unmet(question, "\n".join(_named(h) for h in cited)):
+        return "qualifier"
+    return None
+
+
+def _of_the_kind_asked(question: str, answer: Answer, reason: str,
+                       readings: dict[int, Reading], done: Callable[..., Answer],
+                       started: float, judgement: answerability.Judgement | None) -> Answer:
+    """An answer that cannot be the answer (`_mismatch`: "1.6 litres" for a price, Thursday's
+    hours for Sunday's) is replaced by the reader's span in a passage it rates at
+    READER_OVERRULES_AT or more where that span would pass, else refused: the passages hold a
+    neighbouring fact, not the answer."""
+    hits = answer.consulted
+    ranked = sorted(((readings[id(h)].probability, -n, n) for n, h in enumerate(hits, 1)
+                     if id(h) in readings), reverse=True)
+    for probability, _, n in ranked:
+        hit, reading = hits[n - 1], readings[id(hits[n - 1])]
+        if probability < READER_OVERRULES_AT or not _clean_span(hit.text, reading) or \
+                _mismatch(question, reading.span(hit.text), [hit]) is not None:
+            continue
+        quote = support.Quote(n, reading.span(hit.text), reading.start, reading.end)
+        return done(support.span_answer(quote), [Citation(n, hit)], "quoted",
+                    citation_source="inferred", quote=quote, span=quote,
+                    unsupported=[answer.text])
+    refused = _not_found(hits, started, reason, judgement)
+    for name in ("refusal_score", "prompt_tokens", "completion_tokens", "first_token_seconds",
+                 "reader_probability", "token_logprobs", "prompt"):
+        setattr(refused, name, getattr(answer, name))
+    refused.unsupported = [answer.text]
+    return refused
 
 
 def _likeliest_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | None:
@@ -367,12 +441,20 @@ def overruling_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | 
     if n is None:
         return None
     text, reading = hits[n - 1].text, readings[id(hits[n - 1])]
-    if reading.probability < READER_OVERRULES_AT or "\n" in text[reading.start:reading.end].strip() \
-            or _cuts_a_word(text, reading.start, reading.end):
+    if reading.probability < READER_OVERRULES_AT or not _clean_span(text, reading):
         return None
+    return n
+
+
+def _clean_span(text: str, reading: Reading) -> bool:
+    """Whether the reader's span is a phrase within one line of prose: not across lines, not
+    part of a word, not in a table's row (the reader learnt from prose and judges neither)."""
+    if reading.end <= reading.start or "\n" in text[reading.start:reading.end].strip() \
+            or _cuts_a_word(text, reading.start, reading.end):
+        return False
     line_end = text.find("\n", reading.end)
     line = text[text.rfind("\n", 0, reading.start) + 1:len(text) if line_end < 0 else line_end]
-    return None if _TABLE_ROW.search(line) else n
+    return not _TABLE_ROW.search(line)
 
 
 def _cuts_a_word(text: str, start: int, end: int) -> bool:
