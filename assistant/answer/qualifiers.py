@@ -9,8 +9,9 @@ where it says 1800). An answer can only come from a passage that names what the 
 pins down, so the passages an answer cites must hold:
 
 - every number the question names on its own (a year, "Stage 3", "60 Hertz"; not the digits
-  of a model name such as "X200", which the document may give only in its title), written in
-  digits or, up to twenty, in words;
+  of a model name such as "X200", which the document may give only in its title, nor a bound
+  or an estimate: "before 1950", "more than 3", "around 1800"), written in digits or, up to
+  twenty, in words;
 - every day of the week it names, or a span that covers it ("daily", "every day",
   "weekends", "weekdays", "Monday to Saturday").
 
@@ -47,9 +48,18 @@ def _number(text: str) -> str:
     return text.replace(",", "").rstrip(".")
 
 
+# A number after these is a bound or an estimate ("before 1950", "more than 3", "around 1800"),
+# which the passage need not repeat: it gives the exact figure that meets it.
+_BOUND = re.compile(r"\b(?:before|after|since|until|till|by|over|under|above|below|beyond|"
+                    r"than|least|most|within|between|and|or|to|around|about|circa|c\.|ca\.|"
+                    r"approximately|roughly|nearly|almost|some|up to|from)\s*$", re.IGNORECASE)
+
+
 def numbers(question: str) -> set[str]:
-    """The numbers the question names on its own, as digits ("1,500" -> "1500")."""
-    return {_number(n) for n in _QUESTION_NUMBER.findall(question)}
+    """The numbers the question names on its own, as digits ("1,500" -> "1500"), bounds and
+    estimates left out."""
+    return {_number(m.group()) for m in _QUESTION_NUMBER.finditer(question)
+            if not _BOUND.search(question[:m.start()])}
 
 
 def _held_numbers(text: str) -> set[str]:

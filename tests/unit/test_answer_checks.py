@@ -78,7 +78,9 @@ def test_whether_an_answer_is_of_the_kind_asked(answer: str, question: str, ok: 
     ("What vote takes place in Stage 3?", "Stage 1 is a debate; Stage 2 is in committee.",
      ["3"]),
     ("Who built an engine in 1801?", "In 1800 Evans built a high-pressure engine.", ["1801"]),
-    ("Who built an engine around 1,800?", "In 1800 Evans built one.", []),
+    ("Who built an engine around 1800?", "In 1801 Evans built one.", []),  # an estimate
+    ("Which engines were built before 1900?", "Evans built one in 1801.", []),  # a bound
+    ("Who built an engine in 1,800 hours?", "Evans built one in 1800 hours.", []),
     ("What did the 2 parties agree?", "The two parties agreed on a border.", []),
     ("What is the power rating of the Zephyr X200?", "The element is rated 2150 watts.", []),
     ("Who led Russia in the 1960's?", "In the 1960s Khrushchev led it.", []),
