@@ -131,6 +131,8 @@ class Answer:
             "not_found": self.not_found,
             "grounding": self.grounding,
         }
+        if self.not_found_reason:
+            out["not_found_reason"] = self.not_found_reason
         if self.refusal_probability is not None:
             out["refusal_probability"] = round(self.refusal_probability, 4)
         if self.refusal_score is not None:

@@ -132,6 +132,7 @@ def test_a_price_the_documents_lack_is_not_answered_with_the_kettles_capacity(
         answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
                                  generator=generator)
         assert answer.not_found and answer.not_found_reason == "answer_type"
+        assert answer.to_json()["not_found_reason"] == "answer_type"
         assert answer.consulted and answer.citations == []
         assert answer.unsupported and not fits(answer.unsupported[0], question)
         lenient = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
