@@ -49,9 +49,16 @@ class AnswerType:
     fits: re.Pattern[str]  # an answer of this kind holds a match
     # a question naming the unit ("in pounds") is answered by a bare number
     unit: re.Pattern[str] | None = None
+    # a question of the form above that asks something else ("how much did the price rise")
+    unless: re.Pattern[str] | None = None
 
 
 _I = re.IGNORECASE
+# "how much did the price of oil increase": a change, answered by a share as often as an amount
+_CHANGE = re.compile(r"\b(?:increase[sd]?|rise|rises|rose|risen|fall|falls|fell|fallen|drop|"
+                     r"drops|dropped|grow|grows|grew|grown|change[sd]?|decline[sd]?|decrease[sd]?|"
+                     r"go up|went up|gone up|go down|went down|gone down|double[sd]?|triple[sd]?|"
+                     r"cut|reduce[sd]?|raise[sd]?)\b", _I)
 TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decides
     AnswerType("a count", re.compile(r"\bhow many\b", _I),
                re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", _I)),
@@ -61,7 +68,7 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
         r"\bhow much\b(?! of\b).*\b(?:cost|costs|charge|charged|charges|pay|paid|price|priced|fee|fees|"
         r"spend|spent|earn|earned|earns|worth)\b|\b(?:what|which) (?:is|was|are|were) the "
         r"(?:price|cost|fee|fees|rent|salary|fare)\b", _I),
-        re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I)),
+        re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE),
     AnswerType("a weight", re.compile(r"\bhow heavy\b|\bweigh(?:s|ed)?\b|\b(?:what|which) "
                                       r"(?:is|was) the weight\b", _I),
                re.compile(rf"\d[\d.,]*\s*{_WEIGHT_UNIT}|{_WEIGHT_UNIT}", _I),
@@ -81,7 +88,8 @@ _BARE_NUMBER = re.compile(r"\d")
 
 def expected(question: str) -> AnswerType | None:
     """The kind of answer the question asks for, or None when its wording does not say."""
-    return next((t for t in TYPES if t.asked.search(question)), None)
+    return next((t for t in TYPES if t.asked.search(question)
+                 and not (t.unless and t.unless.search(question))), None)
 
 
 def fits(answer: str, question: str) -> bool:

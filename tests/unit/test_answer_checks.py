@@ -24,6 +24,7 @@ DATA = Path(__file__).parents[1] / "data"
     ("How much does the Zephyr X200 kettle cost?", "a price"),
     ("What is the fee for a night in the hut?", "a price"),
     ("How much of the budget goes to farming?", None),  # a share, not a price
+    ("From 1947 to 1967, how much did the price of oil increase?", None),  # a change
     ("What does the Zephyr X200 weigh?", "a weight"),
     ("What is the phone number of the support hotline?", "a phone number"),
     ("How many analysts does Harbor Analytics assign?", "a count"),
