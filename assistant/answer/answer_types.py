@@ -37,8 +37,9 @@ _NUMBER_WORDS = (r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|
                  r"twice|half|a couple|all|every|each")
 _CURRENCY = (r"[$€£¥₹₩₽]|\b(?:EUR|USD|GBP|CHF|JPY|CNY|INR|AUD|CAD|SEK|NOK|DKK|PLN|CZK|"
              r"euros?|dollars?|pounds? sterling|pounds?|cents?|pence|francs?|yen|yuan|"
-             r"rupees?|kronor|kroner|krona|krone|z[łl]oty|marks?|shillings?|free|"
-             r"no charge|nothing)\b")
+             r"rupees?|kronor|kroner|krona|krone|z[łl]oty|shillings?|"
+             r"free of charge|for free|(?:is|are|was|were|it's) free|free (?:entry|admission)|"
+             r"no charge|costs? nothing|nothing to pay)\b|^\W*free(?:\s*\[\d+\])?\W*$")
 _WEIGHT_UNIT = r"\b(?:kg|g|mg|t|lbs?|oz|grams?|kilo(?:gram)?s?|tonnes?|tons?|pounds?|ounces?)\b"
 
 

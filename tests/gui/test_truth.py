@@ -174,6 +174,30 @@ def test_a_refusal_says_honestly_whether_the_nearest_passage_may_hold_the_answer
     assert "may hold it" not in notes
 
 
+def test_a_refusal_names_the_day_or_the_kind_of_answer_no_passage_gives(
+        qtbot, make_window, tmp_path):
+    """A question refused because the passages never name the day it asks about, or hold
+    nothing of the kind it asks for, says so in words above the nearest passages."""
+    from assistant.gui.chatview import TurnView
+
+    window = make_window(watch=False)
+    view = window.sources.view
+    hours = _hit(str(tmp_path / "page.html"), None, "Opening hours. Monday to Wednesday: "
+                 "09:00-19:00. Friday: 09:00-17:00. Saturday: 10:00-14:00.")
+    kettle = _hit(str(tmp_path / "handbook.pdf"), 5, "The Zephyr X200 holds 1.6 litres of "
+                  "water at the maximum mark and at least half a litre at the minimum mark.")
+    for n, (question, hit, said) in enumerate([
+            ("When does the library open on Sundays?", hours, "None of these passages "
+             "mentions Sunday; they are the closest ones found."),
+            ("How much does the Zephyr X200 kettle cost?", kettle, "None of these passages "
+             "gives a price; they are the closest ones found."),
+            ("When does the library open on Saturdays?", hours, "they are the closest "
+             "passages it found")], 1):  # Saturday is there: the note of before
+        view.show_turn(TurnView(id=n, question=question, not_found=True, consulted=[hit],
+                                answer="I couldn't find this in your documents."))
+        assert said in " ".join(_notes(view))
+
+
 def test_the_sources_tab_stays_reachable_after_opening_five_documents(qtbot, make_window,
                                                                       data_dir):
     window = make_window(watch=False)
