@@ -17,7 +17,7 @@ The flow:
    question instead;
 7. check that the answer is of the kind the question asks for (`answer_types`: a price for
    "how much does it cost", a count for "how many") and that the passages it cites name the
-   numbers and days the question pins down (`qualifiers`: "on Saturdays", "in Stage 3");
+   numbers, days and months the question pins down (`qualifiers`: "on Saturdays", "Stage 3");
    an answer failing either is a neighbouring fact, so the reader's span that passes replaces
    it, or the answer is "not in your documents" (except at lenient).
 
@@ -114,7 +114,7 @@ class Answer:
     refusal_score: float | None = None  # the answerability decision's score (refused >= level)
     # for not-found answers: "retrieval", "reader", "model", "answer_type" (the answer was of
     # another kind than the question asks for: `answer_types`) or "qualifier" (its passages
-    # lack a number or a day the question names: `qualifiers`)
+    # lack a number, a day or a month the question names: `qualifiers`)
     not_found_reason: str = ""
     unsupported: list[str] = field(default_factory=list)  # sentences dropped by the check
     quote: support.Quote | None = None
@@ -392,7 +392,7 @@ def _named(hit: Hit) -> str:
 def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
     """Why an answer cannot be the answer to `question`, or None: "answer_type" when its words
     are of another kind than the question asks for (`answer_types`), "qualifier" when the
-    passages it cites lack a number or a day the question names (`qualifiers`)."""
+    passages it cites lack a number, a day or a month the question names (`qualifiers`)."""
     if not answer_types.fits(words, question):
         return "answer_type"
     if qualifiers.unmet(question, "\n".join(_named(h) for h in cited)):

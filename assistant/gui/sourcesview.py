@@ -99,7 +99,8 @@ def nearest_note(hits: list[dict[str, Any]], question: str) -> str:
                    for h, t in zip(hits, texts, strict=True)]
     lacking = set.intersection(*(set(qualifiers.unmet(question, t)) for t in named_texts)) \
         if texts else set()
-    named = sorted(w.capitalize() if w in qualifiers.DAYS else w for w in lacking)
+    named = sorted(w.capitalize() if w in qualifiers.DAYS + qualifiers.MONTHS else w
+                   for w in lacking)
     if named:
         return (f"None of these passages mentions {' or '.join(named)}; they are the closest "
                 "ones found.")

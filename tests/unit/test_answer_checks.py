@@ -88,6 +88,13 @@ def test_whether_an_answer_is_of_the_kind_asked(answer: str, question: str, ok: 
     ("What did the 2 parties agree?", "The two parties agreed on a border.", []),
     ("What is the power rating of the Zephyr X200?", "The element is rated 2150 watts.", []),
     ("Who led Russia in the 1960's?", "In the 1960s Khrushchev led it.", []),
+    ("Who opened the building on October 9, 2004?", "The Queen opened it on 9 Oct. 2004.", []),
+    ("Who opened the building on October 9, 2004?", "It opened in September 2004 after "
+     "9 years of work.", ["october"]),
+    ("Who opened the building in October?", "Opened 2004-10-09.", []),  # a date in digits
+    ("What happened in March 1974?", "From January to June 1974 prices rose.", []),
+    ("Parliament sits from February to late what?", "It sits until late June.", []),
+    ("Who may introduce new laws?", "Any member can introduce a bill.", []),  # not the month
 ])
 def test_what_the_question_pins_down_that_the_passage_lacks(question: str, passage: str,
                                                             missing: list[str]) -> None:
