@@ -77,9 +77,17 @@ def days(question: str) -> set[str]:
     return {d.lower() for d in _QUESTION_DAY.findall(question)}
 
 
-def _day_index(word: str) -> int | None:
-    low = word.lower()[:3]
-    return next((i for i, d in enumerate(DAYS) if d.startswith(low)), None)
+def _in_a_span(index: int, spans: list[tuple[str, str]], names: tuple[str, ...]) -> bool:
+    """Whether one of the spans ("Monday", "Wednesday"), read by the names' first three
+    letters, holds names[index]; a span may wrap around ("Fri-Mon", "Nov-Feb")."""
+    def at(word: str) -> int | None:
+        return next((i for i, n in enumerate(names) if n.startswith(word.lower()[:3])), None)
+    for first, last in spans:
+        a, b = at(first), at(last)
+        if a is not None and b is not None and (a <= index <= b if a <= b
+                                                else index >= a or index <= b):
+            return True
+    return False
 
 
 def _covers(text: str, day: str) -> bool:
@@ -91,12 +99,7 @@ def _covers(text: str, day: str) -> bool:
         return True
     if (index >= 5 and _WEEKEND.search(text)) or (index < 5 and _WEEKDAY.search(text)):
         return True
-    for first, last in _RANGE.findall(text):
-        a, b = _day_index(first), _day_index(last)
-        if a is not None and b is not None and (a <= index <= b if a <= b
-                                                else index >= a or index <= b):
-            return True
-    return False
+    return _in_a_span(index, _RANGE.findall(text), DAYS)
 
 
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
@@ -114,11 +117,6 @@ def months(question: str) -> set[str]:
             if not _BOUND.search(question[:m.start()])}
 
 
-def _month_index(word: str) -> int | None:
-    low = word.lower()[:3]
-    return next((i for i, m in enumerate(MONTHS) if m.startswith(low)), None)
-
-
 def _covers_month(text: str, month: str) -> bool:
     """Whether `text` names `month` (or its abbreviation), a span holding it, or a date in
     digits (which may be in it)."""
@@ -126,12 +124,7 @@ def _covers_month(text: str, month: str) -> bool:
     if re.search(rf"\b{month[:3]}(?:{month[3:]}|\.)?\b", text, re.IGNORECASE) \
             or _NUMERIC_DATE.search(text):
         return True
-    for first, last in _MONTH_RANGE.findall(text):
-        a, b = _month_index(first), _month_index(last)
-        if a is not None and b is not None and (a <= index <= b if a <= b
-                                                else index >= a or index <= b):
-            return True
-    return False
+    return _in_a_span(index, _MONTH_RANGE.findall(text), MONTHS)
 
 
 def unmet(question: str, passage: str) -> list[str]:

@@ -5,17 +5,14 @@ the answer."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from answer_helpers import WrongAnswer, grounded_generator
 
 from assistant.answer import answer_question
 from assistant.answer.answer_types import expected, fits
 from assistant.answer.qualifiers import unmet
-from assistant.ingest import Indexer
-from assistant.search import Retriever
-from assistant.store import Store
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -101,30 +98,6 @@ def test_what_the_question_pins_down_that_the_passage_lacks(question: str, passa
     assert unmet(question, passage) == missing
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("kinds")
-    shutil.copytree(DATA / "docs", root / "docs")
-    store = Store(root / "store.sqlite3")
-    Indexer(store, embedder).index([root / "docs"], "default")
-    yield Retriever(store, embedder)
-    store.close()
-
-
-class WrongAnswer:
-    """The real generator, made to write a given answer (forcing the failure to catch)."""
-
-    def __init__(self, generator: object, text: str) -> None:
-        self._generator = generator
-        self._text = text
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._generator, name)
-
-    def stream(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        yield self._text
-
-
 @pytest.mark.slow
 def test_a_price_the_documents_lack_is_not_answered_with_the_kettles_capacity(
         indexed, default_gguf: Path) -> None:
@@ -132,14 +105,8 @@ def test_a_price_the_documents_lack_is_not_answered_with_the_kettles_capacity(
     model, asked the price, answered "1.6 litres" and the decision let it through (own
     documents, 6 December); now the answer is "not in your documents", the generator's words
     kept aside and the nearest passages listed. At lenient the check is off."""
-    from assistant.llm import Generator
-    from assistant.llm.grounded import builtin_adapter_path
-
     question = "How much does the Zephyr X200 kettle cost?"
-    adapter = builtin_adapter_path()
-    assert adapter is not None
-    with Generator(default_gguf, n_ctx=2048) as generator:
-        generator.set_adapter(adapter, 1.0)
+    with grounded_generator(default_gguf) as generator:
         answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
                                  generator=generator)
         assert answer.not_found and answer.not_found_reason == "answer_type"
@@ -221,13 +188,7 @@ def test_a_day_the_documents_do_not_cover_is_not_answered_with_another_days_hour
     opening; the grounded model answered Thursday's "21:30" and the weekdays' "07:45"
     (own documents, 6 December). The passages cited never name the day asked, so the answer
     is "not in your documents"."""
-    from assistant.llm import Generator
-    from assistant.llm.grounded import builtin_adapter_path
-
-    adapter = builtin_adapter_path()
-    assert adapter is not None
-    with Generator(default_gguf, n_ctx=2048) as generator:
-        generator.set_adapter(adapter, 1.0)
+    with grounded_generator(default_gguf) as generator:
         answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
                                  generator=generator)
     assert answer.not_found and answer.not_found_reason == "qualifier"

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from answer_helpers import WrongAnswer
 
 from assistant.answer import answer_question
 from assistant.answer.reader import (
@@ -21,9 +22,7 @@ from assistant.answer.reader import (
     shipped_dir,
 )
 from assistant.errors import ModelError
-from assistant.ingest import Indexer
-from assistant.search import Hit, Retriever
-from assistant.store import Store
+from assistant.search import Hit
 from assistant.training.squad import normalize
 
 DATA = Path(__file__).parents[1] / "data"
@@ -34,15 +33,6 @@ HELD_OUT = DATA / "qa" / "heldout_grounded.jsonl"
 def reader() -> Reader:
     return Reader()
 
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("reader")
-    shutil.copytree(DATA / "docs", root / "docs")
-    store = Store(root / "store.sqlite3")
-    Indexer(store, embedder).index([root / "docs"], "default")
-    yield Retriever(store, embedder)
-    store.close()
 
 
 def _held_out() -> list[dict[str, object]]:
@@ -138,21 +128,6 @@ def test_reranking_puts_the_passage_that_answers_first(indexed, reader: Reader) 
     assert reading.span(top.text) == "27 months"
     probabilities = [r.probability for _, r in ranked]
     assert probabilities == sorted(probabilities, reverse=True)
-
-
-class WrongAnswer:
-    """The real generator, made to write a wrong answer (forcing the failure the support
-    check must catch)."""
-
-    def __init__(self, generator: object, text: str) -> None:
-        self._generator = generator
-        self._text = text
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._generator, name)
-
-    def stream(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        yield self._text
 
 
 @pytest.mark.slow

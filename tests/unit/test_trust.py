@@ -10,24 +10,9 @@ import pytest
 
 from assistant.answer import NOT_FOUND_TEXT, answer_question, support
 from assistant.answer import answerability as ans
-from assistant.ingest import Indexer
 from assistant.search import Hit, Retriever
-from assistant.store import Store
 
 MONTHS_27 = re.compile(r"\b27[ -]months?\b")  # the fact, however the model phrases it
-
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
-    import shutil
-
-    root = tmp_path_factory.mktemp("trust")
-    docs = root / "docs"
-    shutil.copytree(Path(__file__).parents[1] / "data" / "docs", docs)
-    store = Store(root / "store.sqlite3")
-    Indexer(store, embedder).index([docs], "default")
-    yield Retriever(store, embedder)
-    store.close()
 
 
 def _warranty_hit(retriever: Retriever) -> tuple[list[Hit], Hit]:
