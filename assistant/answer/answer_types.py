@@ -54,6 +54,15 @@ class AnswerType:
     unit: re.Pattern[str] | None = None
     # a question of the form above that asks something else ("how much did the price rise")
     unless: re.Pattern[str] | None = None
+    # a second part of the form, looked for after the first ("how much" ... "cost"): two
+    # searches instead of one pattern with ".*", whose backtracking is quadratic
+    then: re.Pattern[str] | None = None
+
+    def asks(self, question: str) -> bool:
+        m = self.asked.search(question)
+        return m is not None and (self.then is None or self.then.search(question, m.end())
+                                  is not None) and not (self.unless and
+                                                        self.unless.search(question))
 
 
 _I = re.IGNORECASE
@@ -67,11 +76,13 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
                re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", _I)),
     AnswerType("a phone number", re.compile(r"\b(?:phone|telephone|fax|mobile) number\b", _I),
                re.compile(r"\d[\d\s()+./-]{4,}\d")),
-    AnswerType("a price", re.compile(
-        r"\bhow much\b(?! of\b).*\b(?:cost|costs|charge|charged|charges|pay|paid|price|priced|fee|fees|"
-        r"spend|spent|earn|earned|earns|worth)\b|\b(?:what|which) (?:is|was|are|were) the "
-        r"(?:price|cost|fee|fees|rent|salary|fare)\b", _I),
-        re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE),
+    AnswerType("a price", re.compile(r"\bhow much\b(?! of\b)", _I),
+               re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE,
+               re.compile(r"\b(?:cost|costs|charge|charged|charges|pay|paid|price|priced|fee|"
+                          r"fees|spend|spent|earn|earned|earns|worth)\b", _I)),
+    AnswerType("a price", re.compile(r"\b(?:what|which) (?:is|was|are|were) the "
+                                     r"(?:price|cost|fee|fees|rent|salary|fare)\b", _I),
+               re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE),
     AnswerType("a weight", re.compile(r"\bhow heavy\b|\bweigh(?:s|ed)?\b|\b(?:what|which) "
                                       r"(?:is|was) the weight\b", _I),
                re.compile(rf"\d[\d.,]*\s*{_WEIGHT_UNIT}|{_WEIGHT_UNIT}", _I),
@@ -89,15 +100,18 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
 _BARE_NUMBER = re.compile(r"\d")
 
 
+QUESTION_CHARS = 1000  # a question is read this far (a pasted page is not a question form)
+
+
 def expected(question: str) -> AnswerType | None:
     """The kind of answer the question asks for, or None when its wording does not say."""
-    return next((t for t in TYPES if t.asked.search(question)
-                 and not (t.unless and t.unless.search(question))), None)
+    question = question[:QUESTION_CHARS]
+    return next((t for t in TYPES if t.asks(question)), None)
 
 
 def fits(answer: str, question: str) -> bool:
     """Whether `answer` is of the kind `question` asks for (True for a question not checked)."""
     wanted = expected(question)
-    if wanted is None or wanted.fits.search(answer):
+    if wanted is None or wanted.fits.search(answer):  # (an answer is short; a passage a chunk)
         return True
     return bool(wanted.unit and wanted.unit.search(question) and _BARE_NUMBER.search(answer))

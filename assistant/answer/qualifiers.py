@@ -127,8 +127,12 @@ def _covers_month(text: str, month: str) -> bool:
     return _in_a_span(index, _MONTH_RANGE.findall(text), MONTHS)
 
 
+QUESTION_CHARS = 1000  # a question is read this far (a pasted page pins nothing down)
+
+
 def unmet(question: str, passage: str) -> list[str]:
     """What the question pins down that `passage` does not name (empty: nothing)."""
+    question = question[:QUESTION_CHARS]
     missing = sorted(numbers(question) - _held_numbers(passage))
     missing += [d for d in sorted(days(question)) if not _covers(passage, d)]
     missing += [m for m in sorted(months(question)) if not _covers_month(passage, m)]

@@ -98,6 +98,23 @@ def test_what_the_question_pins_down_that_the_passage_lacks(question: str, passa
     assert unmet(question, passage) == missing
 
 
+def test_a_pasted_page_as_the_question_is_read_only_as_far_as_a_question_goes() -> None:
+    """A question of 180,000 characters ("how much " again and again) took 314 s to read
+    with a pattern holding ".*" (quadratic backtracking); the forms are now found by separate
+    searches, and only the first QUESTION_CHARS characters are read: a form or a number
+    beyond them is not looked at."""
+    from assistant.answer import answer_types, qualifiers
+
+    pad = "x" * answer_types.QUESTION_CHARS
+    assert expected(pad + " How many analysts?") is None
+    assert expected("How many analysts? " + pad) is not None
+    assert unmet(pad + " in 1990?", "no year here") == []
+    assert unmet("In 1990? " + pad, "no year here") == ["1990"]
+    assert qualifiers.QUESTION_CHARS == answer_types.QUESTION_CHARS
+    flood = "how much " * 20000 + "does it cost?"  # the case above, now read at once
+    assert expected(flood) is None and fits("1.6 litres", flood)
+
+
 @pytest.mark.slow
 def test_a_price_the_documents_lack_is_not_answered_with_the_kettles_capacity(
         indexed, default_gguf: Path) -> None:
