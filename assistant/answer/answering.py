@@ -42,7 +42,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from assistant.answer import answer_types, answerability, qualifiers, support
@@ -55,6 +54,7 @@ from assistant.answer.citations import (
     infer_citations,
     parse_citations,
 )
+from assistant.answer.lacking import named
 from assistant.answer.prompt import (
     ANSWER_MARGIN,
     HistoryLike,
@@ -384,18 +384,13 @@ def _words(answer: Answer) -> str:
     return MARKERS.sub("", answer.text)
 
 
-def _named(hit: Hit) -> str:
-    """The passage's text with its file's name, which may be all that names a year or a day."""
-    return f"{Path(hit.path).name}\n{hit.text}"
-
-
 def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
     """Why an answer cannot be the answer to `question`, or None: "answer_type" when its words
     are of another kind than the question asks for (`answer_types`), "qualifier" when the
     passages it cites lack a number, a day or a month the question names (`qualifiers`)."""
     if not answer_types.fits(words, question):
         return "answer_type"
-    if qualifiers.unmet(question, "\n".join(_named(h) for h in cited)):
+    if qualifiers.unmet(question, "\n".join(named(h.path, h.text) for h in cited)):
         return "qualifier"
     return None
 

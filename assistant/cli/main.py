@@ -210,14 +210,18 @@ def _ask_once(question: str, args: argparse.Namespace, settings: Any, generator:
         raise
 
 
-def _print_sources(answer: Any, out: TextIO) -> None:
+def _print_sources(question: str, answer: Any, out: TextIO) -> None:
+    from assistant.answer.lacking import lacking
+
     if answer.citations:
         print("\nSources:", file=out)
         for c in answer.citations:
             _print_passage(f"[{c.n}]", c.hit, out)
     elif answer.consulted:
         label = "Nearest passages found" if answer.not_found else "Passages consulted"
-        print(f"\n{label}:", file=out)
+        said = lacking(question, [(h.path, h.text) for h in answer.consulted]) \
+            if answer.not_found else None
+        print(f"\n{label}" + (f" ({said[:-1]})" if said else "") + ":", file=out)
         for i, hit in enumerate(answer.consulted, 1):
             _print_passage(f"({i})", hit, out)
 
@@ -246,14 +250,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out.write(piece)
         out.flush()
 
-    answer = _ask_once(" ".join(args.question), args, settings, generator, retriever, [], stream)
-    _finish_answer(answer, out)
+    question = " ".join(args.question)
+    answer = _ask_once(question, args, settings, generator, retriever, [], stream)
+    _finish_answer(question, answer, out)
     if args.json:
         emit_json(answer.to_json())
     return 0
 
 
-def _finish_answer(answer: Any, out: TextIO) -> None:
+def _finish_answer(question: str, answer: Any, out: TextIO) -> None:
     """What the streamed text leaves out: the final text where it changed, and the sources."""
     if answer.grounding != "answered" and answer.grounding != "model_only":
         out.write(("\n" if answer.completion_tokens else "") + answer.text)
@@ -265,7 +270,7 @@ def _finish_answer(answer: Any, out: TextIO) -> None:
                  "answer disagreed with them or was not supported.)")
     if label:
         print(label, file=out)
-    _print_sources(answer, out)
+    _print_sources(question, answer, out)
 
 
 def _ask_batch(args: argparse.Namespace) -> int:
@@ -325,7 +330,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         except (KeyboardInterrupt, Cancelled):
             print("\n(stopped)")
             continue
-        _finish_answer(answer, sys.stdout)
+        _finish_answer(question, answer, sys.stdout)
         history.append(Turn(question=question, answer=answer.text))
 
 

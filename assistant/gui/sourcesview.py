@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.answer import answer_types, qualifiers
+from assistant.answer.lacking import lacking
 from assistant.gui import desktop, theme
 from assistant.gui.chatview import TurnView
 from assistant.gui.passages import cited_span, citing_text, question_coverage
@@ -90,23 +90,14 @@ MAY_HOLD_IT = 0.6  # share of the question's content words in the closest passag
 
 
 def nearest_note(hits: list[dict[str, Any]], question: str) -> str:
-    """What to say above the nearest passages of a refusal, true to what they show: a day or
-    a number the question names that none of them mentions, or the kind of answer it asks
-    for that none of them holds ("a price"), is said in words; otherwise whether the closest
-    passage may hold the answer."""
+    """What to say above the nearest passages of a refusal, true to what they show: what none
+    of them gives, when something is (`lacking`: a day, a month, a number, the kind of answer
+    asked), otherwise whether the closest passage may hold the answer."""
     texts = [str(h.get("text") or "") for h in hits]
-    named_texts = [f"{Path(str(h.get('path') or '')).name}\n{t}"
-                   for h, t in zip(hits, texts, strict=True)]
-    lacking = set.intersection(*(set(qualifiers.unmet(question, t)) for t in named_texts)) \
-        if texts else set()
-    named = sorted(w.capitalize() if w in qualifiers.DAYS + qualifiers.MONTHS else w
-                   for w in lacking)
-    if named:
-        return (f"None of these passages mentions {' or '.join(named)}; they are the closest "
-                "ones found.")
-    wanted = answer_types.expected(question)
-    if wanted is not None and texts and not any(answer_types.fits(t, question) for t in texts):
-        return f"None of these passages gives {wanted.name}; they are the closest ones found."
+    said = lacking(question, [(str(h.get("path") or ""), t)
+                              for h, t in zip(hits, texts, strict=True)])
+    if said is not None:
+        return f"{said[:-1]}; they are the closest ones found."
     best = max((question_coverage(t, question) for t in texts[:3]), default=0.0)
     if best >= MAY_HOLD_IT:
         return ("The app was not sure enough to answer, but the closest passage may hold it: "

@@ -63,6 +63,17 @@ def test_ask_says_not_in_documents_instead_of_inventing(indexed_home, default_gg
     assert "documents" in out["answer"].lower()
 
 
+def test_ask_says_why_it_refuses_a_day_the_documents_do_not_cover(indexed_home, default_gguf):
+    """The library page gives opening hours for Monday to Saturday only: the answer is "not in
+    your documents", `not_found_reason` says why, and the plain output names the day that
+    none of the nearest passages mentions."""
+    proc = run_cli("ask", "When does the Riverside Library open on Sundays?", "--json",
+                   home=indexed_home, model=default_gguf)
+    out = last_json(proc.stdout)
+    assert out["not_found"] is True and out["not_found_reason"] == "qualifier"
+    assert "Nearest passages found (None of these passages mentions Sunday):" in proc.stderr
+
+
 def test_ask_without_documents(indexed_home, default_gguf):
     out = last_json(run_cli("ask", "What is the capital of France?", "--no-docs", "--json",
                             home=indexed_home, model=default_gguf).stdout)

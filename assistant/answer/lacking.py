@@ -1,0 +1,34 @@
+"""What none of the passages a refusal lists gives, in words: a day, a month or a number the
+question names ("None of these passages mentions Sunday"), or the kind of answer it asks for
+("... gives a price"). The window and `assistant ask` say it above the nearest passages, so a
+refusal explains itself where it can; it is said only when it is true of every passage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant.answer import answer_types, qualifiers
+
+
+def named(path: str, text: str) -> str:
+    """A passage's text with its file's name, which may be all that names a year or a day."""
+    return f"{Path(path).name}\n{text}"
+
+
+def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
+    """The sentence for `passages` ((path, text) pairs), or None when nothing is lacking
+    from all of them."""
+    if not passages:
+        return None
+    missing = set.intersection(*(set(qualifiers.unmet(question, named(path, text)))
+                                 for path, text in passages))
+    words = sorted(w.capitalize() if w in qualifiers.DAYS + qualifiers.MONTHS else w
+                   for w in missing)
+    if words:
+        return f"None of these passages mentions {' or '.join(words)}."
+    wanted = answer_types.expected(question)
+    if wanted is not None and not any(answer_types.fits(text, question)
+                                      for _, text in passages):
+        return f"None of these passages gives {wanted.name}."
+    return None
