@@ -134,12 +134,12 @@ def test_the_cli_says_whose_quote_an_answer_is() -> None:
     reader = Answer("\u201ctwo years\u201d [1]", [Citation(1, COFFEE)], [COFFEE], False,
                     grounding="quoted", quote=span, span=span)
     out = io.StringIO()
-    _finish_answer(reader, out)
+    _finish_answer("How long is the warranty?", reader, out)
     assert "the reader found these words there" in out.getvalue()
     sentence = Answer("The documents don't say ... [1]", [Citation(1, COFFEE)], [COFFEE], False,
                       grounding="quoted", quote=span)
     out = io.StringIO()
-    _finish_answer(sentence, out)
+    _finish_answer("How long is the warranty?", sentence, out)
     assert "the model's answer was not supported" in out.getvalue()
 
 
