@@ -29,6 +29,7 @@ from typing import Any
 
 from assistant.errors import UserError
 from assistant.training.data import Example
+from assistant.training.windows import short_window
 
 REFUSAL = "I couldn't find this in your documents."  # the same sentence as answer.NOT_FOUND_TEXT
 
@@ -224,18 +225,12 @@ def _holds(text: str, answers: Sequence[str]) -> bool:
     finds in every passage (no distractor could then be chosen). An answer with no letter or
     digit is ignored.
     """
-    low = text.lower()
-    for a in answers:
-        a = a.lower().strip()
-        if not any(ch.isalnum() for ch in a):
-            continue
-        if re.search(r"(?<!\w)" + re.escape(a) + r"(?!\w)", low):
-            return True
-    return False
+    return _answer_at(text, answers) is not None
 
 
 def _answer_at(text: str, answers: Sequence[str]) -> int | None:
-    """Where the first gold answer `_holds` finds starts in `text` (None: none there)."""
+    """Where the first of `answers` found as whole words (as `_holds` reads them) starts in
+    `text`; None when none is there."""
     low = text.lower()
     for a in answers:
         a = a.lower().strip()
@@ -267,7 +262,6 @@ def build_raft_examples(qa: QASet, passages: dict[str, list[Passage]], *, count:
     (a note, a slide, a table row), and adapters trained on whole SQuAD paragraphs only
     answered worse there and refused more: both retrained ones lost on our own documents.
     """
-    from assistant.training.windows import short_window
     rng = random.Random(seed)
     by_article: dict[str, list[Passage]] = {}
     for plist in passages.values():
