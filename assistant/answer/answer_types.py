@@ -32,8 +32,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_NUMBER_WORDS = (r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                 r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|"
+from assistant.answer.qualifiers import NUMBER_WORDS
+
+_NUMBER_WORDS = ("|".join(NUMBER_WORDS) + r"|"  # zero to twenty, then larger and vaguer
                  r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|"
                  r"millions?|billions?|dozens?|several|few|many|no|none|single|both|once|"
                  r"twice|half|a couple|all|every|each")

@@ -403,11 +403,9 @@ def _of_the_kind_asked(question: str, answer: Answer, reason: str,
     READER_OVERRULES_AT or more where that span would pass, else refused: the passages hold a
     neighbouring fact, not the answer."""
     hits = answer.consulted
-    ranked = sorted(((readings[id(h)].probability, -n, n) for n, h in enumerate(hits, 1)
-                     if id(h) in readings), reverse=True)
-    for probability, _, n in ranked:
+    for n in _by_probability(hits, readings):
         hit, reading = hits[n - 1], readings[id(hits[n - 1])]
-        if probability < READER_OVERRULES_AT or not _clean_span(hit.text, reading) or \
+        if not _trusted_span(hit.text, reading) or \
                 _mismatch(question, reading.span(hit.text), [hit]) is not None:
             continue
         quote = support.Quote(n, reading.span(hit.text), reading.start, reading.end)
@@ -425,9 +423,16 @@ def _of_the_kind_asked(question: str, answer: Answer, reason: str,
 def _likeliest_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | None:
     """The number of the passage with a span that the reader rates likeliest to hold the
     answer (the earlier one on a tie), or None when it found no span."""
-    ranked = [(readings[id(hit)].probability, -n, n) for n, hit in enumerate(hits, 1)
-              if id(hit) in readings and readings[id(hit)].end > readings[id(hit)].start]
-    return max(ranked)[2] if ranked else None
+    return next((n for n in _by_probability(hits, readings)
+                 if readings[id(hits[n - 1])].end > readings[id(hits[n - 1])].start), None)
+
+
+def _by_probability(hits: Sequence[Hit], readings: dict[int, Reading]) -> list[int]:
+    """The numbers of the passages the reader read, likeliest to hold the answer first (the
+    earlier one on a tie)."""
+    ranked = sorted(((readings[id(hit)].probability, -n, n) for n, hit in enumerate(hits, 1)
+                     if id(hit) in readings), reverse=True)
+    return [n for _, _, n in ranked]
 
 
 def overruling_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | None:
@@ -437,16 +442,16 @@ def overruling_span(hits: Sequence[Hit], readings: dict[int, Reading]) -> int | 
     n = _likeliest_span(hits, readings)
     if n is None:
         return None
-    text, reading = hits[n - 1].text, readings[id(hits[n - 1])]
-    if reading.probability < READER_OVERRULES_AT or not _clean_span(text, reading):
-        return None
-    return n
+    return n if _trusted_span(hits[n - 1].text, readings[id(hits[n - 1])]) else None
 
 
-def _clean_span(text: str, reading: Reading) -> bool:
-    """Whether the reader's span is a phrase within one line of prose: not across lines, not
-    part of a word, not in a table's row (the reader learnt from prose and judges neither)."""
-    if reading.end <= reading.start or "\n" in text[reading.start:reading.end].strip() \
+def _trusted_span(text: str, reading: Reading) -> bool:
+    """Whether the reader's span may replace the generator's answer: its passage rated at
+    READER_OVERRULES_AT or more, and the span a phrase within one line of prose: not across
+    lines, not part of a word, not in a table's row (the reader learnt from prose and judges
+    neither)."""
+    if reading.probability < READER_OVERRULES_AT or reading.end <= reading.start \
+            or "\n" in text[reading.start:reading.end].strip() \
             or _cuts_a_word(text, reading.start, reading.end):
         return False
     line_end = text.find("\n", reading.end)

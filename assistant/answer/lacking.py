@@ -17,8 +17,8 @@ def named(path: str, text: str) -> str:
 
 
 def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
-    """The sentence for `passages` ((path, text) pairs), or None when nothing is lacking
-    from all of them."""
+    """The words for `passages` ((path, text) pairs), without a full stop (the window and the
+    command line each end them their own way), or None when nothing is lacking from all."""
     if not passages:
         return None
     missing = set.intersection(*(set(qualifiers.unmet(question, named(path, text)))
@@ -26,9 +26,9 @@ def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
     words = sorted(w.capitalize() if w in qualifiers.DAYS + qualifiers.MONTHS else w
                    for w in missing)
     if words:
-        return f"None of these passages mentions {' or '.join(words)}."
+        return f"None of these passages mentions {' or '.join(words)}"
     wanted = answer_types.expected(question)
     if wanted is not None and not any(answer_types.fits(text, question)
                                       for _, text in passages):
-        return f"None of these passages gives {wanted.name}."
+        return f"None of these passages gives {wanted.name}"
     return None

@@ -33,10 +33,10 @@ import re
 
 _QUESTION_NUMBER = re.compile(r"(?<![\w.,'’-])\d[\d,.]*\d(?![\w-])|(?<![\w.,'’-])\d(?![\w-])")
 _ANY_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-          "eighteen", "nineteen", "twenty")
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                "seventeen", "eighteen", "nineteen", "twenty")  # a word's index is its value
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY = r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|rsday|urday|sday)?s?\.?"
@@ -69,7 +69,7 @@ def numbers(question: str) -> set[str]:
 
 def _held_numbers(text: str) -> set[str]:
     held = {_number(n) for n in _ANY_NUMBER.findall(text)}
-    return held | {str(_WORDS.index(w.lower())) for w in _NUMBER_WORD.findall(text)}
+    return held | {str(NUMBER_WORDS.index(w.lower())) for w in _NUMBER_WORD.findall(text)}
 
 
 def days(question: str) -> set[str]:

@@ -221,7 +221,7 @@ def _print_sources(question: str, answer: Any, out: TextIO) -> None:
         label = "Nearest passages found" if answer.not_found else "Passages consulted"
         said = lacking(question, [(h.path, h.text) for h in answer.consulted]) \
             if answer.not_found else None
-        print(f"\n{label}" + (f" ({said[:-1]})" if said else "") + ":", file=out)
+        print(f"\n{label}" + (f" ({said})" if said else "") + ":", file=out)
         for i, hit in enumerate(answer.consulted, 1):
             _print_passage(f"({i})", hit, out)
 

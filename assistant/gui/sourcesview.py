@@ -97,7 +97,7 @@ def nearest_note(hits: list[dict[str, Any]], question: str) -> str:
     said = lacking(question, [(str(h.get("path") or ""), t)
                               for h, t in zip(hits, texts, strict=True)])
     if said is not None:
-        return f"{said[:-1]}; they are the closest ones found."
+        return f"{said}; they are the closest ones found."
     best = max((question_coverage(t, question) for t in texts[:3]), default=0.0)
     if best >= MAY_HOLD_IT:
         return ("The app was not sure enough to answer, but the closest passage may hold it: "

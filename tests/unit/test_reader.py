@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from answer_helpers import WrongAnswer
+from answer_helpers import WrongAnswer, grounded_generator
 
 from assistant.answer import answer_question
 from assistant.answer.reader import (
@@ -279,14 +279,9 @@ def test_a_fact_in_the_first_passage_the_old_decision_refused_is_answered(
     this answer above its balanced threshold and refused it; with the reader, which is sure
     that passage holds the answer, the decision lets the answer through."""
     from assistant.answer import answerability
-    from assistant.llm import Generator
-    from assistant.llm.grounded import builtin_adapter_path
 
-    adapter = builtin_adapter_path()
-    assert adapter is not None
     question = "At what temperature does the kettle keep water warm?"
-    with Generator(default_gguf, n_ctx=2048) as generator:
-        generator.set_adapter(adapter, 1.0)
+    with grounded_generator(default_gguf) as generator:
         answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
                                  generator=generator)
     first, second = answer.consulted[:2]  # page 5 is cut in two passages; search puts both first
