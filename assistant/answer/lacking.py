@@ -1,5 +1,5 @@
-"""What none of the passages a refusal lists gives, in words: a day, a month or a number the
-question names ("None of these passages mentions Sunday"), or the kind of answer it asks for
+"""What none of the passages a refusal lists gives, in words: a day, a month, a number or an
+ordinal the question names ("None of these passages mentions Sunday"), or the kind of answer it asks for
 ("... gives a price"). The window and `assistant ask` say it above the nearest passages, so a
 refusal explains itself where it can; it is said only when it is true of every passage."""
 
@@ -16,6 +16,14 @@ def named(path: str, text: str) -> str:
     return f"{Path(path).name}\n{text}"
 
 
+def _shown(word: str) -> str:
+    """A day or a month capitalised, an ordinal alone quoted ("“second”"); numbers and named
+    ordinals ("Second Minister") as they are."""
+    if word in qualifiers.DAYS + qualifiers.MONTHS:
+        return word.capitalize()
+    return f"“{word}”" if word in qualifiers.ORDINALS else word
+
+
 def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
     """The words for `passages` ((path, text) pairs), without a full stop (the window and the
     command line each end them their own way), or None when nothing is lacking from all."""
@@ -23,8 +31,7 @@ def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
         return None
     missing = set.intersection(*(set(qualifiers.unmet(question, named(path, text)))
                                  for path, text in passages))
-    words = sorted(w.capitalize() if w in qualifiers.DAYS + qualifiers.MONTHS else w
-                   for w in missing)
+    words = sorted(_shown(w) for w in missing)
     if words:
         return f"None of these passages mentions {' or '.join(words)}"
     wanted = answer_types.expected(question)

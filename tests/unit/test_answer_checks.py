@@ -12,6 +12,7 @@ from answer_helpers import WrongAnswer, grounded_generator
 
 from assistant.answer import answer_question
 from assistant.answer.answer_types import expected, fits
+from assistant.answer.lacking import lacking
 from assistant.answer.qualifiers import unmet
 
 DATA = Path(__file__).parents[1] / "data"
@@ -92,10 +93,38 @@ def test_whether_an_answer_is_of_the_kind_asked(answer: str, question: str, ok: 
     ("What happened in March 1974?", "From January to June 1974 prices rose.", []),
     ("Parliament sits from February to late what?", "It sits until late June.", []),
     ("Who may introduce new laws?", "Any member can introduce a bill.", []),  # not the month
+    ("The Second Minister chooses whom?", "The First Minister chooses the cabinet.",
+     ["Second Minister"]),
+    ("What started the second oil shock?", "The first oil shock began in 1973.", ["second"]),
+    ("What started the second oil shock?", "The 2nd oil shock began in 1979.", []),
+    ("When did the Second World War end?", "World War II ended in 1945.", []),
+    ("What does Newton's Third Law assert?", "His law number 3 says forces pair.", []),
+    ("Who is the First Minister?", "The Cabinet is led by a premier.", ["First Minister"]),
+    ("Who first described equilibrium?", "Galileo described it.", []),  # an adverb
+    ("What is the first retry delay?", "Retries wait 30 seconds, then 60.", []),
+    ("How far does light travel in a second?", "Light travels 300,000 km each second.", []),
+    ("How far does it travel per second?", "It moves 3 metres a minute.", []),  # a unit
 ])
 def test_what_the_question_pins_down_that_the_passage_lacks(question: str, passage: str,
                                                             missing: list[str]) -> None:
     assert unmet(question, passage) == missing
+
+
+@pytest.mark.parametrize(("question", "passages", "said"), [
+    ("When does the library open on Sundays?", ["Monday to Saturday: 9-17", "Closed in May."],
+     "None of these passages mentions Sunday"),
+    ("The Second Minister chooses whom?", ["The First Minister chooses the cabinet."],
+     "None of these passages mentions Second Minister"),
+    ("What started the second oil shock?", ["The first oil shock began in 1973."],
+     "None of these passages mentions “second”"),
+    ("What started the second oil shock?", ["The first shock began in 1973.",
+                                            "A second shock followed in 1979."], None),
+    ("How much does the kettle cost?", ["It holds 1.6 litres."],
+     "None of these passages gives a price"),
+])
+def test_a_refusal_says_what_no_passage_gives(question: str, passages: list[str],
+                                              said: str | None) -> None:
+    assert lacking(question, [("notes.txt", text) for text in passages]) == said
 
 
 def test_a_pasted_page_as_the_question_is_read_only_as_far_as_a_question_goes() -> None:
