@@ -20,6 +20,8 @@ pins down, so the passages an answer cites must hold:
   Law"), as a word, as "2nd", as a Roman numeral ("World War II") or as its number; "first"
   only as part of a name ("the First Minister"): "first" is mostly an adverb ("who first
   described ...") or the earliest of something a passage may call "initial" or "original".
+  The other way round, an ordinal word in the passage names its number ("the third stage"
+  for "Stage 3").
   "A second" and "per second" are a unit of time, not an ordinal.
 
 A number or a month given as a bound or an estimate ("before 1950", "from February to ...",
@@ -46,6 +48,9 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
                 "seventeen", "eighteen", "nineteen", "twenty")  # a word's index is its value
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+            "tenth")  # a word's index + 1 is its value
+_ORDINAL_WORD = re.compile(r"\b(" + "|".join(ORDINALS) + r")\b", re.IGNORECASE)
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY = r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|rsday|urday|sday)?s?\.?"
@@ -77,8 +82,11 @@ def numbers(question: str) -> set[str]:
 
 
 def _held_numbers(text: str) -> set[str]:
+    """The numbers `text` names: in digits, as words up to twenty, or as ordinal words ("the
+    third stage" names the 3 of "Stage 3")."""
     held = {_number(n) for n in _ANY_NUMBER.findall(text)}
-    return held | {str(NUMBER_WORDS.index(w.lower())) for w in _NUMBER_WORD.findall(text)}
+    held |= {str(NUMBER_WORDS.index(w.lower())) for w in _NUMBER_WORD.findall(text)}
+    return held | {str(ORDINALS.index(w.lower()) + 1) for w in _ORDINAL_WORD.findall(text)}
 
 
 def days(question: str) -> set[str]:
@@ -136,10 +144,7 @@ def _covers_month(text: str, month: str) -> bool:
     return _in_a_span(index, _MONTH_RANGE.findall(text), MONTHS)
 
 
-ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-            "tenth")  # a word's index + 1 is its value
 _ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
-_QUESTION_ORDINAL = re.compile(r"\b(" + "|".join(ORDINALS) + r")\b", re.IGNORECASE)
 _TIME_UNIT = re.compile(r"\b(?:a|an|one|per|each|every|split|\d+)\s*$", re.IGNORECASE)
 
 
@@ -147,7 +152,7 @@ def ordinals(question: str) -> dict[int, str]:
     """The ordinals the question names, by value, each with the words that name it ("Second
     Minister", or the ordinal alone when no capitalised name follows)."""
     found: dict[int, str] = {}
-    for m in _QUESTION_ORDINAL.finditer(question):
+    for m in _ORDINAL_WORD.finditer(question):
         word, before = m.group(), question[:m.start()]
         value = ORDINALS.index(word.lower()) + 1
         if value == 1 and (word != "First" or not before.strip()):
@@ -160,14 +165,10 @@ def ordinals(question: str) -> dict[int, str]:
 
 
 def _covers_ordinal(text: str, value: int) -> bool:
-    """Whether `text` names the ordinal `value`: as a word, "2nd", a Roman numeral (from II)
-    or its number."""
-    suffix = {1: "st", 2: "nd", 3: "rd"}.get(value, "th")
-    if re.search(rf"\b(?:{ORDINALS[value - 1]}|{value}{suffix})\b", text, re.IGNORECASE):
-        return True
-    if value > 1 and re.search(rf"\b{_ROMAN[value - 1]}\b", text):
-        return True
-    return str(value) in _held_numbers(text)
+    """Whether `text` names the ordinal `value`: as a word, in digits ("2nd", "2") or, from
+    II, as a Roman numeral."""
+    return str(value) in _held_numbers(text) or \
+        (value > 1 and re.search(rf"\b{_ROMAN[value - 1]}\b", text) is not None)
 
 
 QUESTION_CHARS = 1000  # a question is read this far (a pasted page pins nothing down)
