@@ -14,7 +14,8 @@ pins down, so the passages an answer cites must hold:
   twenty, in words;
 - every day of the week it names, or a span that covers it ("daily", "every day",
   "weekends", "weekdays", "Monday to Saturday");
-- every month it names with a capital ("in March 1974"; not "may"), or a span that covers it
+- every month it names ("in March 1974", "in june"; not "may", "march" or "august" in lower
+  case, which are also other words), or a span that covers it
   ("January to June"), or any date written in digits ("2004-10-09"), which may be it;
 - every ordinal from "second" to "tenth" it names ("the second oil shock", "Newton's Third
   Law"), as a word, as "2nd", as a Roman numeral ("World War II") or as its number; "first"
@@ -121,7 +122,12 @@ def _covers(text: str, day: str) -> bool:
 
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
           "september", "october", "november", "december")
-_QUESTION_MONTH = re.compile(r"\b(" + "|".join(m.capitalize() for m in MONTHS) + r")\b")
+# A month with a capital, or in lower case one that is no other word ("may", "march" and
+# "august" are also a verb, a verb and an adjective): questions typed in lower case name
+# months too ("when does the pool open in june").
+_PLAIN_MONTHS = [m for m in MONTHS if m not in ("may", "march", "august")]
+_QUESTION_MONTH = re.compile(r"\b(" + "|".join(m.capitalize() for m in MONTHS) + "|"
+                             + "|".join(_PLAIN_MONTHS) + r")\b")
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _MONTH_RANGE = re.compile(rf"\b({_MONTH})\s*(?:to|-|–|—|through|until|till)\s*({_MONTH})"
                           r"(?![a-z])", re.IGNORECASE)
@@ -129,7 +135,7 @@ _NUMERIC_DATE = re.compile(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b")
 
 
 def months(question: str) -> set[str]:
-    """The months the question names with a capital, bounds left out ("from February")."""
+    """The months the question names (`_QUESTION_MONTH`), bounds left out ("from February")."""
     return {m.group().lower() for m in _QUESTION_MONTH.finditer(question)
             if not _BOUND.search(question[:m.start()])}
 

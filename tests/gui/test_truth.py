@@ -176,8 +176,9 @@ def test_a_refusal_says_honestly_whether_the_nearest_passage_may_hold_the_answer
 
 def test_a_refusal_names_the_day_or_the_kind_of_answer_no_passage_gives(
         qtbot, make_window, tmp_path):
-    """A question refused because the passages never name the day it asks about, or hold
-    nothing of the kind it asks for, says so in words above the nearest passages."""
+    """A question refused because the passages never name the day (or the ordinal) it asks
+    about, or hold nothing of the kind it asks for, says so in words above the nearest
+    passages."""
     from assistant.gui.chatview import TurnView
 
     window = make_window(watch=False)
@@ -186,11 +187,17 @@ def test_a_refusal_names_the_day_or_the_kind_of_answer_no_passage_gives(
                  "09:00-19:00. Friday: 09:00-17:00. Saturday: 10:00-14:00.")
     kettle = _hit(str(tmp_path / "handbook.pdf"), 5, "The Zephyr X200 holds 1.6 litres of "
                   "water at the maximum mark and at least half a litre at the minimum mark.")
+    stages = _hit(str(tmp_path / "guide.md"), None, "1. Day 1: Millbrook to Fernhollow hut, "
+                  "14 km. 2. Day 2: Fernhollow to Marten Ridge, 18 km. 3. Day 3: Marten Ridge "
+                  "to Lakeside station, 12 km.")
     for n, (question, hit, said) in enumerate([
             ("When does the library open on Sundays?", hours, "None of these passages "
              "mentions Sunday; they are the closest ones found."),
             ("How much does the Zephyr X200 kettle cost?", kettle, "None of these passages "
              "gives a price; they are the closest ones found."),
+            ("How long is the fourth day's stage of the Oakridge Trail?", stages,
+             "None of these passages mentions \u201cfourth\u201d; they are the closest "
+             "ones found."),
             ("When does the library open on Saturdays?", hours, "they are the closest "
              "passages it found")], 1):  # Saturday is there: the note of before
         view.show_turn(TurnView(id=n, question=question, not_found=True, consulted=[hit],

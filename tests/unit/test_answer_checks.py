@@ -94,6 +94,9 @@ def test_whether_an_answer_is_of_the_kind_asked(answer: str, question: str, ok: 
     ("What happened in March 1974?", "From January to June 1974 prices rose.", []),
     ("Parliament sits from February to late what?", "It sits until late June.", []),
     ("Who may introduce new laws?", "Any member can introduce a bill.", []),  # not the month
+    ("when does the pool open in june", "The pool opens in July and August.", ["june"]),
+    ("when does the pool open in june", "The pool opens from May to September.", []),
+    ("how far did the army march in a day", "They walked 30 km a day in May.", []),
     ("The Second Minister chooses whom?", "The First Minister chooses the cabinet.",
      ["Second Minister"]),
     ("What started the second oil shock?", "The first oil shock began in 1973.", ["second"]),
