@@ -116,7 +116,9 @@ class Answer:
     # another kind than the question asks for: `answer_types`) or "qualifier" (its passages
     # lack a number, a day or a month the question names: `qualifiers`)
     not_found_reason: str = ""
-    unsupported: list[str] = field(default_factory=list)  # sentences dropped by the check
+    # sentences dropped by the support check; for a refusal after generation, the model's
+    # draft that was withheld (it was streamed, so a caller can say it is withdrawn)
+    unsupported: list[str] = field(default_factory=list)
     quote: support.Quote | None = None
     first_token_seconds: float | None = None
     token_logprobs: list[float] = field(default_factory=list, repr=False)  # generated tokens
@@ -339,6 +341,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         answer.prompt_tokens, answer.completion_tokens = prompt.tokens, count
         answer.first_token_seconds = first_token
         answer.reader_probability = reader_p
+        if text and not _is_refusal(text):  # the draft the decision withheld, kept aside
+            answer.unsupported = [text]
         return answer
     if readings:
         answer = _supported_by_reader(question, text, prompt.hits, readings, done)

@@ -265,6 +265,8 @@ def _finish_answer(question: str, answer: Any, out: TextIO) -> None:
     out.write("\n")
     label = {"quoted": "(Quoted from a passage: the model's answer was not supported.)",
              "not_found": ""}.get(answer.grounding, "")
+    if answer.not_found and answer.unsupported:  # its draft was streamed above
+        label = "(The model's draft above was withdrawn: these passages do not answer this.)"
     if answer.grounding == "quoted" and getattr(answer, "span", None) is not None:
         label = ("(Quoted from a passage: the reader found these words there; the model's "
                  "answer disagreed with them or was not supported.)")

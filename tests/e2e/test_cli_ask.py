@@ -66,12 +66,14 @@ def test_ask_says_not_in_documents_instead_of_inventing(indexed_home, default_gg
 def test_ask_says_why_it_refuses_a_day_the_documents_do_not_cover(indexed_home, default_gguf):
     """The library page gives opening hours for Monday to Saturday only: the answer is "not in
     your documents", `not_found_reason` says why, and the plain output names the day that
-    none of the nearest passages mentions."""
+    none of the nearest passages mentions, and that the draft streamed above it is withdrawn."""
     proc = run_cli("ask", "When does the Riverside Library open on Sundays?", "--json",
                    home=indexed_home, model=default_gguf)
     out = last_json(proc.stdout)
     assert out["not_found"] is True and out["not_found_reason"] == "qualifier"
     assert "Nearest passages found (None of these passages mentions Sunday):" in proc.stderr
+    # the model's draft was streamed before the check refused it: the output says so
+    assert out.get("unsupported") and "draft above was withdrawn" in proc.stderr
 
 
 def test_ask_without_documents(indexed_home, default_gguf):

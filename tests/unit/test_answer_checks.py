@@ -149,6 +149,21 @@ def test_a_pasted_page_as_the_question_is_read_only_as_far_as_a_question_goes() 
 
 
 @pytest.mark.slow
+def test_a_draft_the_decision_withholds_is_kept_aside(indexed, default_gguf: Path) -> None:
+    """The handbook never gives the power cord's length. The grounded model writes an answer
+    anyway (it was streamed to the caller) and the decision refuses it: the refusal keeps
+    that draft in `unsupported`, so `ask` can say the words above were withdrawn."""
+    question = "How long is the power cord of the Zephyr X200?"
+    with grounded_generator(default_gguf) as generator:
+        streamed: list[str] = []
+        answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
+                                 generator=generator, on_token=streamed.append)
+        assert answer.not_found and answer.not_found_reason == "model"
+        assert answer.completion_tokens and answer.unsupported == ["".join(streamed).strip()]
+        assert answer.to_json()["unsupported"] == answer.unsupported
+
+
+@pytest.mark.slow
 def test_a_price_the_documents_lack_is_not_answered_with_the_kettles_capacity(
         indexed, default_gguf: Path) -> None:
     """The handbook gives the Zephyr X200's capacity (1.6 litres) but no price. The grounded
