@@ -336,14 +336,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         refusal_score = answerability.refusal_score(evidence)
         threshold = answerability.refuse_at(level, evidence)
     if _is_refusal(text) or (refusal_score is not None and refusal_score >= threshold):
-        answer = _not_found(prompt.hits, started, "model", judgement)
-        answer.refusal_score = refusal_score
-        answer.prompt_tokens, answer.completion_tokens = prompt.tokens, count
-        answer.first_token_seconds = first_token
-        answer.reader_probability = reader_p
-        if text and not _is_refusal(text):  # the draft the decision withheld, kept aside
-            answer.unsupported = [text]
-        return answer
+        return _refused(done(text, [], "answered"), "model", started, judgement)
     if readings:
         answer = _supported_by_reader(question, text, prompt.hits, readings, done)
     else:
@@ -416,11 +409,20 @@ def _of_the_kind_asked(question: str, answer: Answer, reason: str,
         return done(support.span_answer(quote), [Citation(n, hit)], "quoted",
                     citation_source="inferred", quote=quote, span=quote,
                     unsupported=[answer.text])
-    refused = _not_found(hits, started, reason, judgement)
+    return _refused(answer, reason, started, judgement)
+
+
+def _refused(answer: Answer, reason: str, started: float,
+             judgement: answerability.Judgement | None) -> Answer:
+    """"Not in your documents" in place of a written answer: the nearest passages listed, the
+    evidence and timings kept, and what the model wrote kept aside in `unsupported` (it was
+    streamed, so a caller can say it is withdrawn), unless it was the refusal itself."""
+    refused = _not_found(answer.consulted, started, reason, judgement)
     for name in ("refusal_score", "prompt_tokens", "completion_tokens", "first_token_seconds",
                  "reader_probability", "token_logprobs", "prompt"):
         setattr(refused, name, getattr(answer, name))
-    refused.unsupported = [answer.text]
+    if answer.text and not _is_refusal(answer.text):
+        refused.unsupported = [answer.text]
     return refused
 
 
