@@ -114,7 +114,7 @@ class Answer:
     refusal_score: float | None = None  # the answerability decision's score (refused >= level)
     # for not-found answers: "retrieval", "reader", "model", "answer_type" (the answer was of
     # another kind than the question asks for: `answer_types`) or "qualifier" (its passages
-    # lack a number, a day or a month the question names: `qualifiers`)
+    # lack a number, an ordinal, a day or a month the question names: `qualifiers`)
     not_found_reason: str = ""
     # sentences dropped by the support check; for a refusal after generation, the model's
     # draft that was withheld (it was streamed, so a caller can say it is withdrawn)
