@@ -384,7 +384,8 @@ def _words(answer: Answer) -> str:
 def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
     """Why an answer cannot be the answer to `question`, or None: "answer_type" when its words
     are of another kind than the question asks for (`answer_types`), "qualifier" when the
-    passages it cites lack a number, an ordinal, a day or a month the question names (`qualifiers`)."""
+    passages it cites lack a number, an ordinal, a day or a month the question names
+    (`qualifiers`)."""
     if not answer_types.fits(words, question):
         return "answer_type"
     if qualifiers.unmet(question, "\n".join(named(h.path, h.text) for h in cited)):

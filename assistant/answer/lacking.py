@@ -1,7 +1,8 @@
 """What none of the passages a refusal lists gives, in words: a day, a month, a number or an
-ordinal the question names ("None of these passages mentions Sunday"), or the kind of answer it asks for
-("... gives a price"). The window and `assistant ask` say it above the nearest passages, so a
-refusal explains itself where it can; it is said only when it is true of every passage."""
+ordinal the question names ("None of these passages mentions Sunday"), or the kind of answer
+it asks for ("... gives a price"). The window and `assistant ask` say it above the nearest
+passages, so a refusal explains itself where it can; it is said only when it is true of
+every passage."""
 
 from __future__ import annotations
 

@@ -15,15 +15,14 @@ pins down, so the passages an answer cites must hold:
 - every day of the week it names, or a span that covers it ("daily", "every day",
   "weekends", "weekdays", "Monday to Saturday");
 - every month it names ("in March 1974", "in june"; not "may", "march" or "august" in lower
-  case, which are also other words), or a span that covers it
-  ("January to June"), or any date written in digits ("2004-10-09"), which may be it;
+  case, which are also other words), or a span that covers it ("January to June"), or any
+  date written in digits ("2004-10-09"), which may be it;
 - every ordinal from "second" to "tenth" it names ("the second oil shock", "Newton's Third
   Law"), as a word, as "2nd", as a Roman numeral ("World War II") or as its number; "first"
   only as part of a name ("the First Minister"): "first" is mostly an adverb ("who first
   described ...") or the earliest of something a passage may call "initial" or "original".
   The other way round, an ordinal word in the passage names its number ("the third stage"
-  for "Stage 3").
-  "A second" and "per second" are a unit of time, not an ordinal.
+  for "Stage 3"). "A second" and "per second" are a unit of time, not an ordinal.
 
 A number or a month given as a bound or an estimate ("before 1950", "from February to ...",
 "around 1800") is not pinned: the passage gives the exact figure that meets it.
@@ -170,10 +169,10 @@ def ordinals(question: str) -> dict[int, str]:
     return found
 
 
-def _covers_ordinal(text: str, value: int) -> bool:
-    """Whether `text` names the ordinal `value`: as a word, in digits ("2nd", "2") or, from
-    II, as a Roman numeral."""
-    return str(value) in _held_numbers(text) or \
+def _covers_ordinal(text: str, held: set[str], value: int) -> bool:
+    """Whether `text`, whose numbers (`_held_numbers`) are `held`, names the ordinal `value`:
+    as a word, in digits ("2nd", "2") or, from II, as a Roman numeral."""
+    return str(value) in held or \
         (value > 1 and re.search(rf"\b{_ROMAN[value - 1]}\b", text) is not None)
 
 
@@ -183,9 +182,10 @@ QUESTION_CHARS = 1000  # a question is read this far (a pasted page pins nothing
 def unmet(question: str, passage: str) -> list[str]:
     """What the question pins down that `passage` does not name (empty: nothing)."""
     question = question[:QUESTION_CHARS]
-    missing = sorted(numbers(question) - _held_numbers(passage))
+    held = _held_numbers(passage)
+    missing = sorted(numbers(question) - held)
     missing += [d for d in sorted(days(question)) if not _covers(passage, d)]
     missing += [m for m in sorted(months(question)) if not _covers_month(passage, m)]
     missing += [words for value, words in sorted(ordinals(question).items())
-                if not _covers_ordinal(passage, value)]
+                if not _covers_ordinal(passage, held, value)]
     return missing
