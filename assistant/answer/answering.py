@@ -17,8 +17,9 @@ The flow:
    question instead;
 7. check that the answer is of the kind the question asks for (`answer_types`: a price for
    "how much does it cost", a count for "how many") and that the passages it cites name the
-   numbers, days and months the question pins down (`qualifiers`: "on Saturdays", "Stage 3");
-   an answer failing either is a neighbouring fact, so the reader's span that passes replaces
+   numbers, days and months the question pins down (`qualifiers`: "on Saturdays", "Stage 3"),
+   and, for a question about what is not so, a negation beside the answer (`negation`);
+   an answer failing any is a neighbouring fact, so the reader's span that passes replaces
    it, or the answer is "not in your documents" (except at lenient).
 
 With the reader (`reader`, shipped in resources/reader): it reads the passages after
@@ -44,7 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from assistant.answer import answer_types, answerability, qualifiers, support
+from assistant.answer import answer_types, answerability, negation, qualifiers, support
 from assistant.answer.citations import (
     MARKER_GROUP as MARKERS,
 )
@@ -113,8 +114,9 @@ class Answer:
     refusal_probability: float | None = None  # the model's judgement, where it was read
     refusal_score: float | None = None  # the answerability decision's score (refused >= level)
     # for not-found answers: "retrieval", "reader", "model", "answer_type" (the answer was of
-    # another kind than the question asks for: `answer_types`) or "qualifier" (its passages
-    # lack a number, an ordinal, a day or a month the question names: `qualifiers`)
+    # another kind than the question asks for: `answer_types`), "qualifier" (its passages
+    # lack a number, an ordinal, a day or a month the question names: `qualifiers`) or
+    # "negation" (the question asks what is not so; nothing beside the answer says so)
     not_found_reason: str = ""
     # sentences dropped by the support check; for a refusal after generation, the model's
     # draft that was withheld (it was streamed, so a caller can say it is withdrawn)
@@ -385,11 +387,14 @@ def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
     """Why an answer cannot be the answer to `question`, or None: "answer_type" when its words
     are of another kind than the question asks for (`answer_types`), "qualifier" when the
     passages it cites lack a number, an ordinal, a day or a month the question names
-    (`qualifiers`)."""
+    (`qualifiers`), "negation" when the question asks what is not so and nothing beside the
+    answer in its passages says anything is not (`negation`)."""
     if not answer_types.fits(words, question):
         return "answer_type"
     if qualifiers.unmet(question, "\n".join(named(h.path, h.text) for h in cited)):
         return "qualifier"
+    if negation.unmet(question, words, [h.text for h in cited]):
+        return "negation"
     return None
 
 
