@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from assistant.answer import answer_types, answerability, negation, qualifiers, support
+from assistant.answer import answer_types, answerability, echo, negation, qualifiers, support
 from assistant.answer.citations import (
     MARKER_GROUP as MARKERS,
 )
@@ -115,8 +115,9 @@ class Answer:
     refusal_score: float | None = None  # the answerability decision's score (refused >= level)
     # for not-found answers: "retrieval", "reader", "model", "answer_type" (the answer was of
     # another kind than the question asks for: `answer_types`), "qualifier" (its passages
-    # lack a number, an ordinal, a day or a month the question names: `qualifiers`) or
-    # "negation" (the question asks what is not so; nothing beside the answer says so)
+    # lack a number, an ordinal, a day or a month the question names: `qualifiers`),
+    # "negation" (the question asks what is not so; nothing beside the answer says so) or
+    # "echo" (the answer only repeats the question's words: `echo`)
     not_found_reason: str = ""
     # sentences dropped by the support check; for a refusal after generation, the model's
     # draft that was withheld (it was streamed, so a caller can say it is withdrawn)
@@ -388,7 +389,10 @@ def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
     are of another kind than the question asks for (`answer_types`), "qualifier" when the
     passages it cites lack a number, an ordinal, a day or a month the question names
     (`qualifiers`), "negation" when the question asks what is not so and nothing beside the
-    answer in its passages says anything is not (`negation`)."""
+    answer in its passages says anything is not (`negation`), "echo" when the answer only
+    repeats the question's words (`echo`)."""
+    if echo.repeats_question(words, question):
+        return "echo"
     if not answer_types.fits(words, question):
         return "answer_type"
     if qualifiers.unmet(question, "\n".join(named(h.path, h.text) for h in cited)):
