@@ -1,8 +1,9 @@
 """What none of the passages a refusal lists gives, in words: a day, a month, a number or an
 ordinal the question names ("None of these passages mentions Sunday"), or the kind of answer
-it asks for ("... gives a price"). The window and `assistant ask` say it above the nearest
-passages, so a refusal explains itself where it can; it is said only when it is true of
-every passage."""
+it asks for ("... gives a price"); it is said only when it is true of every passage. Where it
+is not, a refusal made by a check on the answer found says that check's reason instead
+(`because`). The window and `assistant ask` say it above the nearest passages, so a refusal
+explains itself where it can."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
                                       for _, text in passages):
         return f"None of these passages gives {wanted.name}"
     return None
+
+
+_BECAUSE = {
+    "negation": "Your question asks what is not so, and the passage the answer came from "
+                "never says so.",
+    "echo": "The only answer found repeated the words of your question.",
+}
+
+
+def because(reason: str) -> str | None:
+    """A refusal's reason (`Answer.not_found_reason`) as a sentence, for the reasons that
+    concern the answer found rather than what the passages lack; None for the others."""
+    return _BECAUSE.get(reason)

@@ -211,7 +211,7 @@ def _ask_once(question: str, args: argparse.Namespace, settings: Any, generator:
 
 
 def _print_sources(question: str, answer: Any, out: TextIO) -> None:
-    from assistant.answer.lacking import lacking
+    from assistant.answer.lacking import because, lacking
 
     if answer.citations:
         print("\nSources:", file=out)
@@ -221,6 +221,9 @@ def _print_sources(question: str, answer: Any, out: TextIO) -> None:
         label = "Nearest passages found" if answer.not_found else "Passages consulted"
         said = lacking(question, [(h.path, h.text) for h in answer.consulted]) \
             if answer.not_found else None
+        why = because(answer.not_found_reason) if answer.not_found and not said else None
+        if why:
+            print(f"\n{why}", file=out)
         print(f"\n{label}" + (f" ({said})" if said else "") + ":", file=out)
         for i, hit in enumerate(answer.consulted, 1):
             _print_passage(f"({i})", hit, out)

@@ -45,6 +45,7 @@ class TurnView:
     citations: list[dict[str, Any]] = field(default_factory=list)  # [{"n": 1, "hit": {...}}]
     consulted: list[dict[str, Any]] = field(default_factory=list)
     not_found: bool = False
+    not_found_reason: str = ""  # why a refusal refused (`Answer.not_found_reason`)
     streaming: bool = False
     stopped: bool = False
     status: str = ""

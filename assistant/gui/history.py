@@ -40,6 +40,7 @@ SCHEMA = (
         not_found INTEGER NOT NULL DEFAULT 0,
         stopped INTEGER NOT NULL DEFAULT 0,
         citation_source TEXT,
+        not_found_reason TEXT,
         rating TEXT CHECK (rating IN ('good', 'bad')),
         correction TEXT,
         collection TEXT,
@@ -50,7 +51,9 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, seq)",
 )
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# what each version added to a history written by the one before
+MIGRATIONS = {2: ("ALTER TABLE turns ADD COLUMN not_found_reason TEXT",)}
 UNTITLED = "New conversation"
 
 
@@ -79,6 +82,7 @@ class StoredTurn:
     rating: str | None = None
     correction: str | None = None
     citation_source: str | None = None  # "model", "inferred" or "none"
+    not_found_reason: str | None = None  # why a refusal refused (`Answer.not_found_reason`)
     collection: str | None = None
     model: str | None = None
     adapter: str | None = None
@@ -111,8 +115,14 @@ class History:
                 raise UserError(f"The conversation history {self.path} was written by a newer "
                                 "version of the app. Update the app or move the file away.")
             with self.conn:
+                existed = self.conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'turns'").fetchone() is not None
                 for statement in SCHEMA:
                     self.conn.execute(statement)
+                if existed:  # a history from before: add what later versions added
+                    for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                        for statement in MIGRATIONS[step]:
+                            self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise UserError(f"The conversation history {self.path} cannot be opened ({exc}). "
@@ -202,17 +212,19 @@ class History:
     def save_answer(self, turn_id: int, answer: str, *, citations: Sequence[dict[str, Any]],
                     consulted: Sequence[dict[str, Any]], not_found: bool = False,
                     stopped: bool = False, citation_source: str | None = None,
+                    not_found_reason: str | None = None,
                     model: str | None = None, adapter: str | None = None) -> None:
         """Store (or replace, when regenerated) a turn's answer; a new answer clears its rating."""
         now = time.time()
         with self.conn:
             self.conn.execute(
                 "UPDATE turns SET answer = ?, citations = ?, consulted = ?, not_found = ?, "
-                "stopped = ?, citation_source = ?, rating = NULL, correction = NULL, "
-                "updated = ?, model = coalesce(?, model), adapter = ? WHERE id = ?",
+                "stopped = ?, citation_source = ?, not_found_reason = ?, rating = NULL, "
+                "correction = NULL, updated = ?, model = coalesce(?, model), adapter = ? "
+                "WHERE id = ?",
                 (answer, json.dumps(list(citations), ensure_ascii=False),
                  json.dumps(list(consulted), ensure_ascii=False), int(not_found), int(stopped),
-                 citation_source, now, model, adapter, turn_id))
+                 citation_source, not_found_reason or None, now, model, adapter, turn_id))
             self.conn.execute("UPDATE conversations SET updated = ? WHERE id = "
                               "(SELECT conversation_id FROM turns WHERE id = ?)", (now, turn_id))
 
@@ -290,15 +302,15 @@ class History:
 
 
 _TURN_COLUMNS = ("id, conversation_id, seq, question, answer, citations, consulted, not_found, "
-                 "stopped, rating, correction, citation_source, collection, model, adapter, "
-                 "created, updated")
+                 "stopped, rating, correction, citation_source, not_found_reason, collection, "
+                 "model, adapter, created, updated")
 
 
 def _turn(row: Sequence[Any]) -> StoredTurn:
     return StoredTurn(int(row[0]), int(row[1]), int(row[2]), row[3], row[4],
                       _loads(row[5]), _loads(row[6]), bool(row[7]), bool(row[8]), row[9],
-                      row[10], row[11], row[12], row[13], row[14], float(row[15]),
-                      float(row[16]))
+                      row[10], row[11], row[12], row[13], row[14], row[15], float(row[16]),
+                      float(row[17]))
 
 
 def _loads(text: str | None) -> list[Any]:

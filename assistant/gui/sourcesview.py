@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.answer.lacking import lacking
+from assistant.answer.lacking import because, lacking
 from assistant.gui import desktop, theme
 from assistant.gui.chatview import TurnView
 from assistant.gui.passages import cited_span, citing_text, question_coverage
@@ -89,15 +89,19 @@ def passage_html(text: str, span: tuple[int, int] | None, limit: int = PASSAGE_C
 MAY_HOLD_IT = 0.6  # share of the question's content words in the closest passage's best match
 
 
-def nearest_note(hits: list[dict[str, Any]], question: str) -> str:
+def nearest_note(hits: list[dict[str, Any]], question: str, reason: str = "") -> str:
     """What to say above the nearest passages of a refusal, true to what they show: what none
     of them gives, when something is (`lacking`: a day, a month, a number, the kind of answer
-    asked), otherwise whether the closest passage may hold the answer."""
+    asked), else why the answer found was withheld where a check on it refused (`because`:
+    `reason` is the refusal's), otherwise whether the closest passage may hold the answer."""
     texts = [str(h.get("text") or "") for h in hits]
     said = lacking(question, [(str(h.get("path") or ""), t)
                               for h, t in zip(hits, texts, strict=True)])
     if said is not None:
         return f"{said}; they are the closest ones found."
+    why = because(reason)
+    if why is not None:
+        return f"{why} These are the closest passages found."
     best = max((question_coverage(t, question) for t in texts[:3]), default=0.0)
     if best >= MAY_HOLD_IT:
         return ("The app was not sure enough to answer, but the closest passage may hold it: "
@@ -280,7 +284,8 @@ class SourcesView(QWidget):
         rest = [h for h in turn.consulted if hit_key(h) not in cited_keys]
         if rest:
             if turn.not_found:
-                self._heading("Nearest passages", nearest_note(rest, turn.question))
+                self._heading("Nearest passages",
+                              nearest_note(rest, turn.question, turn.not_found_reason))
             elif not turn.citations:
                 self._heading("Passages consulted")
             else:

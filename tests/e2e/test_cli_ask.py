@@ -76,6 +76,18 @@ def test_ask_says_why_it_refuses_a_day_the_documents_do_not_cover(indexed_home, 
     assert out.get("unsupported") and "draft above was withdrawn" in proc.stderr
 
 
+def test_ask_says_why_it_refuses_what_the_handbook_never_denies(indexed_home, default_gguf):
+    """The handbook says which drinks the keep-warm function suits, never which it does not:
+    the answer found is withheld with `not_found_reason: "negation"`, and the plain output
+    says so in a sentence above the nearest passages."""
+    proc = run_cli("ask", "Which drinks does the keep-warm function not suit?", "--json",
+                   home=indexed_home, model=default_gguf)
+    out = last_json(proc.stdout)
+    assert out["not_found"] is True and out["not_found_reason"] == "negation"
+    assert "Your question asks what is not so, and the passage the answer came from never " \
+           "says so.\n\nNearest passages found:" in proc.stderr
+
+
 def test_ask_without_documents(indexed_home, default_gguf):
     out = last_json(run_cli("ask", "What is the capital of France?", "--no-docs", "--json",
                             home=indexed_home, model=default_gguf).stdout)

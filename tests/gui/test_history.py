@@ -117,3 +117,37 @@ def test_the_conversation_store_and_text_helpers_are_qt_free() -> None:
     code = ("import sys, assistant.gui.history, assistant.gui.passages; "
             "sys.exit(any(m.startswith('PySide6') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_a_history_of_the_version_before_gains_the_refusal_reason_and_keeps_its_turns(
+        tmp_path: Path) -> None:
+    """Version 1 had no not_found_reason column: opening it adds the column, keeps every
+    turn, and the reason of a new refusal is saved and read back."""
+    import sqlite3
+
+    from assistant.gui import history as module
+
+    path = tmp_path / "c.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in module.SCHEMA:
+        conn.execute(statement.replace("not_found_reason TEXT,", ""))
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO conversations (title, created, updated) VALUES ('Old', 1, 1)")
+    conn.execute("INSERT INTO turns (conversation_id, seq, question, answer, not_found, created,"
+                 " updated) VALUES (1, 1, 'Old question?', 'Old answer.', 0, 1, 1)")
+    conn.commit()
+    assert "not_found_reason" not in {r[1] for r in conn.execute("PRAGMA table_info(turns)")}
+    conn.close()
+
+    history = History(path)
+    old = history.turns(1)
+    assert [(t.question, t.answer, t.not_found_reason) for t in old] == [
+        ("Old question?", "Old answer.", None)]
+    turn = history.add_turn(1, "Which drinks does it not suit?")
+    history.save_answer(turn.id, "I couldn't find this in your documents.", citations=[],
+                        consulted=[], not_found=True, not_found_reason="negation")
+    history.close()
+    again = History(path)
+    assert again.turn(turn.id).not_found_reason == "negation"
+    assert again.conn.execute("PRAGMA user_version").fetchone()[0] == module.SCHEMA_VERSION
+    again.close()

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gui_helpers import library_rows, wait_library
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
@@ -16,6 +17,7 @@ from assistant.gui.wording import reason_text
 from assistant.settings import BY_NAME
 
 INDEX_TIMEOUT = 180_000
+ANSWER_TIMEOUT = 180_000
 # types no reader handles (office formats, e-books and mail are read, or will be)
 UNSUPPORTED = ["weights.bin", "song.mp3", "disk.iso", "design.psd", "setup.exe", "blob"]
 
@@ -494,3 +496,49 @@ def test_a_source_card_says_its_figure_is_similarity_not_the_chance_of_an_answer
     qtbot.addWidget(card)
     assert card.score.text() == "46% similar"
     assert "not the chance" in card.score.toolTip()
+
+
+def test_a_refusal_by_a_check_on_the_answer_found_says_why(qtbot, make_window, tmp_path):
+    """Where no passage lacks anything the question names, a refusal made by a check on the
+    answer found (a "not" its passage never says, an answer repeating the question) says that
+    check's reason rather than guessing whether the closest passage may hold it."""
+    from assistant.gui.chatview import TurnView
+
+    window = make_window(watch=False)
+    view = window.sources.view
+    suits = _hit(str(tmp_path / "handbook.pdf"), 5, "The keep-warm function holds the water at "
+                 "83 degrees Celsius for up to 40 minutes after boiling, which suits green tea "
+                 "and instant coffee.")
+    for n, (question, reason, said) in enumerate([
+            ("Which drinks does the keep-warm function not suit?", "negation",
+             "Your question asks what is not so, and the passage the answer came from never "
+             "says so. These are the closest passages found."),
+            ("Which drinks does the keep-warm function suit?", "echo",
+             "The only answer found repeated the words of your question."),
+            ("Which drinks does the keep-warm function suit?", "model",
+             "the closest passage may hold it")], 1):
+        view.show_turn(TurnView(id=n, question=question, not_found=True, consulted=[suits],
+                                not_found_reason=reason,
+                                answer="I couldn't find this in your documents."))
+        assert said in " ".join(_notes(view))
+
+
+@pytest.mark.slow
+def test_the_reason_of_a_refusal_is_shown_and_kept_with_the_conversation(
+        qtbot, make_window, data_dir):
+    """The real model asked, in the window, what the handbook never denies: the note says why,
+    and the reason is saved, so the conversation reopened says it again."""
+    from assistant.gui.controllers.conversations import turn_view
+
+    window = make_window()
+    index_and_wait(qtbot, window, [data_dir / "docs" / "handbook.pdf"])
+    with qtbot.waitSignal(window.conversations.answer_finished, timeout=ANSWER_TIMEOUT) as blocker:
+        window.conversations.ask("Which drinks does the keep-warm function not suit?")
+    turn = window.conversations.chat.turn(blocker.args[0])
+    assert turn.not_found and turn.not_found_reason == "negation"
+    said = "Your question asks what is not so"
+    assert said in " ".join(_notes(window.sources.view))
+    stored = window.history.turn(turn.id)
+    assert stored is not None and stored.not_found_reason == "negation"
+    window.sources.view.show_turn(turn_view(stored))
+    assert said in " ".join(_notes(window.sources.view))

@@ -48,7 +48,8 @@ def turn_view(stored: StoredTurn) -> TurnView:
     return TurnView(id=stored.id, question=stored.question, answer=stored.answer,
                     citations=stored.citations, consulted=stored.consulted,
                     not_found=stored.not_found, stopped=stored.stopped, rating=stored.rating,
-                    correction=stored.correction, citation_source=stored.citation_source)
+                    correction=stored.correction, citation_source=stored.citation_source,
+                    not_found_reason=stored.not_found_reason or "")
 
 
 def _citation(citation: Any, answer: Any) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def fill_turn(turn: TurnView, answer: Any) -> None:
         answer.text, [_citation(c, answer) for c in answer.citations])
     turn.consulted = [hit_to_dict(h) for h in answer.consulted]
     turn.not_found = bool(answer.not_found)
+    turn.not_found_reason = str(getattr(answer, "not_found_reason", "") or "")
     turn.stopped = bool(getattr(answer, "cancelled", False))
     turn.citation_source = getattr(answer, "citation_source", None)
 
@@ -407,6 +409,7 @@ class ConversationsController(QObject):
         self.history.save_answer(turn.id, turn.answer, citations=turn.citations,
                                  consulted=turn.consulted, not_found=turn.not_found,
                                  stopped=turn.stopped, citation_source=turn.citation_source,
+                                 not_found_reason=turn.not_found_reason,
                                  model=self.settings_controller.model_name,
                                  adapter=self.context.settings["lora_path"] or None)
         self.chat.update_turn(turn)
