@@ -18,7 +18,8 @@ The flow:
 7. check that the answer is of the kind the question asks for (`answer_types`: a price for
    "how much does it cost", a count for "how many") and that the passages it cites name the
    numbers, days and months the question pins down (`qualifiers`: "on Saturdays", "Stage 3"),
-   and, for a question about what is not so, a negation beside the answer (`negation`);
+   and, for a question about what is not so, a negation beside the answer (`negation`), and
+   no opposite of a word the question asks about there ("highest" for "lowest": `opposites`);
    an answer failing any is a neighbouring fact, so the reader's span that passes replaces
    it, or the answer is "not in your documents" (except at lenient).
 
@@ -45,7 +46,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from assistant.answer import answer_types, answerability, echo, negation, qualifiers, support
+from assistant.answer import (
+    answer_types,
+    answerability,
+    echo,
+    negation,
+    opposites,
+    qualifiers,
+    support,
+)
 from assistant.answer.citations import (
     MARKER_GROUP as MARKERS,
 )
@@ -116,8 +125,9 @@ class Answer:
     # for not-found answers: "retrieval", "reader", "model", "answer_type" (the answer was of
     # another kind than the question asks for: `answer_types`), "qualifier" (its passages
     # lack a number, an ordinal, a day or a month the question names: `qualifiers`),
-    # "negation" (the question asks what is not so; nothing beside the answer says so) or
-    # "echo" (the answer only repeats the question's words: `echo`)
+    # "negation" (the question asks what is not so; nothing beside the answer says so),
+    # "opposite" (the answer's sentence says the opposite of the question's "lowest",
+    # "public", ...: `opposites`) or "echo" (the answer only repeats the question: `echo`)
     not_found_reason: str = ""
     # sentences dropped by the support check; for a refusal after generation, the model's
     # draft that was withheld (it was streamed, so a caller can say it is withdrawn)
@@ -389,8 +399,9 @@ def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
     are of another kind than the question asks for (`answer_types`), "qualifier" when the
     passages it cites lack a number, an ordinal, a day or a month the question names
     (`qualifiers`), "negation" when the question asks what is not so and nothing beside the
-    answer in its passages says anything is not (`negation`), "echo" when the answer only
-    repeats the question's words (`echo`)."""
+    answer in its passages says anything is not (`negation`), "opposite" when they say the
+    opposite of a word the question asks about ("highest" for "lowest": `opposites`), "echo"
+    when the answer only repeats the question's words (`echo`)."""
     if echo.repeats_question(words, question):
         return "echo"
     if not answer_types.fits(words, question):
@@ -399,6 +410,8 @@ def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
         return "qualifier"
     if negation.unmet(question, words, [h.text for h in cited]):
         return "negation"
+    if opposites.unmet(question, words, [h.text for h in cited]):
+        return "opposite"
     return None
 
 

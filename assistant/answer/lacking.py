@@ -46,6 +46,8 @@ def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
 _BECAUSE = {
     "negation": "Your question asks what is not so, and the passage the answer came from "
                 "never says so.",
+    "opposite": "The passage the answer came from says the opposite of what your question "
+                "asks about.",
     "echo": "The only answer found repeated the words of your question.",
 }
 

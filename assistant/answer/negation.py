@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.answer.citations import content_words
+from assistant.answer.beside import beside_answer
 
 QUESTION_CHARS = 1000  # as `qualifiers.QUESTION_CHARS`: a pasted page negates nothing
 
@@ -42,8 +42,6 @@ _STATES_A_NEGATION = re.compile(
     r"unable|unavailable|unsupported|unsuitable|unsafe|unknown|unlike|incompatible|invalid|"
     r"illegal|impossible|insufficient|inadequate)\b|n[’']t\b", re.IGNORECASE)
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
-
 
 def negates(question: str) -> bool:
     """Whether the question asks about what is not so ("What did the Netherlands not let
@@ -52,34 +50,11 @@ def negates(question: str) -> bool:
     return _NEGATES.search(question) is not None
 
 
-def _sentences(text: str) -> list[str]:
-    return [s for s in (m.group().strip() for m in _SENTENCE.finditer(text)) if s]
-
-
-def _answer_sentences(words: str, sentences: list[str]) -> list[int]:
-    """The sentences that hold the answer: those holding its words as they stand, else those
-    sharing the most of its content words (a written answer rephrases its passage)."""
-    flat = " ".join(words.split()).strip(" “”\"'.").lower()
-    if flat:
-        found = [i for i, s in enumerate(sentences) if flat in " ".join(s.split()).lower()]
-        if found:
-            return found
-    wanted = content_words(words)
-    shared = [len(wanted & content_words(s)) for s in sentences]
-    best = max(shared, default=0)
-    return [i for i, n in enumerate(shared) if n == best] if best else []
-
-
 def unmet(question: str, words: str, passages: Sequence[str]) -> bool:
     """Whether the question negates and no cited passage says anything is not so beside the
     answer `words` (the sentence holding them or the one before). A passage that holds none
     of the answer's words is read whole."""
     if not negates(question):
         return False
-    for passage in passages:
-        sentences = _sentences(passage)
-        where = _answer_sentences(words, sentences)
-        near = [" ".join(sentences[max(0, i - 1):i + 1]) for i in where] or [passage]
-        if any(_STATES_A_NEGATION.search(text) for text in near):
-            return False
-    return True
+    return not any(_STATES_A_NEGATION.search(text)
+                   for passage in passages for text in beside_answer(words, passage))

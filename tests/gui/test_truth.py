@@ -500,8 +500,9 @@ def test_a_source_card_says_its_figure_is_similarity_not_the_chance_of_an_answer
 
 def test_a_refusal_by_a_check_on_the_answer_found_says_why(qtbot, make_window, tmp_path):
     """Where no passage lacks anything the question names, a refusal made by a check on the
-    answer found (a "not" its passage never says, an answer repeating the question) says that
-    check's reason rather than guessing whether the closest passage may hold it."""
+    answer found (a "not" its passage never says, an opposite of the question's "lowest", an
+    answer repeating the question) says that check's reason rather than guessing whether the
+    closest passage may hold it."""
     from assistant.gui.chatview import TurnView
 
     window = make_window(watch=False)
@@ -515,6 +516,9 @@ def test_a_refusal_by_a_check_on_the_answer_found_says_why(qtbot, make_window, t
              "says so. These are the closest passages found."),
             ("Which drinks does the keep-warm function suit?", "echo",
              "The only answer found repeated the words of your question."),
+            ("What is the lowest temperature of the keep-warm function?", "opposite",
+             "The passage the answer came from says the opposite of what your question asks "
+             "about."),
             ("Which drinks does the keep-warm function suit?", "model",
              "the closest passage may hold it")], 1):
         view.show_turn(TurnView(id=n, question=question, not_found=True, consulted=[suits],
