@@ -13,7 +13,9 @@ import re
 from assistant.answer.citations import content_words
 
 # up to a full stop, "!" or "?" before a space ("1.6 litres" goes on), or to the line's end
-_SENTENCE = re.compile(r"[^\n]+?(?:[.!?]+(?=\s)|$)", re.MULTILINE)
+# (one mark before the space, not a run of them: "[.!?]+" backtracked quadratically on a line
+# of dots)
+_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s)|$)", re.MULTILINE)
 
 
 def sentences(text: str) -> list[str]:
