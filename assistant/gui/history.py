@@ -52,8 +52,8 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, seq)",
 )
 SCHEMA_VERSION = 2
-# what each version added to a history written by the one before
-MIGRATIONS = {2: ("ALTER TABLE turns ADD COLUMN not_found_reason TEXT",)}
+# the columns each version added to a history written by the one before: (table, column, type)
+MIGRATIONS = {2: (("turns", "not_found_reason", "TEXT"),)}
 UNTITLED = "New conversation"
 
 
@@ -121,12 +121,19 @@ class History:
                     self.conn.execute(statement)
                 if existed:  # a history from before: add what later versions added
                     for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                        for statement in MIGRATIONS[step]:
-                            self.conn.execute(statement)
+                        for table, column, kind in MIGRATIONS[step]:
+                            self._add_column(table, column, kind)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise UserError(f"The conversation history {self.path} cannot be opened ({exc}). "
                             "Move it away to start a fresh history.") from exc
+
+    def _add_column(self, table: str, column: str, kind: str) -> None:
+        """Add a column a later version added, unless it is there (an upgrade stopped between
+        adding it and recording the version is done again without an error)."""
+        have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.conn.close()

@@ -150,4 +150,9 @@ def test_a_history_of_the_version_before_gains_the_refusal_reason_and_keeps_its_
     again = History(path)
     assert again.turn(turn.id).not_found_reason == "negation"
     assert again.conn.execute("PRAGMA user_version").fetchone()[0] == module.SCHEMA_VERSION
+    # an upgrade stopped after adding the column, before recording the version, is redone
+    again.conn.execute("PRAGMA user_version = 1")
     again.close()
+    third = History(path)
+    assert third.turn(turn.id).not_found_reason == "negation"
+    third.close()
