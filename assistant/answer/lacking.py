@@ -44,6 +44,9 @@ def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
 
 
 _BECAUSE = {
+    "answer_type": "The answer found is not of the kind your question asks for.",
+    "qualifier": "The passage the answer came from does not name everything your question "
+                 "pins down (a number, a day, a month or which one of a series).",
     "negation": "Your question asks what is not so, and the passage the answer came from "
                 "never says so.",
     "opposite": "The passage the answer came from says the opposite of what your question "
@@ -53,6 +56,7 @@ _BECAUSE = {
 
 
 def because(reason: str) -> str | None:
-    """A refusal's reason (`Answer.not_found_reason`) as a sentence, for the reasons that
-    concern the answer found rather than what the passages lack; None for the others."""
+    """A refusal's reason (`Answer.not_found_reason`) as a sentence, for the checks on the
+    answer found (said where `lacking` finds nothing all the passages lack); None for the
+    others (retrieval, the reader, the decision)."""
     return _BECAUSE.get(reason)

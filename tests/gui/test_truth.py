@@ -510,6 +510,7 @@ def test_a_refusal_by_a_check_on_the_answer_found_says_why(qtbot, make_window, t
     suits = _hit(str(tmp_path / "handbook.pdf"), 5, "The keep-warm function holds the water at "
                  "83 degrees Celsius for up to 40 minutes after boiling, which suits green tea "
                  "and instant coffee.")
+    brew = _hit(str(tmp_path / "tea.txt"), None, "Green tea is best brewed at 90 degrees.")
     for n, (question, reason, said) in enumerate([
             ("Which drinks does the keep-warm function not suit?", "negation",
              "Your question asks what is not so, and the passage the answer came from never "
@@ -519,9 +520,14 @@ def test_a_refusal_by_a_check_on_the_answer_found_says_why(qtbot, make_window, t
             ("What is the lowest temperature of the keep-warm function?", "opposite",
              "The passage the answer came from says the opposite of what your question asks "
              "about."),
+            ("How long does the keep-warm function hold the water on Sundays?", "qualifier",
+             "None of these passages mentions Sunday"),  # true of every passage: said first
+            ("How long does the keep-warm function hold it at 90 degrees?", "qualifier",
+             "The passage the answer came from does not name everything your question pins "
+             "down"),  # another passage listed has 90: only the cited one is known to lack it
             ("Which drinks does the keep-warm function suit?", "model",
              "the closest passage may hold it")], 1):
-        view.show_turn(TurnView(id=n, question=question, not_found=True, consulted=[suits],
+        view.show_turn(TurnView(id=n, question=question, not_found=True, consulted=[suits, brew],
                                 not_found_reason=reason,
                                 answer="I couldn't find this in your documents."))
         assert said in " ".join(_notes(view))
