@@ -408,9 +408,10 @@ def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
         return "answer_type"
     if qualifiers.unmet(question, "\n".join(named(h.path, h.text) for h in cited)):
         return "qualifier"
-    if negation.unmet(question, words, [h.text for h in cited]):
+    texts = [h.text for h in cited]
+    if negation.unmet(question, words, texts):
         return "negation"
-    if opposites.unmet(question, words, [h.text for h in cited]):
+    if opposites.unmet(question, words, texts):
         return "opposite"
     return None
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 import re
 
 from assistant.answer.citations import content_words
-
-QUESTION_CHARS = 1000  # as `qualifiers.QUESTION_CHARS`
+from assistant.answer.qualifiers import QUESTION_CHARS  # a pasted page is read no further
 
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
 

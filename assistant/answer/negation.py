@@ -27,8 +27,7 @@ import re
 from collections.abc import Sequence
 
 from assistant.answer.beside import beside_answer
-
-QUESTION_CHARS = 1000  # as `qualifiers.QUESTION_CHARS`: a pasted page negates nothing
+from assistant.answer.qualifiers import QUESTION_CHARS  # a pasted page is read no further
 
 _NEGATES = re.compile(r"\b(?:not|never|cannot)\b|n[’']t\b", re.IGNORECASE)
 _NOT_NEGATING = re.compile(r"\bnot only\b|\bor not\b|\bwhether not\b", re.IGNORECASE)

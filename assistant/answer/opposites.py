@@ -29,8 +29,7 @@ import re
 from collections.abc import Sequence
 
 from assistant.answer.beside import beside_answer
-
-QUESTION_CHARS = 1000  # as `qualifiers.QUESTION_CHARS`
+from assistant.answer.qualifiers import QUESTION_CHARS  # a pasted page is read no further
 
 PAIRS = (
     ("most", "least"), ("highest", "lowest"), ("largest", "smallest"), ("biggest", "smallest"),
