@@ -54,6 +54,7 @@ from assistant.answer import (
     opposites,
     qualifiers,
     support,
+    yes_no,
 )
 from assistant.answer.citations import (
     MARKER_GROUP as MARKERS,
@@ -270,7 +271,9 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
             usable, read = usable[:top_k], read[:top_k]
             readings = {id(hit): r for hit, r in zip(usable, read, strict=True)}
             reader_p = max(r.probability for r in read)
-            if reader_p < level.reader_at:  # only "strict" refuses on the reader alone
+            if reader_p < level.reader_at and not yes_no.asks_yes_or_no(question):
+                # only "strict" refuses on the reader alone (never on a yes-or-no question:
+                # the reader learnt from questions answered by a span, and judges no other)
                 answer = _not_found(usable, started, "reader")
                 answer.reader_probability = reader_p
                 return answer
@@ -345,7 +348,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
             answerability.answer_logprob(logprobs),
-            answerability.question_coverage(question, prompt.hits), reader_p)
+            answerability.question_coverage(question, prompt.hits),
+            None if yes_no.asks_yes_or_no(question) else reader_p)  # (as above)
         refusal_score = answerability.refusal_score(evidence)
         threshold = answerability.refuse_at(level, evidence)
     if _is_refusal(text) or (refusal_score is not None and refusal_score >= threshold):
@@ -355,12 +359,35 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     else:
         answer = _supported(question, text, prompt.hits, infer_missing_citations, done,
                             started)
-    if answer.grounding not in ("answered", "quoted") or level.name == "lenient":
+    if answer.grounding in ("answered", "quoted") and level.name != "lenient":
+        reason = _mismatch(question, _words(answer), [c.hit for c in answer.citations])
+        if reason is not None:
+            answer = _of_the_kind_asked(question, answer, reason, readings, done, started,
+                                        judgement)
+    return _as_sentence(question, answer, done)
+
+
+def _as_sentence(question: str, answer: Answer, done: Callable[..., Answer]) -> Answer:
+    """For a question asking yes or no (`yes_no`), the sentence of the cited passage that
+    holds the answer, quoted and highlighted there: "10 kg" is no answer to "Can we have a
+    dog?", the sentence allowing one small dog under 10 kg is. Other answers as they are."""
+    if answer.not_found or answer.grounding not in ("answered", "quoted") \
+            or not answer.citations or not yes_no.asks_yes_or_no(question):
         return answer
-    reason = _mismatch(question, _words(answer), [c.hit for c in answer.citations])
-    if reason is None:
+    if answer.grounding == "quoted" and answer.span is None:
+        return answer  # a passage's sentence already (`support.best_quote`)
+    citation = answer.citations[0]
+    text = citation.hit.text
+    mark = answer.span if answer.span is not None and answer.span.n == citation.n else None
+    words = _words(answer)
+    at = (mark.start, mark.end) if mark is not None else yes_no.answer_at(words, text)
+    where = yes_no.answering_sentence(question, text, at)
+    if where is None or where[1] - where[0] <= len(words.strip()):
         return answer
-    return _of_the_kind_asked(question, answer, reason, readings, done, started, judgement)
+    quote = support.Quote(citation.n, text[where[0]:where[1]], where[0], where[1])
+    return done(support.span_answer(quote), [citation], "quoted",
+                citation_source=answer.citation_source, quote=quote, span=quote,
+                unsupported=[answer.text])
 
 
 def _supported(question: str, text: str, hits: list[Hit], infer_missing_citations: bool,

@@ -1,0 +1,86 @@
+"""Questions that ask "is it so?" are answered with the sentence that says so, not a phrase.
+
+"Can we have a dog in the flat?" was answered with the reader's span "10 kg", and "Do I have
+to pay for water separately?" with "the rent": the words the answer leans on, but no answer a
+person can read as yes or no. The passage's sentence holding them is: "Tenants may keep one
+small dog under 10 kg with the landlord's written consent." So when the question (or its last
+clause: "We paid ten days late - is there a penalty?") opens with an auxiliary verb, a cited
+answer becomes that sentence of its passage, quoted and highlighted there. A choice offered in
+the question ("Is the deposit paid by card or by transfer?") is answered by the choice, so it
+keeps its phrase.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from assistant.answer.citations import content_words
+
+_AUXILIARY = ("is", "are", "was", "were", "am", "do", "does", "did", "can", "could", "will",
+              "would", "should", "shall", "may", "might", "must", "has", "have", "had",
+              "isn't", "aren't", "wasn't", "weren't", "don't", "doesn't", "didn't", "can't",
+              "cannot", "couldn't", "won't", "wouldn't", "shouldn't", "mustn't", "hasn't",
+              "haven't", "hadn't")
+_OPENS = re.compile(r"^(?:(?:and|but|so|then|also|or)\s+)?(?:" +
+                    "|".join(re.escape(a) for a in _AUXILIARY) + r")\b", re.IGNORECASE)
+# a clause ends at a comma, a semicolon, a colon, a sentence's end, or a dash between spaces
+_CLAUSE_END = re.compile(r"[,;:.!?]\s+|\s[-\u2013\u2014]\s")
+_CHOICE = re.compile(r"\bor\b(?!\s+not\b)", re.IGNORECASE)
+# up to a full stop, "!" or "?" before a space ("1.6 litres" goes on), or to the line's end
+_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s)|$)", re.MULTILINE)
+AT_ANSWER = 0.25  # added to the score of the sentence holding the answer's words
+QUESTION_CHARS = 1000  # as qualifiers.QUESTION_CHARS: a pasted page is no question to parse
+
+
+def asks_yes_or_no(question: str) -> bool:
+    """Whether the question's last clause opens with an auxiliary verb ("Is ...", "Can I ...",
+    "... - is there a penalty?", "If I volunteer, do I get anything?") and offers no choice."""
+    text = question.strip()[:QUESTION_CHARS].replace("\u2019", "'")
+    clauses = [c.strip() for c in _CLAUSE_END.split(text) if c.strip()]
+    if not clauses:
+        return False
+    last = clauses[-1]
+    return bool(_OPENS.match(last)) and not _CHOICE.search(last)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split()).strip(" \u201c\u201d\"'.").lower()
+
+
+def answer_at(words: str, text: str) -> tuple[int, int] | None:
+    """Where the answer's words stand in `text` (case aside), or None; never for a bare yes or
+    no, whose word stands anywhere."""
+    flat = _plain(words)
+    if not content_words(flat) or flat in ("yes", "no"):
+        return None
+    at = text.lower().find(flat)
+    return None if at < 0 else (at, at + len(flat))
+
+
+def answering_sentence(question: str, text: str, at: tuple[int, int] | None = None
+                       ) -> tuple[int, int] | None:
+    """The [start, end) of the sentence of `text` that answers the yes-or-no `question`: the
+    one sharing most of its content words (over the square root of the sentence's length, so
+    "Cats are not allowed." beats a long sentence with one word of the question). Holding the
+    answer found at `at` (the reader's span, or the generator's words) breaks near ties: "10
+    kg" picks the sentence about the dog where the question's "flat" names another one; it
+    adds AT_ANSWER only, a fraction of what one shared word gives a short sentence, since a
+    reader of spans is no judge of yes or no ("Can we keep a cat?" still finds "Cats are not allowed.", not the dog's sentence
+    where the reader put its span). A heading (no closing mark, under five words) is no
+    answer; None when no sentence shares a word with the question."""
+    wanted = content_words(question)
+    best: tuple[float, int, int] | None = None
+    for m in _SENTENCE.finditer(text):
+        sentence = m.group().strip()
+        words = content_words(sentence)
+        if not words or (sentence[-1] not in ".!?;:" and len(sentence.split()) < 5):
+            continue
+        shared = len(words & wanted)
+        score = shared / math.sqrt(len(words))
+        if at is not None and m.start() < at[1] and at[0] < m.end():
+            score += AT_ANSWER
+        if shared and (best is None or score > best[0]):
+            start = m.start() + len(m.group()) - len(m.group().lstrip())
+            best = (score, start, start + len(sentence))
+    return None if best is None else (best[1], best[2])
