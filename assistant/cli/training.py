@@ -7,6 +7,7 @@ only when one of these commands runs.
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import signal
 import sys
@@ -213,6 +214,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     from assistant.training.reader_data import (
         KINDS,
         build_reader_pairs,
+        document_questions,
         nearest_passages,
         reader_split,
     )
@@ -254,6 +256,19 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         return pairs[:args.limit] if args.limit else pairs
 
     train_pairs = pairs_of(split.train, args.seed)
+    documents: dict[str, dict[str, int]] = {}
+    for i, path in enumerate(args.documents or []):
+        # plain documents: training pairs only (the validation and held-out figures stay
+        # SQuAD's, comparable with every reader before)
+        docs = document_questions(load_qa(path))
+        passages = passages_of(docs, lambda text: [c.text for c in chunker.chunk_page(text)])
+        extra = build_reader_pairs(docs, passages, seed=args.seed + 10 + i,
+                                   hard_per_question=2, unanswerable_chunks=2,
+                                   short_share=args.short_share)
+        documents[Path(path).name] = {k: sum(1 for p in extra if p.kind == k) for k in KINDS}
+        train_pairs += extra
+    if documents:
+        random.Random(args.seed).shuffle(train_pairs)
     val_pairs = pairs_of(split.validation, args.seed + 1)
     held_pairs = pairs_of(split.held_out, args.seed + 2)
     if not train_pairs:
@@ -267,6 +282,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
             "train_articles": split.train, "validation_articles": split.validation,
             "held_out_articles": split.held_out, "train_kinds": count(train_pairs),
             "validation_kinds": count(val_pairs), "held_out_kinds": count(held_pairs)}
+    if documents:
+        note["documents"] = documents
     print(f"Reader pairs: {len(train_pairs)} for training ({len(split.train)} articles), "
           f"{len(val_pairs)} for validation ({len(split.validation)}), {len(held_pairs)} "
           f"held out ({len(split.held_out)}).", file=sys.stderr)
@@ -333,6 +350,9 @@ def add_training_commands(sub: Any) -> None:
                    help="share of answerable questions that also get a copy with one name or "
                    "number swapped for one their passage lacks, as a negative against that "
                    "passage (default 0, the shipped reader's recipe)")
+    p.add_argument("--documents", action="append", metavar="QA.jsonl",
+                   help="also train on plain documents: our QA JSONL whose questions list "
+                   "their document's sections (repeatable; training pairs only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

@@ -27,6 +27,13 @@ where. Four kinds of pairs teach it (Rajpurkar et al. 2018 for the unanswerable 
 
 Passages are the chunks the indexer cuts (same chunker, same size), so the reader sees at
 training time what retrieval gives it at answer time. Splits are by article.
+
+Plain documents (`train-reader --documents`, our QA JSONL whose questions list every section
+of their document, `document_questions`) add the passages a user's library is made of: a
+handbook's section, a contract's clause. An answerable question's own passage is then the
+section holding its answer, its other sections are its `hard` negatives, and a question the
+document cannot answer (written as a near miss: Sunday's hours where only weekdays' are
+given) is `unanswerable` against its sections.
 """
 
 from __future__ import annotations
@@ -135,6 +142,19 @@ def term_pool(texts: Sequence[str]) -> dict[str, list[str]]:
         for a, b, shape in terms(text):
             pool.setdefault(shape, set()).add(text[a:b])
     return {shape: sorted(found) for shape, found in pool.items()}
+
+
+def document_questions(qa: QASet) -> QASet:
+    """`qa` with each answerable question's passages narrowed to those holding a gold answer
+    (a document's other sections become its same-article negatives)."""
+    questions = []
+    for q in qa.questions:
+        if q.answerable:
+            holding = tuple(pid for pid in q.paragraph_ids
+                            if _holds(qa.paragraphs[pid].text, q.answers))
+            q = Question(q.id, q.question, q.answers, holding or q.paragraph_ids, q.article)
+        questions.append(q)
+    return QASet(qa.source, dict(qa.paragraphs), questions)
 
 
 def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: int = 0,

@@ -253,6 +253,12 @@ def main() -> int:
                         "only those asked with the answer taken out of the library")
     parser.add_argument("--without-coverage", action="store_true", dest="without_coverage",
                         help="fit without the question's coverage by the first passage")
+    parser.add_argument("--absent", action="append", default=[], metavar="ROWS",
+                        help="like --rows, for a set whose unanswerable questions were "
+                        "written with no answer anywhere in its documents (such as "
+                        "tests/data/qa/plain_calibration.jsonl): they count as refusals the "
+                        "decision can see, as the taken-out ones do, even with --refusals "
+                        "missing")
     parser.add_argument("--reader", metavar="DIR",
                         help="with --rows: read each row's passages again with this reader "
                         "(a folder with reader.onnx) and fit on its probabilities")
@@ -270,9 +276,14 @@ def main() -> int:
         from assistant.answer import focus
         focus.FOCUS_WORDS = args.focus_words
 
-    if args.rows:
-        rows = [row for path in args.rows
+    if args.rows or args.absent:
+        rows = [row for path in args.rows or []
                 for row in json.loads(Path(path).read_text(encoding="utf-8"))["rows"]]
+        for path in args.absent:
+            for row in json.loads(Path(path).read_text(encoding="utf-8"))["rows"]:
+                if not row["answerable"]:  # not in the library at all: as if taken out
+                    row["kind"] = "missing"
+                rows.append(row)
     elif args.data:
         rows = ask(args)
     else:

@@ -287,3 +287,58 @@ def test_negative_counts_are_refused_in_a_sentence(tmp_path: Path,
     assert err.count("--retrieved takes a number of passages") == 2
     assert "--swapped-share a share between 0 and 1" in err
     assert "--missing takes a number of questions" in err and "Traceback" not in err
+
+
+def test_plain_documents_give_the_answers_section_and_the_other_sections_as_negatives() -> None:
+    """tests/data/qa/plain_training.jsonl lists every section of a question's document: the
+    section holding the answer is the positive, other sections of that document are `hard`
+    negatives that never hold the answer, and a question the document cannot answer is a
+    negative against its sections."""
+    from assistant.training.reader_data import document_questions
+
+    path = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
+    raw = load_qa(path)
+    docs = document_questions(raw)
+    chunker = Chunker()
+    passages = passages_of(docs, lambda text: [c.text for c in chunker.chunk_page(text)])
+    pairs = build_reader_pairs(docs, passages, seed=0, hard_per_question=2,
+                               unanswerable_chunks=2, short_share=0.0)
+    kinds = {k: [p for p in pairs if p.kind == k] for k in ("answer", "hard", "unanswerable")}
+    assert len(kinds["answer"]) == sum(q.answerable for q in raw.questions)
+    assert len(kinds["hard"]) >= len(kinds["answer"])
+    assert len(kinds["unanswerable"]) == 2 * sum(not q.answerable for q in raw.questions)
+    by_question = {q.question: q for q in raw.questions}
+    for p in kinds["answer"]:
+        assert p.passage[p.start:p.end].lower() in {a.lower() for a in p.answers}
+    for p in kinds["hard"]:
+        q = by_question[p.question]
+        assert not any(a.lower() in p.passage.lower() for a in q.answers)
+        assert p.article == q.article  # the same document, another section
+    narrowed = {q.id: q for q in docs.questions}
+    for q in raw.questions:
+        if q.answerable:
+            assert len(narrowed[q.id].paragraph_ids) < len(q.paragraph_ids)
+
+
+def test_train_reader_adds_plain_documents_to_training_only(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    data = _squad(tmp_path / "tiny.json")
+    docs = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
+    base = ["train-reader", str(data), "--out", str(tmp_path / "reader"), "--batch-size", "2",
+            "--threads", "1", "--stop-after", "1"]
+    assert main(base) == 0
+    alone = capsys.readouterr().err
+    assert main([*base, "--documents", str(docs)]) == 0
+    both = capsys.readouterr().err
+
+    def counts(err: str) -> list[int]:
+        line = err.split("Reader pairs: ")[1].split("\n")[0]
+        return [int(w) for w in line.replace(",", " ").replace("(", " ").split() if w.isdigit()]
+
+    # training gains the documents' pairs; validation and held-out stay the SQuAD file's
+    assert counts(both)[0] > counts(alone)[0] + 500
+    assert counts(both)[2:] == counts(alone)[2:]
+    # a checkpoint of a run with the documents does not resume without them
+    assert main([*base, "--resume"]) == 1
+    assert "other data or settings" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""The generated plain documents: tests/data/qa/plain_calibration.jsonl, which the
+answer-or-refuse decision is fitted on beside SQuAD, and plain_training.jsonl, which the reader
+trains on; each kept apart from the other and from the documents the product is judged on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+QA = Path(__file__).parents[1] / "data" / "qa"
+
+
+def _lines(name: str) -> list[dict]:
+    return [json.loads(line) for line in (QA / name).read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["plain_calibration.jsonl", "plain_training.jsonl"])
+def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(name: str) -> None:
+    from assistant.evaluation.qa import holds_answer
+    from assistant.training.squad import load_qa
+
+    qa = load_qa(QA / name)
+    answerable = [q for q in qa.questions if q.answerable]
+    assert len(answerable) >= 80 and len(qa.questions) - len(answerable) >= 40
+    assert len({q.id for q in qa.questions}) == len(qa.questions)
+    assert len({" ".join(q.question.lower().split()) for q in qa.questions}) == len(qa.questions)
+    for q in answerable:
+        assert any(holds_answer(qa.paragraphs[p].text, q.answers) for p in q.paragraph_ids), q.id
+
+
+@pytest.mark.parametrize("fitted, judged", [
+    ("plain_calibration.jsonl", "own_documents.jsonl"),
+    ("plain_training.jsonl", "own_documents.jsonl"),
+    ("plain_training.jsonl", "plain_calibration.jsonl"),
+])
+def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted: str,
+                                                                         judged: str) -> None:
+    """Fitting on passages or questions of own_documents.jsonl (or on its product, company or
+    place names) would make its figures a measure of the fit, not of the product; and the
+    decision is fitted on answers to documents the reader never trained on."""
+    plain = _lines(fitted)
+    judged_lines = _lines(judged)
+    plain_passages = {" ".join(c.split()) for line in plain for c in line["contexts"]}
+    judged_passages = {" ".join(c.split()) for line in judged_lines for c in line["contexts"]}
+    assert not plain_passages & judged_passages
+    assert not {line["question"] for line in plain} & {line["question"] for line in judged_lines}
+    text = " ".join(plain_passages).lower()
+    if judged == "own_documents.jsonl":
+        for name in ("brightwater", "zephyr", "harbor analytics", "riverside", "oakridge"):
+            assert name not in text
