@@ -271,9 +271,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
             usable, read = usable[:top_k], read[:top_k]
             readings = {id(hit): r for hit, r in zip(usable, read, strict=True)}
             reader_p = max(r.probability for r in read)
-            if reader_p < level.reader_at and not yes_no.asks_yes_or_no(question):
-                # only "strict" refuses on the reader alone (never on a yes-or-no question:
-                # the reader learnt from questions answered by a span, and judges no other)
+            if reader_p < level.reader_at:  # only "strict" refuses on the reader alone
                 answer = _not_found(usable, started, "reader")
                 answer.reader_probability = reader_p
                 return answer
@@ -348,8 +346,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
             answerability.answer_logprob(logprobs),
-            answerability.question_coverage(question, prompt.hits),
-            None if yes_no.asks_yes_or_no(question) else reader_p)  # (as above)
+            answerability.question_coverage(question, prompt.hits), reader_p)
         refusal_score = answerability.refusal_score(evidence)
         threshold = answerability.refuse_at(level, evidence)
     if _is_refusal(text) or (refusal_score is not None and refusal_score >= threshold):
@@ -368,26 +365,33 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
 
 
 def _as_sentence(question: str, answer: Answer, done: Callable[..., Answer]) -> Answer:
-    """For a question asking yes or no (`yes_no`), the sentence of the cited passage that
-    holds the answer, quoted and highlighted there: "10 kg" is no answer to "Can we have a
-    dog?", the sentence allowing one small dog under 10 kg is. Other answers as they are."""
+    """For a question asking yes or no (`yes_no`), the sentence of the passages given that
+    answers it, quoted, cited and highlighted there: "10 kg" is no answer to "Can we have a
+    dog?", the sentence allowing one small dog under 10 kg is. The model's own "yes" or "no"
+    is not repeated (a small model gets it wrong often enough: "yes" to the dishwasher); the
+    sentence says which. Other answers, and refusals, as they are."""
     if answer.not_found or answer.grounding not in ("answered", "quoted") \
             or not answer.citations or not yes_no.asks_yes_or_no(question):
         return answer
     if answer.grounding == "quoted" and answer.span is None:
         return answer  # a passage's sentence already (`support.best_quote`)
-    citation = answer.citations[0]
-    text = citation.hit.text
-    mark = answer.span if answer.span is not None and answer.span.n == citation.n else None
+    hits = answer.consulted
     words = _words(answer)
-    at = (mark.start, mark.end) if mark is not None else yes_no.answer_at(words, text)
-    where = yes_no.answering_sentence(question, text, at)
-    if where is None or where[1] - where[0] <= len(words.strip()):
+    marks: dict[int, tuple[int, int]] = {}
+    for c in answer.citations:
+        if answer.span is not None and answer.span.n == c.n:
+            marks[c.n] = (answer.span.start, answer.span.end)
+        elif (at := yes_no.answer_at(words, c.hit.text)) is not None:
+            marks.setdefault(c.n, at)
+    found = yes_no.answering_sentence(question, [h.text for h in hits], marks)
+    if found is None:
         return answer
-    quote = support.Quote(citation.n, text[where[0]:where[1]], where[0], where[1])
-    return done(support.span_answer(quote), [citation], "quoted",
-                citation_source=answer.citation_source, quote=quote, span=quote,
-                unsupported=[answer.text])
+    n, start, end = found
+    if end - start <= len(words.strip()):
+        return answer
+    quote = support.Quote(n, hits[n - 1].text[start:end], start, end)
+    return done(support.span_answer(quote), [Citation(n, hits[n - 1])], "quoted",
+                citation_source="inferred", quote=quote, span=quote, unsupported=[answer.text])
 
 
 def _supported(question: str, text: str, hits: list[Hit], infer_missing_citations: bool,

@@ -27,8 +27,8 @@ _OPENS = re.compile(r"^(?:(?:and|but|so|then|also|or)\s+)?(?:" +
 # a clause ends at a comma, a semicolon, a colon, a sentence's end, or a dash between spaces
 _CLAUSE_END = re.compile(r"[,;:.!?]\s+|\s[-\u2013\u2014]\s")
 _CHOICE = re.compile(r"\bor\b(?!\s+not\b)", re.IGNORECASE)
-# up to a full stop, "!" or "?" before a space ("1.6 litres" goes on), or to the line's end
-_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s)|$)", re.MULTILINE)
+# where a sentence ends: see `sentence_spans`
+_BREAK = re.compile(r"[.!?](?=\s)|\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*\u2022|#>]|\d+[.)]\s))")
 AT_ANSWER = 0.25  # added to the score of the sentence holding the answer's words
 QUESTION_CHARS = 1000  # as qualifiers.QUESTION_CHARS: a pasted page is no question to parse
 
@@ -58,29 +58,56 @@ def answer_at(words: str, text: str) -> tuple[int, int] | None:
     return None if at < 0 else (at, at + len(flat))
 
 
-def answering_sentence(question: str, text: str, at: tuple[int, int] | None = None
-                       ) -> tuple[int, int] | None:
-    """The [start, end) of the sentence of `text` that answers the yes-or-no `question`: the
-    one sharing most of its content words (over the square root of the sentence's length, so
-    "Cats are not allowed." beats a long sentence with one word of the question). Holding the
-    answer found at `at` (the reader's span, or the generator's words) breaks near ties: "10
-    kg" picks the sentence about the dog where the question's "flat" names another one; it
-    adds AT_ANSWER only, a fraction of what one shared word gives a short sentence, since a
-    reader of spans is no judge of yes or no ("Can we keep a cat?" still finds "Cats are not allowed.", not the dog's sentence
-    where the reader put its span). A heading (no closing mark, under five words) is no
-    answer; None when no sentence shares a word with the question."""
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The [start, end) of each sentence of `text`. A sentence ends at ".", "!" or "?" before a
+    space ("1.6 litres" goes on), at a blank line, or at a line break before a list item, a
+    table row or a heading; other line breaks are inside it (a PDF breaks its lines anywhere:
+    "The warranty covers the kettle body, the lid mechanism, the power base and the" is half
+    of one)."""
+    spans = []
+    start = 0
+    for m in _BREAK.finditer(text):
+        spans.append((start, m.start() + (1 if m.group()[0] in ".!?" else 0)))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def answering_sentence(question: str, passages: list[str],
+                       marks: dict[int, tuple[int, int]] | None = None
+                       ) -> tuple[int, int, int] | None:
+    """(n, start, end): the sentence of the passages (numbered from 1) that answers the
+    yes-or-no `question`: the one sharing most of its content words (over the square root of
+    the sentence's length, so "Cats are not allowed." beats a long sentence with one word of
+    the question; an earlier passage wins a tie). Holding the answer found in passage n at
+    marks[n] (the reader's span, or the generator's words where it cites) breaks near ties:
+    "10 kg" picks the sentence about the dog where the question's "flat" names another one;
+    it adds AT_ANSWER only, a fraction of what one shared word gives a short sentence, since a
+    reader of spans is no judge of yes or no ("Can we keep a cat?" still finds "Cats are not
+    allowed.", not the dog's sentence where the reader put its span). A heading (no closing
+    mark, under five words) is no answer; None when no sentence shares a word with the
+    question."""
     wanted = content_words(question)
-    best: tuple[float, int, int] | None = None
-    for m in _SENTENCE.finditer(text):
-        sentence = m.group().strip()
-        words = content_words(sentence)
-        if not words or (sentence[-1] not in ".!?;:" and len(sentence.split()) < 5):
-            continue
-        shared = len(words & wanted)
-        score = shared / math.sqrt(len(words))
-        if at is not None and m.start() < at[1] and at[0] < m.end():
-            score += AT_ANSWER
-        if shared and (best is None or score > best[0]):
-            start = m.start() + len(m.group()) - len(m.group().lstrip())
-            best = (score, start, start + len(sentence))
-    return None if best is None else (best[1], best[2])
+    best: tuple[float, int, int, int] | None = None
+    for n, text in enumerate(passages, 1):
+        at = (marks or {}).get(n)
+        for a, b in sentence_spans(text):
+            sentence = text[a:b]
+            words = content_words(sentence)
+            if not words or (sentence[-1] not in ".!?;:" and len(sentence.split()) < 5):
+                continue
+            shared = len(words & wanted)
+            score = shared / math.sqrt(len(words)) - 0.001 * n
+            if at is not None and a < at[1] and at[0] < b:
+                score += AT_ANSWER
+            if shared and (best is None or score > best[0]):
+                best = (score, n, a, b)
+    return None if best is None else best[1:]

@@ -8,8 +8,9 @@ judge every candidate on them too. It is a check, never fitted on.
 The passages are the chunks the app's own indexer makes of docs/ (so a PDF's line breaks and a
 table's cells are as the app sees them). Each answerable question lists the chunks holding its
 answer as its contexts; the chunks no answerable question needs go with the unanswerable
-questions, so that indexing the file's contexts builds the whole library again. 32 answerable
-questions (the 12 of questions.json and 20 more) and 12 whose answer no document gives.
+questions, so that indexing the file's contexts builds the whole library again. 36 answerable
+questions (the 12 of questions.json and 24 more, 4 of them asked yes or no) and 14 whose
+answer no document gives (2 asked yes or no).
 
     .venv/bin/python tests/data/make_own_qa.py
 """
@@ -48,6 +49,14 @@ MORE = [
     ("How long is the first day's stage of the Oakridge Trail?", ["14 km"]),
     ("On which floor is the Riverside Library reading room?", ["third floor"]),
     ("What is the emergency number on the Oakridge Trail?", ["112"]),
+    # asked yes or no: answered by the sentence that says so (assistant.answer.yes_no)
+    ("Can I put the kettle in the dishwasher?",
+     ["Do not put the kettle or the power base in a dishwasher"]),
+    ("Do I need a library card to read in the Riverside Library?",
+     ["only to borrow books, not to read in the building"]),
+    ("Can we book a bunk in the Marten Ridge shelter?", ["they cannot be booked"]),
+    ("Does the warranty cover damage caused by limescale?",
+     ["does not cover damage caused by limescale"]),
 ]
 # other right answers to questions.json's questions ("How many beds...?" "14" is right)
 ALSO = {"How many beds are there in the Marten Ridge hut?": ["14"]}
@@ -64,6 +73,8 @@ NOT_IN_DOCUMENTS = [
     "When does the Riverside Library open on Sundays?",
     "Who won the 1966 football world cup final?",
     "What is the boiling point of water on Mount Everest?",
+    "Can I bring my dog on the Oakridge Trail?",
+    "Is there free wifi in the Riverside Library?",
 ]
 
 
