@@ -167,3 +167,20 @@ def test_eval_qa_asks_questions_with_their_answer_taken_out(indexed_home, defaul
     asked = [r for r in rows if r["kind"] != "missing"]
     assert missing[0]["id"] not in {r["id"] for r in asked}
     assert "answer not in the library" in Path(out["markdown"]).read_text(encoding="utf-8")
+
+
+def test_ask_answers_a_yes_or_no_question_with_the_sentence_that_says_so(indexed_home,
+                                                                          default_gguf):
+    """The handbook forbids the dishwasher in a sentence; the model's own "yes" (wrong) is not
+    repeated and no phrase of that sentence stands alone: the answer is the sentence, quoted,
+    cited, and marked where it stands in its passage."""
+    out = last_json(run_cli("ask", "Can I put the kettle in the dishwasher?", "--json",
+                            home=indexed_home, model=default_gguf).stdout)
+    sentence = ("Do not put the kettle or the power base in a dishwasher and never immerse the "
+                "power base in water.")
+    assert out["not_found"] is False and out["grounding"] == "quoted"
+    assert out["answer"] == f"\u201c{sentence}\u201d [1]"
+    passage = out["citations"][0]["text"]
+    # the PDF breaks the sentence's line after "Do not": the quote runs across the break
+    assert " ".join(passage[out["quote"]["start"]:out["quote"]["end"]].split()) == sentence
+    assert out["span"] == out["quote"]
