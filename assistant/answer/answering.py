@@ -21,7 +21,9 @@ The flow:
    and, for a question about what is not so, a negation beside the answer (`negation`), and
    no opposite of a word the question asks about there ("highest" for "lowest": `opposites`);
    an answer failing any is a neighbouring fact, so the reader's span that passes replaces
-   it, or the answer is "not in your documents" (except at lenient).
+   it, or the answer is "not in your documents" (except at lenient);
+8. a question asking yes or no ("Can we have a dog?") is answered with the passages'
+   sentence that says so, quoted, rather than a phrase of it or the model's "yes" (`yes_no`).
 
 With the reader (`reader`, shipped in resources/reader): it reads the passages after
 retrieval; its best probability is one more input of the decision in step 4, and it refuses
