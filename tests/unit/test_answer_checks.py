@@ -216,7 +216,10 @@ def test_an_answer_of_another_kind_gives_way_to_the_readers_span_of_the_kind_ask
         answer = answer_question(question, retriever=lambda q, k: hits,
                                  generator=WrongAnswer(generator, f"{wrong} [1]"))
     assert answer.grounding == "quoted" and answer.quote is not None
-    assert answer.quote.n == 2 and answer.quote.text == steam.span(STEAM) == "8.8"
+    # a count, as asked ("8.8" from the reader trained on SQuAD alone; the one trained with
+    # plain documents too reads "27-30%": of the kind asked, though not the pounds)
+    assert answer.quote.n == 2 and answer.quote.text == steam.span(STEAM)
+    assert fits(answer.quote.text, question)
     assert answer.span == answer.quote and answer.unsupported == [f"{wrong} [1]"]
     assert [c.hit for c in answer.citations] == [hits[1]]
 
