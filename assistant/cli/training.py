@@ -265,7 +265,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         extra = build_reader_pairs(docs, passages, seed=args.seed + 10 + i,
                                    hard_per_question=2, unanswerable_chunks=2,
                                    short_share=args.short_share)
-        documents[Path(path).name] = {k: sum(1 for p in extra if p.kind == k) for k in KINDS}
+        counts = documents.setdefault(Path(path).name, dict.fromkeys(KINDS, 0))
+        for pair in extra:  # a file given twice (to weigh it double) counts twice
+            counts[pair.kind] += 1
         train_pairs += extra
     if documents:
         random.Random(args.seed).shuffle(train_pairs)
