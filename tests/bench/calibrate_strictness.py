@@ -22,14 +22,19 @@ see: SQuAD's own unanswerable questions are written to look answerable from thei
 and on held-out articles none of the decision's inputs (the reader's included) tells them
 from answerable ones (AUC 0.45-0.52 each), so fitting on them only moves the decision to
 refuse more often, at random. The shipped decision with the reader (`answerability.WEIGHTS`)
-is fitted that way; README, "Answer quality".
+is fitted that way, on SQuAD's calibration articles together with the generated plain
+documents of tests/data/qa/plain_calibration.jsonl (`--absent`: their unanswerable questions
+have no answer anywhere in the library); README, "Answer quality".
 
 Usage:
     .venv/bin/python tests/bench/calibrate_strictness.py ../shared/data/squad2-dev-half.json \
         --exclude grounded.jsonl --limit 160 [--lora ADAPTER.gguf] [--out rows.json]
     .venv/bin/python tests/bench/calibrate_strictness.py --rows rows.json   # refit only
-    .venv/bin/python tests/bench/calibrate_strictness.py --rows a.json --rows b.json \
-        --with-reader --refusals missing    # the shipped decision's fit
+    .venv/bin/python tests/bench/calibrate_strictness.py tests/data/qa/plain_calibration.jsonl \
+        --split all --limit 1000 --out plain.json      # then --missing-only --missing 200
+    .venv/bin/python tests/bench/calibrate_strictness.py --rows cal.json --absent plain.json \
+        --rows plain_missing.json --with-reader --refusals missing --split calibration
+        # the shipped decision's fit
 """
 
 from __future__ import annotations
