@@ -1,6 +1,7 @@
 """The generated plain documents: tests/data/qa/plain_calibration.jsonl, which the
-answer-or-refuse decision is fitted on beside SQuAD, and plain_training.jsonl, which the reader
-trains on; each kept apart from the other and from the documents the product is judged on."""
+answer-or-refuse decision is fitted on beside SQuAD, plain_training.jsonl, which the reader
+trains on, and plain_heldout.jsonl, never fitted on (it judges both); each kept apart from the
+others and from the documents the product is judged on."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def _lines(name: str) -> list[dict]:
             if line.strip()]
 
 
-@pytest.mark.parametrize("name", ["plain_calibration.jsonl", "plain_training.jsonl"])
+@pytest.mark.parametrize("name", ["plain_calibration.jsonl", "plain_training.jsonl",
+                                  "plain_heldout.jsonl"])
 def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(name: str) -> None:
     from assistant.evaluation.qa import holds_answer
     from assistant.training.squad import load_qa
@@ -35,6 +37,8 @@ def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(nam
     ("plain_calibration.jsonl", "own_documents.jsonl"),
     ("plain_training.jsonl", "own_documents.jsonl"),
     ("plain_training.jsonl", "plain_calibration.jsonl"),
+    ("plain_training.jsonl", "plain_heldout.jsonl"),
+    ("plain_calibration.jsonl", "plain_heldout.jsonl"),
 ])
 def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted: str,
                                                                          judged: str) -> None:
@@ -48,6 +52,6 @@ def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted:
     assert not plain_passages & judged_passages
     assert not {line["question"] for line in plain} & {line["question"] for line in judged_lines}
     text = " ".join(plain_passages).lower()
-    if judged == "own_documents.jsonl":
+    if judged in ("own_documents.jsonl", "plain_heldout.jsonl"):
         for name in ("brightwater", "zephyr", "harbor analytics", "riverside", "oakridge"):
             assert name not in text
