@@ -74,7 +74,10 @@ def test_it_connects_and_finds_what_the_decision_needs(remote: RemoteGenerator,
 def test_a_question_is_answered_through_the_server_as_by_the_embedded_model(
         remote: RemoteGenerator, default_gguf: Path) -> None:
     question = "How long is the warranty?"
-    answer = answer_question(question, retriever=passages, generator=remote)
+    # lenient: the same answer whatever the calibrated decision makes of these two short
+    # made-up passages (their similarity is set, not measured); what is compared is the path
+    answer = answer_question(question, retriever=passages, generator=remote,
+                             strictness="lenient")
     assert answer.grounding == "answered" and "two years" in answer.text
     assert [c.n for c in answer.citations] == [1] and answer.citations[0].hit is COFFEE
     assert answer.refusal_probability is not None and answer.refusal_score is not None
@@ -82,7 +85,8 @@ def test_a_question_is_answered_through_the_server_as_by_the_embedded_model(
         adapter = builtin_adapter_path()
         assert adapter is not None
         local.set_adapter(adapter, 1.0)
-        here = answer_question(question, retriever=passages, generator=local)
+        here = answer_question(question, retriever=passages, generator=local,
+                               strictness="lenient")
     assert here.text == answer.text and here.prompt == answer.prompt
     assert here.refusal_probability is not None
     assert abs(here.refusal_probability - answer.refusal_probability) < 0.02
