@@ -61,11 +61,13 @@ class Strictness:
 #   validation articles and 120 more asked with their answer taken out of the library, and
 #   the generated plain documents of tests/data/qa/plain_calibration.jsonl (84 questions asked
 #   in plain words, 48 near misses no document answers, and 83 asked with their answer taken
-#   out; `--with-reader --refusals missing --absent --without-refusal-probability`): balanced
-#   0.50 (80% vs 39%, both sets together), lenient 0.95, strict 0.45 (84% vs 44%). Fitted on
-#   SQuAD alone, the decision refused 77% of the plain questions (its AUC there 0.47). The
-#   model's refusal probability has weight 0: over both sets it separates nothing (AUC 0.49),
-#   and left free its weight came out negative (a model sure of its answer pushed to refuse).
+#   out; `--with-reader --refusals missing --absent`): balanced 0.55 (77% vs 32%, both sets
+#   together), lenient 0.95 (19% vs 6%), strict 0.50 (82% vs 38%). Fitted on SQuAD alone, the
+#   decision refused 77% of the plain questions (its AUC there 0.47). The refusal
+#   probability's weight came out negative: with the answer's log-probability (weight -0.97)
+#   it measures the model's confidence twice, and the fit uses the difference. Holding it at 0
+#   (`--without-refusal-probability`, balanced 0.50) was measured and lost on held-out SQuAD
+#   (contains gold 55% against 63%, false refusals 23% against 14%); it stays free.
 # - Without it (refuse_at_without_reader; WEIGHTS_WITHOUT_READER): 160 questions of the
 #   training articles, SQuAD's unanswerable ones as the refusals: balanced 0.55 (61% vs
 #   29%), lenient 0.85 (6% vs 3%), strict 0.40 (88% vs 75%).
@@ -73,9 +75,9 @@ class Strictness:
 STRICTNESS: dict[str, Strictness] = {
     "lenient": Strictness("lenient", "Lenient: answer whenever a passage may hold it",
                           0.15, 0.05, 0.95, 0.0, refuse_at_without_reader=0.85),
-    "balanced": Strictness("balanced", "Balanced (recommended)", 0.22, 0.10, 0.50, 0.0,
+    "balanced": Strictness("balanced", "Balanced (recommended)", 0.22, 0.10, 0.55, 0.0,
                            refuse_at_without_reader=0.55),
-    "strict": Strictness("strict", "Strict: answer only when clearly covered", 0.30, 0.15, 0.45,
+    "strict": Strictness("strict", "Strict: answer only when clearly covered", 0.30, 0.15, 0.50,
                          0.15, refuse_at_without_reader=0.40),
 }
 DEFAULT_STRICTNESS = "balanced"
@@ -199,7 +201,7 @@ EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth
 # Logistic weights over `features` (intercept, refusal probability's logit, retrieval
 # confidence, answer log-probability, question coverage, and with the reader its logit),
 # fitted by tests/bench/calibrate_strictness.py on the questions above.
-# WEIGHTS, with the reader: cross-validated AUC 0.780 of "the library lacks the answer"
+# WEIGHTS, with the reader: cross-validated AUC 0.783 of "the library lacks the answer"
 # against answerable over SQuAD's calibration articles and the plain documents together (the
 # reader alone 0.758; on SQuAD alone the fit reached 0.873, mostly by the question's coverage,
 # which plain questions, worded their own way, do not have). SQuAD's unanswerable questions
@@ -208,7 +210,7 @@ EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth
 # false refusals for 48% correct ones). README, "Answer quality".
 # WEIGHTS_WITHOUT_READER (the reader off), fitted on SQuAD's unanswerable questions:
 # cross-validated AUC 0.69, against 0.59 for the refusal probability alone.
-WEIGHTS: tuple[float, ...] = (0.278, 0.0, -0.3823, -0.3174, -0.4066, -0.4522)
+WEIGHTS: tuple[float, ...] = (-0.1501, -0.3054, -0.3787, -0.9704, -0.3803, -0.4906)
 WEIGHTS_WITHOUT_READER: tuple[float, ...] = (0.0833, 0.0109, -0.5592, -1.3019, 0.0)
 
 

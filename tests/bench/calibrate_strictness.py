@@ -73,9 +73,9 @@ def evidence(row: dict[str, Any]) -> answerability.Evidence | None:
 WITH_READER = False  # --with-reader: the reader's best probability as one more feature
 WITHOUT_COVERAGE = False  # --without-coverage: the decision as it was before coverage
 # --without-refusal-probability: its weight held at 0. Over SQuAD and plain documents together
-# it separates nothing (AUC 0.49; 0.39 on the plain ones alone, where the model leans to
-# refusing answerable questions), and a fit left free gave it a negative weight: a model sure
-# the passage answers ("two years", refusal probability 0.06) pushed the decision to refuse.
+# it separates nothing (AUC 0.49; 0.39 on the plain ones alone), and a fit left free gives it
+# a negative weight beside the answer's log-probability (the model's confidence twice). Held
+# at 0 it lost on held-out SQuAD (README, "Answer quality"), so the shipped fit leaves it free.
 WITHOUT_REFUSAL_PROBABILITY = False
 # --target correct: fit "refuse" to every answer that would not be right (unanswerable, or an
 # answer without a gold answer in it), not only to the unanswerable questions
