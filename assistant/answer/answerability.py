@@ -205,9 +205,9 @@ EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth
 # against answerable over SQuAD's calibration articles and the plain documents together (the
 # reader alone 0.758; on SQuAD alone the fit reached 0.873, mostly by the question's coverage,
 # which plain questions, worded their own way, do not have). SQuAD's unanswerable questions
-# are not in the fit: on held-out articles no input tells them from answerable ones (AUC 0.45-0.52 each),
-# and fitting on them only made the decision refuse more often at random (held-out: 41%
-# false refusals for 48% correct ones). README, "Answer quality".
+# are not in the fit: on held-out articles no input tells them from answerable ones (AUC
+# 0.45-0.52 each), and fitting on them only made the decision refuse more often at random
+# (held-out: 41% false refusals for 48% correct ones). README, "Answer quality".
 # WEIGHTS_WITHOUT_READER (the reader off), fitted on SQuAD's unanswerable questions:
 # cross-validated AUC 0.69, against 0.59 for the refusal probability alone.
 WEIGHTS: tuple[float, ...] = (-0.1501, -0.3054, -0.3787, -0.9704, -0.3803, -0.4906)

@@ -18,6 +18,23 @@ from assistant.answer.citations import content_words
 _SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s)|$)", re.MULTILINE)
 
 
+def spans_between(text: str, breaks: re.Pattern[str]) -> list[tuple[int, int]]:
+    """The [start, end) of each piece of `text` between the matches of `breaks`, trimmed of
+    whitespace, empty pieces left out (a sentence splitter's common part: the pattern says
+    where one ends)."""
+    cuts = [(m.start(), m.end()) for m in breaks.finditer(text)]
+    out = []
+    for a, b in zip([0] + [end for _, end in cuts], [start for start, _ in cuts] + [len(text)],
+                    strict=True):
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
+
+
 def sentences(text: str) -> list[str]:
     """The passage's sentences (and lines: a list's items end without a full stop)."""
     return [s for s in (m.group().strip() for m in _SENTENCE.finditer(text)) if s]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 
+from assistant.answer.beside import spans_between
 from assistant.answer.citations import content_words
 
 _AUXILIARY = ("is", "are", "was", "were", "am", "do", "does", "did", "can", "could", "will",
@@ -28,7 +29,7 @@ _OPENS = re.compile(r"^(?:(?:and|but|so|then|also|or)\s+)?(?:" +
 _CLAUSE_END = re.compile(r"[,;:.!?]\s+|\s[-\u2013\u2014]\s")
 _CHOICE = re.compile(r"\bor\b(?!\s+not\b)", re.IGNORECASE)
 # where a sentence ends: see `sentence_spans`
-_BREAK = re.compile(r"[.!?](?=\s)|\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*\u2022|#>]|\d+[.)]\s))")
+_BREAK = re.compile(r"(?<=[.!?])(?=\s)|\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*\u2022|#>]|\d+[.)]\s))")
 AT_ANSWER = 0.25  # added to the score of the sentence holding the answer's words
 QUESTION_CHARS = 1000  # as qualifiers.QUESTION_CHARS: a pasted page is no question to parse
 
@@ -64,21 +65,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     table row or a heading; other line breaks are inside it (a PDF breaks its lines anywhere:
     "The warranty covers the kettle body, the lid mechanism, the power base and the" is half
     of one)."""
-    spans = []
-    start = 0
-    for m in _BREAK.finditer(text):
-        spans.append((start, m.start() + (1 if m.group()[0] in ".!?" else 0)))
-        start = m.end()
-    spans.append((start, len(text)))
-    out = []
-    for a, b in spans:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if b > a:
-            out.append((a, b))
-    return out
+    return spans_between(text, _BREAK)
 
 
 def answering_sentence(question: str, passages: list[str],

@@ -17,6 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.answer.beside import spans_between
 from assistant.ingest import places
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -36,21 +37,7 @@ def content_words(text: str) -> set[str]:
 
 def sentences(text: str) -> list[tuple[int, int]]:
     """[start, end) of each sentence (or list item / paragraph) of `text`, trimmed."""
-    spans = []
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        spans.append((start, m.start()))
-        start = m.end()
-    spans.append((start, len(text)))
-    out = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            out.append((s, e))
-    return out
+    return spans_between(text, _SENTENCE_END)
 
 
 def citing_text(answer: str, n: int) -> str:
