@@ -217,6 +217,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         document_questions,
         nearest_passages,
         reader_split,
+        searched_passages,
     )
     from assistant.training.reader_train import ReaderConfig, ReaderProgress, train_reader
     from assistant.training.squad import load_qa, passages_of
@@ -236,7 +237,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     chunker = Chunker()
 
     embedder = None
-    if args.retrieved:
+    if args.retrieved or (args.tempting and args.documents):
         from assistant.search import Embedder
 
         embedder = Embedder()
@@ -245,7 +246,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         part = qa.only_articles(articles)
         passages = passages_of(part, lambda text: [c.text for c in chunker.chunk_page(text)])
         near = None
-        if embedder is not None:  # search's nearest passages stand in for random ones
+        if embedder is not None and args.retrieved:  # search's nearest passages stand in
+            # for random ones
             nearest = nearest_passages(part.questions, passages, embedder.embed_batch)
             near = lambda q: nearest.get(q.id, [])  # noqa: E731
         pairs = build_reader_pairs(part, passages, seed=seed,
@@ -262,9 +264,13 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         # SQuAD's, comparable with every reader before)
         docs = document_questions(load_qa(path))
         passages = passages_of(docs, lambda text: [c.text for c in chunker.chunk_page(text)])
+        tempting = None
+        if embedder is not None and args.tempting:  # what search would hand the reader
+            ranked = searched_passages(docs, passages, embedder)
+            tempting = lambda q, ranked=ranked: ranked.get(q.id, [])  # noqa: E731
         extra = build_reader_pairs(docs, passages, seed=args.seed + 10 + i,
                                    hard_per_question=2, unanswerable_chunks=2,
-                                   short_share=args.short_share)
+                                   short_share=args.short_share, tempting=tempting)
         counts = documents.setdefault(Path(path).name, dict.fromkeys(KINDS, 0))
         for pair in extra:  # a file given twice (to weigh it double) counts twice
             counts[pair.kind] += 1
@@ -355,6 +361,10 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--documents", action="append", metavar="QA.jsonl",
                    help="also train on plain documents: our QA JSONL whose questions list "
                    "their document's sections (repeatable; training pairs only)")
+    p.add_argument("--tempting", action="store_true",
+                   help="pair the --documents questions with the sections search ranks "
+                   "nearest them (a near miss with its document's nearest chunks, an answer "
+                   "with the nearest that lack it) instead of random ones")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

@@ -34,6 +34,14 @@ handbook's section, a contract's clause. An answerable question's own passage is
 section holding its answer, its other sections are its `hard` negatives, and a question the
 document cannot answer (written as a near miss: Sunday's hours where only weekdays' are
 given) is `unanswerable` against its sections.
+
+With `tempting` (`train-reader --tempting`), those negatives are the sections search would
+hand the reader rather than random ones: a near miss meets its document's chunks nearest the
+question (the chunk about weekday hours for the question about Sunday's), an answerable
+question the nearest chunks of its document that lack its answer. Paired at random, a near
+miss mostly met sections off its point, and the reader learned to reject those: on unseen
+plain documents it told answers from near misses with an AUC of 0.89 on such pairs but 0.45
+on what search gave it in the app.
 """
 
 from __future__ import annotations
@@ -162,8 +170,14 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                        unanswerable_chunks: int = 1, short_share: float = 0.5,
                        neighbours: Callable[[Question], Sequence[Passage]] | None = None,
                        retrieved_per_question: int = 1,
-                       swapped_share: float = 0.0) -> list[ReaderPair]:
+                       swapped_share: float = 0.0,
+                       tempting: Callable[[Question], Sequence[Passage]] | None = None
+                       ) -> list[ReaderPair]:
     """Every question of `qa` as reader pairs (see the module's docstring), shuffled.
+
+    `tempting(q)`: passages in the order search would rank them for the question, best
+    first; an unanswerable question's own passages and an answerable one's `hard` negatives
+    are then taken in that order instead of at random.
 
     `neighbours(q)`: the passages search ranks first for the question, best first; the first
     `retrieved_per_question` of them that do not hold its answer become `retrieved` pairs.
@@ -216,14 +230,14 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                                                     q.article))
                     break
         else:
-            for p in rng.sample(own, min(unanswerable_chunks, len(own))):
+            for p in _first(own, tempting(q) if tempting else None, unanswerable_chunks, rng):
                 pairs.append(pair(q, p, "unanswerable"))
                 window = short_window(p.text, None, rng) if short_share > 0 else None
                 if window is not None and rng.random() < short_share:
                     pairs.append(short(q, p, window, "short_negative"))
         same = [p for p in by_article.get(q.article, [])
                 if p.paragraph.id not in q.paragraph_ids and not _holds(p.text, q.answers)]
-        for p in rng.sample(same, min(hard_per_question, len(same))):
+        for p in _first(same, tempting(q) if tempting else None, hard_per_question, rng):
             pairs.append(pair(q, p, "hard"))
         if neighbours is not None:
             near = [p for p in neighbours(q) if not _holds(p.text, q.answers)
@@ -237,6 +251,19 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                 pairs.append(pair(q, p, "easy"))
     rng.shuffle(pairs)
     return pairs
+
+
+def _first(pool: list[Passage], order: Sequence[Passage] | None, n: int,
+           rng: random.Random) -> list[Passage]:
+    """`n` passages of `pool` (or all, if fewer): the first in `order` when given, the
+    rest (those `order` does not rank) drawn at random."""
+    if order is None:
+        return rng.sample(pool, min(n, len(pool)))
+    inside = {id(p) for p in pool}
+    ranked = [p for p in order if id(p) in inside][:n]
+    taken = {id(p) for p in ranked}
+    rest = [p for p in pool if id(p) not in taken]
+    return ranked + rng.sample(rest, min(n - len(ranked), len(rest)))
 
 
 @dataclass(frozen=True)
@@ -276,5 +303,44 @@ def nearest_passages(questions: Sequence[Question], passages: dict[str, list[Pas
     for q, row in zip(questions, queries @ docs.T, strict=True):
         best = np.argsort(-row)[:depth]
         out[q.id] = [flat[i] for i in best]
+    return out
+
+
+def searched_passages(qa: QASet, passages: dict[str, list[Passage]], embedder: Any,
+                      depth: int = 20) -> dict[str, list[Passage]]:
+    """Each question's first `depth` passages as the app's own search ranks them (its index,
+    hybrid keyword and vector search), best first: what the reader is handed at answer time.
+    The embedder's cosine alone ranks a near miss's section less faithfully ("How much oil
+    goes into the automatic gearbox?" first finds the service intervals; keyword search, the
+    fluids list that names the gearbox)."""
+    import tempfile
+    from pathlib import Path
+
+    from assistant.evaluation.qa import write_passages
+    from assistant.ingest import Indexer
+    from assistant.search import Retriever
+    from assistant.store import Store
+
+    by_file = {p.file_name: pid for pid, p in qa.paragraphs.items()}
+    out: dict[str, list[Passage]] = {}
+    with tempfile.TemporaryDirectory(prefix="assistant-reader-") as temp:
+        root = Path(temp)
+        store = Store(root / "search.sqlite3")
+        try:
+            write_passages(qa, root / "passages")
+            Indexer(store, embedder).index([root / "passages"], "reader")
+            retriever = Retriever(store, embedder)
+            for q in qa.questions:
+                ranked: list[Passage] = []
+                for hit in retriever.search(q.question, depth, collections=["reader"]):
+                    chunks = passages.get(by_file.get(Path(hit.path).name, ""), [])
+                    text = hit.text.strip()
+                    match = next((c for c in chunks if c.text.strip() == text), None) or \
+                        next((c for c in chunks if text[:80] in c.text), None)
+                    if match is not None and all(match is not r for r in ranked):
+                        ranked.append(match)
+                out[q.id] = ranked
+        finally:
+            store.close()
     return out
 

@@ -18,6 +18,7 @@ Outputs in `out_dir`: `reader.onnx` (int8, the file the app reads: see
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -324,11 +325,17 @@ def _save(path: Path, state: dict[str, Any]) -> None:
             os.unlink(tmp)
 
 
-def _fingerprint(config: ReaderConfig, n_train: int) -> dict[str, Any]:
+def _fingerprint(config: ReaderConfig, pairs: Sequence[ReaderPair]) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the settings and the very training pairs
+    (a run resumed with other data, e.g. without `--tempting`, would train on a mixture)."""
     keep = asdict(config)
     for volatile in ("threads", "checkpoint_minutes"):
         keep.pop(volatile)
-    return dict(keep, train_pairs=n_train)
+    digest = hashlib.sha256()
+    for p in pairs:
+        digest.update(f"{p.question}\x00{p.passage}\x00{p.start}\x00{p.end}\x00{p.kind}\x01"
+                      .encode())
+    return dict(keep, train_pairs=len(pairs), train_digest=digest.hexdigest())
 
 
 def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[ReaderPair],
@@ -375,7 +382,7 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
     lengths = [len(e.ids) for e in train_enc]
     per_epoch = math.ceil(len(train_enc) / config.batch_size)
     total = per_epoch * config.epochs
-    fingerprint = _fingerprint(config, len(train_enc))
+    fingerprint = _fingerprint(config, [train_pairs[i] for i in keep])
 
     model = build_model(model_path)
     # The word-embedding table (30,522 x 384, half the model) stays as the embedder has it:

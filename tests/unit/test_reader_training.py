@@ -342,3 +342,66 @@ def test_train_reader_adds_plain_documents_to_training_only(tmp_path: Path,
     # a checkpoint of a run with the documents does not resume without them
     assert main([*base, "--resume"]) == 1
     assert "other data or settings" in capsys.readouterr().err
+
+
+def test_tempting_pairs_a_near_miss_with_the_section_search_would_give_it() -> None:
+    """With `tempting` (the app's own index and hybrid search), a near miss meets the chunks
+    of its document search ranks first for it, not random ones: "How much oil goes into the automatic gearbox?"
+    meets the fluids list that gives the manual gearbox's oil (search ranks it second). Answerable questions' `hard`
+    negatives come from the same ranking and still never hold the answer."""
+    from assistant.search import Embedder
+    from assistant.training.reader_data import document_questions, searched_passages
+
+    path = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
+    docs = document_questions(load_qa(path))
+    docs = docs.only_articles(["velden_corvana_service_booklet", "fenwick_lane_allotment_rules"])
+    chunker = Chunker()
+    passages = passages_of(docs, lambda text: [c.text for c in chunker.chunk_page(text)])
+    ranked = searched_passages(docs, passages, Embedder())
+    assert all(len(v) >= 4 for v in ranked.values())
+    common = dict(seed=0, hard_per_question=2, unanswerable_chunks=2, short_share=0.0,
+                  easy_share=0.0)
+    tempting = build_reader_pairs(docs, passages, tempting=lambda q: ranked[q.id], **common)
+    plain = build_reader_pairs(docs, passages, **common)
+    assert len(tempting) == len(plain)  # the same pairs in number, other passages
+
+    def passages_for(pairs: list[Any], question: str, kind: str) -> list[str]:
+        return [p.passage for p in pairs if p.question == question and p.kind == kind]
+
+    gearbox = "How much oil goes into the automatic gearbox?"
+    near = passages_for(tempting, gearbox, "unanswerable")
+    assert len(near) == 2 and any("Gearbox oil (manual)" in n for n in near)
+    by_id = {q.id: q for q in docs.questions}
+    for q in docs.questions:  # each near miss meets its own document's two nearest chunks
+        if not q.answerable:
+            own = [p.text for p in ranked[q.id] if p.paragraph.id in q.paragraph_ids]
+            assert sorted(passages_for(tempting, q.question, "unanswerable")) == sorted(own[:2])
+    for p in tempting:
+        if p.kind == "hard":
+            q = next(q for q in by_id.values() if q.question == p.question)
+            assert not any(a.lower() in p.passage.lower() for a in q.answers)
+    # at random, the near misses met other chunks
+    assert sorted(p.passage for p in tempting if p.kind == "unanswerable") != \
+        sorted(p.passage for p in plain if p.kind == "unanswerable")
+
+
+def test_a_checkpoint_resumes_only_with_the_same_training_pairs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--tempting` changes which passages the pairs hold, not how many: the checkpoint's
+    fingerprint covers the pairs themselves, so a run resumed without it is refused."""
+    data = _squad(tmp_path / "tiny.json")
+    docs = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
+    base = ["train-reader", str(data), "--out", str(tmp_path / "reader"), "--batch-size", "2",
+            "--threads", "1", "--stop-after", "1", "--documents", str(docs)]
+    assert main([*base, "--tempting"]) == 0
+    with_tempting = capsys.readouterr().err.split("Reader pairs: ")[1].split("\n")[0]
+    assert main([*base, "--resume"]) == 1
+    assert "other data or settings" in capsys.readouterr().err
+    assert main([*base, "--tempting", "--resume"]) == 0
+    capsys.readouterr()
+    # SQuAD's own pairs are untouched by --tempting: the same validation and held-out pairs
+    # (training's easy pairs are drawn after the documents' own, so their count may move)
+    assert main([*base[:3], str(tmp_path / "other"), *base[4:]]) == 0
+    without = capsys.readouterr().err.split("Reader pairs: ")[1].split("\n")[0]
+    assert without.split("), ")[1:] == with_tempting.split("), ")[1:]
+    assert abs(int(without.split()[0]) - int(with_tempting.split()[0])) < 20
