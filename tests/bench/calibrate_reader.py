@@ -12,7 +12,8 @@ the reader while it trained, never the held-out articles `eval qa --split held-o
 - balanced: the largest correct-refusal minus false-refusal rate (Youden's J);
 - lenient: the highest threshold whose false-refusal rate is at most 5%;
 - strict: the lowest threshold whose correct-refusal rate is at least 90%.
-`--split held-out` only reports how those thresholds do there.
+`--split held-out` only reports how those thresholds do there; `--split all` reads every
+article (a generated set of plain documents held out as a whole).
 
 Usage:
     .venv/bin/python tests/bench/calibrate_reader.py ../shared/data/squad2-dev-half.json \
@@ -111,7 +112,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data")
     parser.add_argument("--reader", help="folder with reader.onnx (default: the shipped one)")
-    parser.add_argument("--split", choices=("validation", "held-out"), default="validation")
+    parser.add_argument("--split", choices=("validation", "held-out", "all"),
+                        default="validation",
+                        help="the reader's article split of a SQuAD file, or all (a plain "
+                             "QA JSONL that is held out as a whole, e.g. plain_heldout.jsonl)")
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--thresholds", help="JSON of thresholds to report (held-out)")
     parser.add_argument("--limit", type=int, help="only the first N questions (a quick look)")
@@ -123,7 +127,8 @@ def main() -> int:
 
     qa = load_qa(args.data)
     split = reader_split(qa.articles)
-    articles = split.validation if args.split == "validation" else split.held_out
+    articles = {"validation": split.validation, "held-out": split.held_out,
+                "all": qa.articles}[args.split]
     part = qa.only_articles(articles)
     reader = Reader(Path(args.reader)) if args.reader else Reader()
     embedder = Embedder()
