@@ -270,7 +270,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
             tempting = lambda q, ranked=ranked: ranked.get(q.id, [])  # noqa: E731
         extra = build_reader_pairs(docs, passages, seed=args.seed + 10 + i,
                                    hard_per_question=2, unanswerable_chunks=2,
-                                   short_share=args.short_share, tempting=tempting)
+                                   short_share=args.short_share, tempting=tempting,
+                                   tempting_hard=args.tempting == "all")
         counts = documents.setdefault(Path(path).name, dict.fromkeys(KINDS, 0))
         for pair in extra:  # a file given twice (to weigh it double) counts twice
             counts[pair.kind] += 1
@@ -361,10 +362,11 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--documents", action="append", metavar="QA.jsonl",
                    help="also train on plain documents: our QA JSONL whose questions list "
                    "their document's sections (repeatable; training pairs only)")
-    p.add_argument("--tempting", action="store_true",
+    p.add_argument("--tempting", nargs="?", const="all", choices=("all", "near-misses"),
                    help="pair the --documents questions with the sections search ranks "
-                   "nearest them (a near miss with its document's nearest chunks, an answer "
-                   "with the nearest that lack it) instead of random ones")
+                   "first for them instead of random ones: a near miss with its document's "
+                   "first chunks, and (all, the default) every question's other sections "
+                   "with the first that lack its answer")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

@@ -171,13 +171,13 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                        neighbours: Callable[[Question], Sequence[Passage]] | None = None,
                        retrieved_per_question: int = 1,
                        swapped_share: float = 0.0,
-                       tempting: Callable[[Question], Sequence[Passage]] | None = None
-                       ) -> list[ReaderPair]:
+                       tempting: Callable[[Question], Sequence[Passage]] | None = None,
+                       tempting_hard: bool = True) -> list[ReaderPair]:
     """Every question of `qa` as reader pairs (see the module's docstring), shuffled.
 
     `tempting(q)`: passages in the order search would rank them for the question, best
-    first; an unanswerable question's own passages and an answerable one's `hard` negatives
-    are then taken in that order instead of at random.
+    first; an unanswerable question's own passages and (with `tempting_hard`) every
+    question's `hard` negatives are then taken in that order instead of at random.
 
     `neighbours(q)`: the passages search ranks first for the question, best first; the first
     `retrieved_per_question` of them that do not hold its answer become `retrieved` pairs.
@@ -237,7 +237,8 @@ def build_reader_pairs(qa: QASet, passages: dict[str, list[Passage]], *, seed: i
                     pairs.append(short(q, p, window, "short_negative"))
         same = [p for p in by_article.get(q.article, [])
                 if p.paragraph.id not in q.paragraph_ids and not _holds(p.text, q.answers)]
-        for p in _first(same, tempting(q) if tempting else None, hard_per_question, rng):
+        for p in _first(same, tempting(q) if tempting and tempting_hard else None,
+                        hard_per_question, rng):
             pairs.append(pair(q, p, "hard"))
         if neighbours is not None:
             near = [p for p in neighbours(q) if not _holds(p.text, q.answers)

@@ -380,6 +380,26 @@ def test_tempting_pairs_a_near_miss_with_the_section_search_would_give_it() -> N
         if p.kind == "hard":
             q = next(q for q in by_id.values() if q.question == p.question)
             assert not any(a.lower() in p.passage.lower() for a in q.answers)
+    # near misses only (`--tempting near-misses`): the same near-miss pairs, the other
+    # sections of an answerable question drawn at random again
+    only = build_reader_pairs(docs, passages, tempting=lambda q: ranked[q.id],
+                              tempting_hard=False, **common)
+    assert sorted(p.passage for p in only if p.kind == "unanswerable") == \
+        sorted(p.passage for p in tempting if p.kind == "unanswerable")
+
+    def first_ranked(pairs: list[Any]) -> int:  # hard pairs that are search's first pick
+        count = 0
+        for q in answerable:
+            hard = passages_for(pairs, q.question, "hard")
+            lacking = [p.text for p in ranked[q.id] if p.paragraph.article == q.article
+                       and p.paragraph.id not in q.paragraph_ids
+                       and not any(a.lower() in p.text.lower() for a in q.answers)]
+            count += lacking[0] in hard
+        return count
+
+    answerable = [q for q in docs.questions if q.answerable]
+    assert first_ranked(tempting) == len(answerable)
+    assert first_ranked(only) < len(answerable) * 0.8
     # at random, the near misses met other chunks
     assert sorted(p.passage for p in tempting if p.kind == "unanswerable") != \
         sorted(p.passage for p in plain if p.kind == "unanswerable")
