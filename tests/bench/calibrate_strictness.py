@@ -31,10 +31,13 @@ Usage:
         --exclude grounded.jsonl --limit 160 [--lora ADAPTER.gguf] [--out rows.json]
     .venv/bin/python tests/bench/calibrate_strictness.py --rows rows.json   # refit only
     .venv/bin/python tests/bench/calibrate_strictness.py tests/data/qa/plain_calibration.jsonl \
-        --split all --limit 1000 --out plain.json      # then --missing-only --missing 200
+        --split all --limit 1000 --out plain.json
+    .venv/bin/python tests/bench/calibrate_strictness.py tests/data/qa/plain_calibration.jsonl \
+        --split all --limit 1 --missing-only --missing 200 --out plain_missing.json
+        # taken out: other questions than the sample's, so a sample of 1 leaves them all
     .venv/bin/python tests/bench/calibrate_strictness.py --rows cal.json --absent plain.json \
         --rows plain_missing.json --with-reader --refusals missing --split calibration
-        # the shipped decision's fit
+        # the shipped decision's fit (recorded rows: tests/bench/decision_rows/)
 """
 
 from __future__ import annotations

@@ -89,3 +89,27 @@ def test_the_reader_joins_the_decision_when_it_read_the_passages() -> None:
     level = answerability.STRICTNESS["balanced"]
     assert answerability.refuse_at(level, trusted) == level.refuse_at
     assert answerability.refuse_at(level, without) == level.refuse_at_without_reader
+
+
+def test_the_shipped_decision_is_what_its_recorded_answers_fit() -> None:
+    """WEIGHTS and the thresholds with the reader come from the recorded answers in
+    tests/bench/decision_rows (the documented refit, with the shipped reader): a hand-edited
+    weight, or a new reader shipped without refitting, fails here."""
+    import re
+    import subprocess
+
+    rows = Path(__file__).resolve().parents[1] / "bench" / "decision_rows"
+    out = subprocess.run(
+        [sys.executable, calibrate_strictness.__file__, "--rows", str(rows / "cal_rows.json"),
+         "--absent", str(rows / "plain_rows.json"), "--rows", str(rows / "plain_missing.json"),
+         "--with-reader", "--refusals", "missing", "--split", "calibration",
+         "--reader", str(Path(__file__).resolve().parents[2] / "resources" / "reader")],
+        capture_output=True, text=True, timeout=600, check=True).stdout
+    weights = re.search(r"^weights \(.*\): \[(.*)\]$", out, re.M)
+    assert weights, out
+    fitted = [float(w) for w in weights.group(1).split(",")]
+    assert fitted == [round(w, 4) for w in answerability.WEIGHTS]
+    chosen = dict(re.findall(r"(lenient|balanced|strict) ([0-9.]+)",
+                             re.search(r"^chosen: .*$", out, re.M).group(0)))  # type: ignore[union-attr]
+    for name, threshold in chosen.items():
+        assert float(threshold) == answerability.STRICTNESS[name].refuse_at, name
