@@ -28,7 +28,7 @@ from typing import Any
 from assistant.answer import EMPTY_ANSWER_TEXT, SHIPPED, Answer, answer_question
 from assistant.answer.support import QUOTE_LEAD
 from assistant.search import Hit
-from assistant.training.squad import QASet, Question, normalize, token_f1
+from assistant.training.squad import QASet, Question, normalize, token_f1, write_passages
 
 Progress = Callable[[int, int, str], None]
 
@@ -249,17 +249,6 @@ def sample_missing(questions: Sequence[Question], n: int, seed: int = 0,
 
 
 MISSING_EXTRA = 10  # hits fetched beyond k for a "missing" question, as some are taken out
-
-
-def write_passages(qa: QASet, folder: Path) -> list[Path]:
-    """Each paragraph as a text file, named as the training examples name their sources."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for paragraph in qa.paragraphs.values():
-        path = folder / paragraph.file_name
-        path.write_text(paragraph.text.strip() + "\n", encoding="utf-8")
-        written.append(path)
-    return written
 
 
 def oracle_hits(qa: QASet, question: Question, chunk: Callable[[str], list[Any]],

@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.training.squad import Passage, QASet, Question, split_articles
+from assistant.training.squad import Passage, QASet, Question, split_articles, write_passages
 from assistant.training.windows import short_window
 
 KINDS = ("answer", "unanswerable", "hard", "easy", "short_answer", "short_negative",
@@ -317,7 +317,6 @@ def searched_passages(qa: QASet, passages: dict[str, list[Passage]], embedder: A
     import tempfile
     from pathlib import Path
 
-    from assistant.evaluation.qa import write_passages
     from assistant.ingest import Indexer
     from assistant.search import Retriever
     from assistant.store import Store

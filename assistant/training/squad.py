@@ -197,6 +197,17 @@ def load_qa(path: str | Path) -> QASet:
     return qa
 
 
+def write_passages(qa: QASet, folder: Path) -> list[Path]:
+    """Each paragraph as a text file, named as the training examples name their sources."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for paragraph in qa.paragraphs.values():
+        path = folder / paragraph.file_name
+        path.write_text(paragraph.text.strip() + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
 def split_articles(articles: Sequence[str], *, held_out: float = 0.25,
                    seed: int = 0) -> tuple[list[str], list[str]]:
     """(training articles, held-out articles): a fixed order by hash, so anyone repeats it."""
