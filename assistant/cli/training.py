@@ -246,8 +246,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         part = qa.only_articles(articles)
         passages = passages_of(part, lambda text: [c.text for c in chunker.chunk_page(text)])
         near = None
-        if embedder is not None and args.retrieved:  # search's nearest passages stand in
-            # for random ones
+        # search's nearest passages stand in for random ones
+        if embedder is not None and args.retrieved:
             nearest = nearest_passages(part.questions, passages, embedder.embed_batch)
             near = lambda q: nearest.get(q.id, [])  # noqa: E731
         pairs = build_reader_pairs(part, passages, seed=seed,

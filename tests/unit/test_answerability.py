@@ -109,7 +109,9 @@ def test_the_shipped_decision_is_what_its_recorded_answers_fit() -> None:
     assert weights, out
     fitted = [float(w) for w in weights.group(1).split(",")]
     assert fitted == [round(w, 4) for w in answerability.WEIGHTS]
-    chosen = dict(re.findall(r"(lenient|balanced|strict) ([0-9.]+)",
-                             re.search(r"^chosen: .*$", out, re.M).group(0)))  # type: ignore[union-attr]
+    chosen_line = re.search(r"^chosen: .*$", out, re.M)
+    assert chosen_line, out
+    chosen = dict(re.findall(r"(lenient|balanced|strict) ([0-9.]+)", chosen_line.group(0)))
+    assert len(chosen) == 3, chosen_line.group(0)
     for name, threshold in chosen.items():
         assert float(threshold) == answerability.STRICTNESS[name].refuse_at, name

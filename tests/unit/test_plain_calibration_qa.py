@@ -1,7 +1,8 @@
 """The generated plain documents: tests/data/qa/plain_calibration.jsonl, which the
 answer-or-refuse decision is fitted on beside SQuAD, plain_training.jsonl and
-plain_training2.jsonl, which the reader trains on, and plain_heldout.jsonl, never fitted on (it judges both); each kept apart from the
-others and from the documents the product is judged on."""
+plain_training2.jsonl, which the reader trains on, and plain_heldout.jsonl, never fitted on
+(it judges both); each kept apart from the others and from the documents the product is
+judged on."""
 
 from __future__ import annotations
 

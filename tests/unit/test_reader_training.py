@@ -346,9 +346,10 @@ def test_train_reader_adds_plain_documents_to_training_only(tmp_path: Path,
 
 def test_tempting_pairs_a_near_miss_with_the_section_search_would_give_it() -> None:
     """With `tempting` (the app's own index and hybrid search), a near miss meets the chunks
-    of its document search ranks first for it, not random ones: "How much oil goes into the automatic gearbox?"
-    meets the fluids list that gives the manual gearbox's oil (search ranks it second). Answerable questions' `hard`
-    negatives come from the same ranking and still never hold the answer."""
+    of its document search ranks first for it, not random ones: "How much oil goes into the
+    automatic gearbox?" meets the fluids list that gives the manual gearbox's oil (search
+    ranks it second). Answerable questions' `hard` negatives come from the same ranking and
+    still never hold the answer."""
     from assistant.search import Embedder
     from assistant.training.reader_data import document_questions, searched_passages
 
