@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +94,26 @@ def translate_errors(path: Path | str) -> Iterator[None]:
         raise known from exc
 
 
+def _switch_to_wal(conn: apsw.Connection) -> None:
+    """Put the file in WAL mode, waiting as long as the busy timeout for other openers.
+
+    SQLite does not call the busy handler while one connection turns a new file to WAL and
+    another is reading its header, so copies opening a new store at once would otherwise
+    fail at once with "database is locked"; here they retry until the timeout instead.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except apsw.BusyError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+
 def connect(path: Path | str) -> apsw.Connection:
     """Open (and create) a store file with sqlite-vec loaded and the pragmas we rely on."""
     with translate_errors(path):
@@ -102,7 +123,7 @@ def connect(path: Path | str) -> apsw.Connection:
         conn.load_extension(sqlite_vec.loadable_path())
         conn.enable_load_extension(False)
         if str(path) != ":memory:":
-            conn.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA temp_store=MEMORY")
