@@ -232,6 +232,12 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
             not 0.0 <= args.swapped_share <= 1.0:
         raise UserError("--retrieved takes a number of passages, 0 or more, and --short-share "
                         "and --swapped-share a share between 0 and 1.")
+    if args.tempting and not args.documents:
+        raise UserError("--tempting pairs the questions of --documents files with what search "
+                        "finds for them; give at least one --documents file.")
+    if args.siblings and not args.tempting:
+        raise UserError("--siblings gives the sections a near miss meets through --tempting "
+                        "to the questions they answer; use it with --tempting.")
     qa = load_qa(args.data)
     split = reader_split(qa.articles, held_out=args.held_out, seed=args.seed)
     chunker = Chunker()
@@ -271,7 +277,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         extra = build_reader_pairs(docs, passages, seed=args.seed + 10 + i,
                                    hard_per_question=2, unanswerable_chunks=2,
                                    short_share=args.short_share, tempting=tempting,
-                                   tempting_hard=args.tempting == "all")
+                                   tempting_hard=args.tempting == "all",
+                                   siblings=args.siblings)
         counts = documents.setdefault(Path(path).name, dict.fromkeys(KINDS, 0))
         for pair in extra:  # a file given twice (to weigh it double) counts twice
             counts[pair.kind] += 1
@@ -367,6 +374,10 @@ def add_training_commands(sub: Any) -> None:
                    "first for them instead of random ones: a near miss with its document's "
                    "first chunks, and (all, the default) every question's other sections "
                    "with the first that lack its answer")
+    p.add_argument("--siblings", action="store_true",
+                   help="with --tempting: also give each section a near miss meets to a "
+                   "question of the same document that it answers, so that the reader "
+                   "learns what the near miss lacks rather than to distrust the section")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

@@ -406,6 +406,53 @@ def test_tempting_pairs_a_near_miss_with_the_section_search_would_give_it() -> N
         sorted(p.passage for p in plain if p.kind == "unanswerable")
 
 
+def test_siblings_give_a_near_miss_section_to_a_question_it_answers() -> None:
+    """With `siblings`, the section a near miss meets also comes as a positive, with its span,
+    for a question of the same document that it answers ("How much oil goes into the
+    automatic gearbox?" meets the fluids list; a question about the manual gearbox's oil
+    gets that list as its answer); every other pair stays as it was."""
+    from assistant.search import Embedder
+    from assistant.training.reader_data import document_questions, searched_passages
+
+    path = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
+    docs = document_questions(load_qa(path))
+    docs = docs.only_articles(["velden_corvana_service_booklet", "fenwick_lane_allotment_rules"])
+    chunker = Chunker()
+    passages = passages_of(docs, lambda text: [c.text for c in chunker.chunk_page(text)])
+    ranked = searched_passages(docs, passages, Embedder())
+    common = dict(seed=0, hard_per_question=2, unanswerable_chunks=2, short_share=0.0,
+                  easy_share=0.0, tempting=lambda q: ranked[q.id], tempting_hard=False)
+    without = build_reader_pairs(docs, passages, **common)
+    pairs = build_reader_pairs(docs, passages, siblings=True, **common)
+    sib = [p for p in pairs if p.kind == "sibling"]
+    assert sib and not any(p.kind == "sibling" for p in without)
+    assert sorted(map(repr, (p for p in pairs if p.kind != "sibling"))) == \
+        sorted(map(repr, without))
+    by_question = {q.question: q for q in docs.questions}
+    near = {p.passage for p in pairs if p.kind == "unanswerable"}
+    for p in sib:
+        q = by_question[p.question]
+        assert q.answerable and p.passage in near and p.article == q.article
+        assert p.passage[p.start:p.end].lower() in {a.lower() for a in q.answers}
+    # the fluids list of the gearbox near miss is answered by a sibling
+    gearbox = [p.passage for p in pairs if p.kind == "unanswerable"
+               and p.question == "How much oil goes into the automatic gearbox?"]
+    assert any(p.passage in gearbox for p in sib)
+
+
+def test_train_reader_says_what_tempting_and_siblings_need(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _squad(tmp_path / "tiny.json")
+    base = ["train-reader", str(data), "--out", str(tmp_path / "reader")]
+    assert main([*base, "--tempting"]) == 1
+    err = capsys.readouterr().err
+    assert "give at least one --documents file" in err and "Traceback" not in err
+    docs = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
+    assert main([*base, "--documents", str(docs), "--siblings"]) == 1
+    assert "use it with --tempting" in capsys.readouterr().err
+    assert not (tmp_path / "reader").exists()
+
+
 def test_a_checkpoint_resumes_only_with_the_same_training_pairs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--tempting` changes which passages the pairs hold, not how many: the checkpoint's
