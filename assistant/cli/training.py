@@ -207,6 +207,29 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teacher_logits(pairs: list[Any], skip: set[int]) -> list[float | None]:
+    """The shipped reader's answer logit for every pair whose id is not in `skip` (None
+    there): what `--distill` holds the new reader to."""
+    import math
+
+    from assistant.answer.reader import Reader
+
+    reader = Reader()
+    by_question: dict[str, list[int]] = {}
+    for i, pair in enumerate(pairs):
+        if id(pair) not in skip:
+            by_question.setdefault(pair.question, []).append(i)
+    out: list[float | None] = [None] * len(pairs)
+    print(f"Reading {sum(map(len, by_question.values()))} training pairs with the shipped "
+          "reader (the teacher).", file=sys.stderr, flush=True)
+    for question, rows in by_question.items():
+        for i, r in zip(rows, reader.read(question, [pairs[i].passage for i in rows]),
+                        strict=True):
+            p = min(max(r.probability, 1e-6), 1 - 1e-6)
+            out[i] = math.log(p / (1 - p))
+    return out
+
+
 def cmd_train_reader(args: argparse.Namespace) -> int:
     """Train the reader (question + passage -> holds the answer?, and where) on QA data."""
     from assistant.ingest.chunking import Chunker
@@ -225,7 +248,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     try:
         config = ReaderConfig(epochs=args.epochs, batch_size=args.batch_size,
                               learning_rate=args.lr, seed=args.seed, threads=args.threads,
-                              checkpoint_minutes=args.checkpoint_minutes)
+                              checkpoint_minutes=args.checkpoint_minutes,
+                              distill=args.distill)
     except ValueError as exc:
         raise UserError(f"Training options: {exc}.") from exc
     if args.retrieved < 0 or not 0.0 <= args.short_share <= 1.0 or \
@@ -264,6 +288,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         return pairs[:args.limit] if args.limit else pairs
 
     train_pairs = pairs_of(split.train, args.seed)
+    near_misses: set[int] = set()  # ids of the documents' near-miss pairs (no teacher)
     documents: dict[str, dict[str, int]] = {}
     for i, path in enumerate(args.documents or []):
         # plain documents: training pairs only (the validation and held-out figures stay
@@ -282,6 +307,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         counts = documents.setdefault(Path(path).name, dict.fromkeys(KINDS, 0))
         for pair in extra:  # a file given twice (to weigh it double) counts twice
             counts[pair.kind] += 1
+            if pair.kind == "unanswerable":
+                near_misses.add(id(pair))
         train_pairs += extra
     if documents:
         random.Random(args.seed).shuffle(train_pairs)
@@ -304,6 +331,11 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
           f"{len(val_pairs)} for validation ({len(split.validation)}), {len(held_pairs)} "
           f"held out ({len(split.held_out)}).", file=sys.stderr)
     out = Path(args.out).expanduser()
+    teacher = None
+    if args.distill > 0:
+        teacher = _teacher_logits(train_pairs, near_misses)
+        note["teacher"] = {"reader": "shipped", "weight": args.distill,
+                           "pairs": sum(t is not None for t in teacher)}
     bar = ProgressBar()
 
     def progress(p: ReaderProgress) -> None:
@@ -319,7 +351,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     result = _stoppable(lambda cancel: train_reader(
         train_pairs, val_pairs, config, default_model_path(), out, held_out_pairs=held_pairs,
         progress=progress, cancel=cancel, resume=args.resume or args.finish,
-        stop_after=args.stop_after, data_note=note, finish=args.finish), bar)
+        stop_after=args.stop_after, data_note=note, finish=args.finish, teacher=teacher),
+        bar)
     if result is None:
         return 130
     summary: dict[str, Any] = {"out": str(out), "steps": result.steps,
@@ -378,6 +411,10 @@ def add_training_commands(sub: Any) -> None:
                    help="with --tempting: also give each section a near miss meets to a "
                    "question of the same document that it answers, so that the reader "
                    "learns what the near miss lacks rather than to distrust the section")
+    p.add_argument("--distill", type=float, default=0.0, metavar="WEIGHT",
+                   help="hold the new reader to the shipped one's judgement on every pair but "
+                   "the --documents near misses, with this weight (default 0: none), so that "
+                   "it learns the near misses without moving which passage it picks")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

@@ -66,6 +66,8 @@ class ReaderConfig:
     checkpoint_minutes: float = 10.0
     bf16: bool | None = None  # None: where the CPU computes bf16 natively (AVX-512 BF16, AMX)
     max_answer_tokens: int = 30
+    # weight of the teacher term (`train_reader`'s `teacher`): 0, the shipped recipe, none
+    distill: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -74,6 +76,8 @@ class ReaderConfig:
             raise ValueError("the learning rate must be between 0 and 1")
         if not 64 <= self.max_length <= 512:
             raise ValueError("max length must be between 64 and 512")
+        if self.distill < 0:
+            raise ValueError("the teacher's weight must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -193,13 +197,24 @@ def collate(batch: Sequence[Encoded]) -> dict[str, Any]:
             "passage": passage, "labels": labels, "starts": starts, "ends": ends}
 
 
-def reader_loss(model: Any, batch: dict[str, Any]) -> Any:
+def reader_loss(model: Any, batch: dict[str, Any], distill: float = 0.0) -> Any:
+    """Answerability (binary cross-entropy) plus the answer span's start and end (cross-
+    entropy over the passage's tokens, for pairs holding the answer). With `distill` and a
+    batch's `teacher` logits (NaN where there is none), plus that weight times the cross-
+    entropy against the teacher's probability: the pairs it covers keep the teacher's
+    judgement (its passage choice) while the others teach the new one."""
     import torch
     import torch.nn.functional as F
 
     answer_logit, start, end = model(batch["input_ids"], batch["attention_mask"],
                                      batch["token_type_ids"])
     loss = F.binary_cross_entropy_with_logits(answer_logit.float(), batch["labels"])
+    teacher = batch.get("teacher")
+    if distill > 0 and teacher is not None:
+        held = ~torch.isnan(teacher)
+        if bool(held.any()):
+            loss = loss + distill * F.binary_cross_entropy_with_logits(
+                answer_logit.float()[held], torch.sigmoid(teacher[held]))
     positive = batch["labels"] > 0.5
     if bool(positive.any()):
         blocked = ~batch["passage"][positive]
@@ -325,7 +340,8 @@ def _save(path: Path, state: dict[str, Any]) -> None:
             os.unlink(tmp)
 
 
-def _fingerprint(config: ReaderConfig, pairs: Sequence[ReaderPair]) -> dict[str, Any]:
+def _fingerprint(config: ReaderConfig, pairs: Sequence[ReaderPair],
+                 teacher: Sequence[float] = ()) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the settings and the very training pairs
     (a run resumed with other data, e.g. without `--tempting`, would train on a mixture)."""
     keep = asdict(config)
@@ -335,6 +351,8 @@ def _fingerprint(config: ReaderConfig, pairs: Sequence[ReaderPair]) -> dict[str,
     for p in pairs:
         digest.update(f"{p.question}\x00{p.passage}\x00{p.start}\x00{p.end}\x00{p.kind}\x01"
                       .encode())
+    if any(not math.isnan(t) for t in teacher):
+        digest.update(",".join(f"{t:.4f}" for t in teacher).encode())
     return dict(keep, train_pairs=len(pairs), train_digest=digest.hexdigest())
 
 
@@ -344,8 +362,12 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
                  progress: Callable[[ReaderProgress], None] | None = None,
                  cancel: threading.Event | None = None, resume: bool = False,
                  stop_after: int | None = None, data_note: dict[str, Any] | None = None,
-                 finish: bool = False) -> ReaderResult:
+                 finish: bool = False,
+                 teacher: Sequence[float | None] | None = None) -> ReaderResult:
     """Train, validate, export. With `resume`, continue from `out_dir/checkpoint/`.
+
+    `teacher`: per training pair, another reader's answer logit (None: the pair has none),
+    held to with weight `config.distill` (`reader_loss`).
 
     `finish` (with `resume`) exports the reader from the checkpoint as it stands, ending a
     run early (the report records the steps done and planned).
@@ -378,11 +400,15 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
     keep = [i for i, (p, e) in enumerate(zip(train_pairs, train_enc, strict=True))
             if not p.positive or e.start >= 0]
     train_enc = [train_enc[i] for i in keep]
+    if teacher is not None and len(teacher) != len(train_pairs):
+        raise ValueError("one teacher logit (or None) per training pair")
+    teach = [math.nan if teacher is None or teacher[i] is None else float(teacher[i] or 0.0)
+             for i in keep]
     val_enc = encode(validation_pairs)
     lengths = [len(e.ids) for e in train_enc]
     per_epoch = math.ceil(len(train_enc) / config.batch_size)
     total = per_epoch * config.epochs
-    fingerprint = _fingerprint(config, [train_pairs[i] for i in keep])
+    fingerprint = _fingerprint(config, [train_pairs[i] for i in keep], teach)
 
     model = build_model(model_path)
     # The word-embedding table (30,522 x 384, half the model) stays as the embedder has it:
@@ -454,8 +480,10 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
                 checkpoint()
                 raise Cancelled("Training was cancelled; --resume continues it.")
             batch = collate([train_enc[i] for i in batch_idx])
+            if config.distill > 0:
+                batch["teacher"] = torch.tensor([teach[i] for i in batch_idx])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                loss = reader_loss(model, batch)
+                loss = reader_loss(model, batch, config.distill)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()

@@ -473,3 +473,68 @@ def test_a_checkpoint_resumes_only_with_the_same_training_pairs(
     without = capsys.readouterr().err.split("Reader pairs: ")[1].split("\n")[0]
     assert without.split("), ")[1:] == with_tempting.split("), ")[1:]
     assert abs(int(without.split()[0]) - int(with_tempting.split()[0])) < 20
+
+
+def test_the_teacher_term_holds_the_answer_logit_only_where_a_teacher_speaks() -> None:
+    """`reader_loss` with `distill`: a teacher's logit far from the student's adds to the loss
+    by its weight; NaN (no teacher for that pair) adds nothing."""
+    import math
+
+    import torch
+
+    from assistant.search import default_model_path
+    from assistant.training.reader_train import (
+        build_model,
+        collate,
+        encode_pair,
+        load_tokenizer,
+        reader_loss,
+    )
+
+    tok = load_tokenizer(default_model_path())
+    passage = "The kettle should be descaled every 45 days with citric acid."
+    enc = [encode_pair(tok, "How often should the kettle be descaled?", passage,
+                       span=(passage.index("every"), passage.index(" with"))),
+           encode_pair(tok, "What colour is the kettle?", passage)]
+    torch.manual_seed(0)
+    model = build_model(default_model_path()).eval()
+    batch = collate(enc)
+    with torch.no_grad():
+        model.answerable.weight.zero_()  # the student says "holds it" with logit 4
+        model.answerable.bias.fill_(4.0)
+        plain = float(reader_loss(model, batch))
+        logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])[0]
+        batch["teacher"] = torch.tensor([math.nan, math.nan])
+        assert float(reader_loss(model, batch, 1.0)) == pytest.approx(plain)
+        batch["teacher"] = logits.float().clone()  # the student already agrees: a small term
+        agreeing = float(reader_loss(model, batch, 1.0)) - plain
+        batch["teacher"] = torch.tensor([-8.0, -8.0])  # the teacher says "does not"
+        against = float(reader_loss(model, batch, 1.0)) - plain
+        half = float(reader_loss(model, batch, 0.5)) - plain
+    assert agreeing < 0.2 and against > 3.5
+    assert half == pytest.approx(against / 2, rel=1e-4)
+
+
+def test_train_reader_distill_leaves_the_near_misses_without_a_teacher(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--distill`: the shipped reader reads every training pair but the documents' near
+    misses (the report counts them), and a checkpoint resumes only with the same weight."""
+    data = _squad(tmp_path / "tiny.json")
+    docs = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
+    out = tmp_path / "reader"
+    base = ["train-reader", str(data), "--out", str(out), "--batch-size", "4",
+            "--threads", "1", "--documents", str(docs), "--tempting", "near-misses",
+            "--epochs", "1", "--limit", "40"]
+    assert main([*base, "--distill", "1.0", "--stop-after", "1"]) == 0
+    err = capsys.readouterr().err
+    total = int(err.split("Reader pairs: ")[1].split(" ")[0])
+    read = int(err.split("Reading ")[1].split(" ")[0])
+    near = sum(1 for line in docs.read_text(encoding="utf-8").splitlines()
+               if json.loads(line)["answers"] == []) * 2  # two sections per near miss
+    assert read == total - near
+    assert main([*base, "--distill", "0.5", "--resume", "--stop-after", "2"]) == 1
+    assert "other data or settings" in capsys.readouterr().err
+    assert main([*base, "--distill", "1.0", "--finish"]) == 0
+    report = json.loads((out / "training_report.json").read_text(encoding="utf-8"))
+    assert report["config"]["distill"] == 1.0
+    assert report["data"]["teacher"]["pairs"] == read
