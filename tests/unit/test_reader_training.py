@@ -344,12 +344,9 @@ def test_train_reader_adds_plain_documents_to_training_only(tmp_path: Path,
     assert "other data or settings" in capsys.readouterr().err
 
 
-def test_tempting_pairs_a_near_miss_with_the_section_search_would_give_it() -> None:
-    """With `tempting` (the app's own index and hybrid search), a near miss meets the chunks
-    of its document search ranks first for it, not random ones: "How much oil goes into the
-    automatic gearbox?" meets the fluids list that gives the manual gearbox's oil (search
-    ranks it second). Answerable questions' `hard` negatives come from the same ranking and
-    still never hold the answer."""
+def _two_documents_searched() -> tuple[QASet, dict[str, Any], dict[str, Any]]:
+    """Two plain training documents (the car's service booklet, the allotment rules) as
+    `document_questions`, their chunks, and what the app's search ranks for each question."""
     from assistant.search import Embedder
     from assistant.training.reader_data import document_questions, searched_passages
 
@@ -358,7 +355,16 @@ def test_tempting_pairs_a_near_miss_with_the_section_search_would_give_it() -> N
     docs = docs.only_articles(["velden_corvana_service_booklet", "fenwick_lane_allotment_rules"])
     chunker = Chunker()
     passages = passages_of(docs, lambda text: [c.text for c in chunker.chunk_page(text)])
-    ranked = searched_passages(docs, passages, Embedder())
+    return docs, passages, searched_passages(docs, passages, Embedder())
+
+
+def test_tempting_pairs_a_near_miss_with_the_section_search_would_give_it() -> None:
+    """With `tempting` (the app's own index and hybrid search), a near miss meets the chunks
+    of its document search ranks first for it, not random ones: "How much oil goes into the
+    automatic gearbox?" meets the fluids list that gives the manual gearbox's oil (search
+    ranks it second). Answerable questions' `hard` negatives come from the same ranking and
+    still never hold the answer."""
+    docs, passages, ranked = _two_documents_searched()
     assert all(len(v) >= 4 for v in ranked.values())
     common = dict(seed=0, hard_per_question=2, unanswerable_chunks=2, short_share=0.0,
                   easy_share=0.0)
@@ -411,15 +417,7 @@ def test_siblings_give_a_near_miss_section_to_a_question_it_answers() -> None:
     for a question of the same document that it answers ("How much oil goes into the
     automatic gearbox?" meets the fluids list; a question about the manual gearbox's oil
     gets that list as its answer); every other pair stays as it was."""
-    from assistant.search import Embedder
-    from assistant.training.reader_data import document_questions, searched_passages
-
-    path = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
-    docs = document_questions(load_qa(path))
-    docs = docs.only_articles(["velden_corvana_service_booklet", "fenwick_lane_allotment_rules"])
-    chunker = Chunker()
-    passages = passages_of(docs, lambda text: [c.text for c in chunker.chunk_page(text)])
-    ranked = searched_passages(docs, passages, Embedder())
+    docs, passages, ranked = _two_documents_searched()
     common = dict(seed=0, hard_per_question=2, unanswerable_chunks=2, short_share=0.0,
                   easy_share=0.0, tempting=lambda q: ranked[q.id], tempting_hard=False)
     without = build_reader_pairs(docs, passages, **common)

@@ -102,54 +102,41 @@ def test_fts_query_is_safe() -> None:
     assert fts_query("???") == ""
 
 
+def _open_at_once(target: str, copies: int = 6) -> list[BaseException]:
+    """Open (and close) the store at `target` from `copies` threads released together; what
+    they raised."""
+    import threading
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(copies)
+
+    def open_new() -> None:
+        try:
+            barrier.wait()
+            open_store(target).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_new) for _ in range(copies)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def test_copies_racing_to_create_a_store_file_all_open_it(tmp_path: Path) -> None:
     """Six copies creating the same new SQLite file at once all open it, round after round.
 
     SQLite skips the busy handler while one connection turns a new file to WAL, so without
     the retry in db.connect about one round in four failed with "database is locked"."""
-    import threading
-
     for round_ in range(25):
-        target = tmp_path / f"race{round_}.db"
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(6)
-
-        def open_new(path: Path = target, errs: list[BaseException] = errors,
-                     gate: threading.Barrier = barrier) -> None:
-            try:
-                gate.wait()
-                open_store(str(path)).close()
-            except BaseException as exc:
-                errs.append(exc)
-
-        threads = [threading.Thread(target=open_new) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == [], f"round {round_}"
+        assert _open_at_once(str(tmp_path / f"race{round_}.db")) == [], f"round {round_}"
 
 
 def test_many_threads_opening_a_new_store_at_once(store_target: str) -> None:
     """Six copies opening a new store at once apply each migration exactly once."""
-    import threading
-
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(6)
-
-    def open_new() -> None:
-        try:
-            barrier.wait()
-            open_store(store_target).close()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_new) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _open_at_once(store_target) == []
     with open_store(store_target) as store:
         if store.backend == "sqlite":
             assert migrations.current_version(store.conn) == len(migrations.MIGRATIONS)
