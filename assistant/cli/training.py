@@ -210,8 +210,7 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
 def _teacher_logits(pairs: list[Any], skip: set[int]) -> list[float | None]:
     """The shipped reader's answer logit for every pair whose id is not in `skip` (None
     there): what `--distill` holds the new reader to."""
-    import math
-
+    from assistant.answer.answerability import logit
     from assistant.answer.reader import Reader
 
     reader = Reader()
@@ -225,8 +224,7 @@ def _teacher_logits(pairs: list[Any], skip: set[int]) -> list[float | None]:
     for question, rows in by_question.items():
         for i, r in zip(rows, reader.read(question, [pairs[i].passage for i in rows]),
                         strict=True):
-            p = min(max(r.probability, 1e-6), 1 - 1e-6)
-            out[i] = math.log(p / (1 - p))
+            out[i] = logit(r.probability)
     return out
 
 

@@ -53,9 +53,10 @@ nearly answers, it has to learn what is missing, not where.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -335,13 +336,11 @@ def nearest_passages(questions: Sequence[Question], passages: dict[str, list[Pas
     return out
 
 
-def searched_passages(qa: QASet, passages: dict[str, list[Passage]], embedder: Any,
-                      depth: int = 20) -> dict[str, list[Passage]]:
-    """Each question's first `depth` passages as the app's own search ranks them (its index,
-    hybrid keyword and vector search), best first: what the reader is handed at answer time.
-    The embedder's cosine alone ranks a near miss's section less faithfully ("How much oil
-    goes into the automatic gearbox?" first finds the service intervals; keyword search, the
-    fluids list that names the gearbox)."""
+@contextlib.contextmanager
+def indexed_search(qa: QASet, embedder: Any) -> Iterator[Callable[[str, int], list[Any]]]:
+    """`search(question, k)`: the app's own search (its index, hybrid keyword and vector
+    search) over `qa`'s paragraphs, each written as a file and indexed as the app indexes a
+    folder, in a temporary store removed afterwards."""
     import tempfile
     from pathlib import Path
 
@@ -349,26 +348,39 @@ def searched_passages(qa: QASet, passages: dict[str, list[Passage]], embedder: A
     from assistant.search import Retriever
     from assistant.store import Store
 
-    by_file = {p.file_name: pid for pid, p in qa.paragraphs.items()}
-    out: dict[str, list[Passage]] = {}
-    with tempfile.TemporaryDirectory(prefix="assistant-reader-") as temp:
+    with tempfile.TemporaryDirectory(prefix="assistant-qa-") as temp:
         root = Path(temp)
         store = Store(root / "search.sqlite3")
         try:
             write_passages(qa, root / "passages")
-            Indexer(store, embedder).index([root / "passages"], "reader")
+            Indexer(store, embedder).index([root / "passages"], "qa")
             retriever = Retriever(store, embedder)
-            for q in qa.questions:
-                ranked: list[Passage] = []
-                for hit in retriever.search(q.question, depth, collections=["reader"]):
-                    chunks = passages.get(by_file.get(Path(hit.path).name, ""), [])
-                    text = hit.text.strip()
-                    match = next((c for c in chunks if c.text.strip() == text), None) or \
-                        next((c for c in chunks if text[:80] in c.text), None)
-                    if match is not None and all(match is not r for r in ranked):
-                        ranked.append(match)
-                out[q.id] = ranked
+            yield lambda question, k: list(retriever.search(question, k, collections=["qa"]))
         finally:
             store.close()
+
+
+def searched_passages(qa: QASet, passages: dict[str, list[Passage]], embedder: Any,
+                      depth: int = 20) -> dict[str, list[Passage]]:
+    """Each question's first `depth` passages as the app's own search ranks them (its index,
+    hybrid keyword and vector search), best first: what the reader is handed at answer time.
+    The embedder's cosine alone ranks a near miss's section less faithfully ("How much oil
+    goes into the automatic gearbox?" first finds the service intervals; keyword search, the
+    fluids list that names the gearbox)."""
+    from pathlib import Path
+
+    by_file = {p.file_name: pid for pid, p in qa.paragraphs.items()}
+    out: dict[str, list[Passage]] = {}
+    with indexed_search(qa, embedder) as search:
+        for q in qa.questions:
+            ranked: list[Passage] = []
+            for hit in search(q.question, depth):
+                chunks = passages.get(by_file.get(Path(hit.path).name, ""), [])
+                text = hit.text.strip()
+                match = next((c for c in chunks if c.text.strip() == text), None) or \
+                    next((c for c in chunks if text[:80] in c.text), None)
+                if match is not None and all(match is not r for r in ranked):
+                    ranked.append(match)
+            out[q.id] = ranked
     return out
 

@@ -402,8 +402,8 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
     train_enc = [train_enc[i] for i in keep]
     if teacher is not None and len(teacher) != len(train_pairs):
         raise ValueError("one teacher logit (or None) per training pair")
-    teach = [math.nan if teacher is None or teacher[i] is None else float(teacher[i] or 0.0)
-             for i in keep]
+    given = teacher or [None] * len(train_pairs)
+    teach = [math.nan if (t := given[i]) is None else t for i in keep]
     val_enc = encode(validation_pairs)
     lengths = [len(e.ids) for e in train_enc]
     per_epoch = math.ceil(len(train_enc) / config.batch_size)

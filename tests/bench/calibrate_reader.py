@@ -27,7 +27,6 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,11 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from assistant.answer import answerability
 from assistant.answer.answering import RERANK_DEPTH
 from assistant.answer.reader import Reader
-from assistant.evaluation.qa import holds_answer, write_passages
-from assistant.ingest import Indexer
-from assistant.search import Embedder, Retriever
-from assistant.store import Store
-from assistant.training.reader_data import reader_split
+from assistant.evaluation.qa import holds_answer
+from assistant.search import Embedder
+from assistant.training.reader_data import indexed_search, reader_split
 from assistant.training.reader_train import auc
 from assistant.training.squad import load_qa, normalize, token_f1
 
@@ -135,12 +132,7 @@ def main() -> int:
     level = answerability.strictness("balanced")
     rows: list[dict[str, Any]] = []
     read_seconds: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="calibrate-reader-") as tmp:
-        folder = Path(tmp) / "passages"
-        write_passages(part, folder)
-        store = Store(Path(tmp) / "eval.sqlite3")
-        Indexer(store, embedder).index([folder], "eval")
-        retriever = Retriever(store, embedder)
+    with indexed_search(part, embedder) as search:
         asks = [(q, False) for q in part.questions[:args.limit]]
         if args.missing:
             asks += [(q, True) for q in part.questions[:args.limit] if q.answerable]
@@ -150,8 +142,7 @@ def main() -> int:
                 return holds_answer(text, answers)  # as `eval qa` reads it
 
             depth = max(args.k, RERANK_DEPTH)
-            hits = retriever.search(q.question, depth + (10 if missing else 0),
-                                    collections=["eval"])
+            hits = search(q.question, depth + (10 if missing else 0))
             if missing:  # what retrieval gives once no passage of the library holds it
                 hits = [h for h in hits if not holds(h.text)][:depth]
             usable = answerability.usable_passages(hits, level)
@@ -184,7 +175,6 @@ def main() -> int:
             })
             if n % 100 == 0:
                 print(f"{n}/{len(asks)} questions", file=sys.stderr, flush=True)
-        store.close()
     ans = [r for r in rows if r["answerable"]]
     summary: dict[str, Any] = {
         "split": args.split, "articles": articles, "questions": len(rows),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +34,11 @@ from assistant.answer import answerability
 from assistant.answer.answering import RERANK_DEPTH
 from assistant.answer.reader import Reader, best_span
 from assistant.evaluation.qa import holds_answer
-from assistant.ingest import Indexer
-from assistant.search import Embedder, Retriever
+from assistant.search import Embedder
 from assistant.search.parallel import each_alone
-from assistant.store import Store
-from assistant.training.reader_data import reader_split
+from assistant.training.reader_data import indexed_search, reader_split
 from assistant.training.reader_train import auc
-from assistant.training.squad import QASet, load_qa, write_passages
+from assistant.training.squad import QASet, load_qa
 
 HIDDEN = "/encoder/encoder/layer.5/output/LayerNorm/LayerNormalization_output_0"
 SQUAD = Path(__file__).resolve().parents[3] / "shared" / "data" / "squad2-dev-half.json"
@@ -95,17 +92,11 @@ def read_all(probe: Probe, qa: QASet, embedder: Embedder
     level = answerability.strictness("balanced")
     xs: list[np.ndarray] = []
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="reader-probe-") as tmp:
-        folder = Path(tmp) / "passages"
-        write_passages(qa, folder)
-        store = Store(Path(tmp) / "probe.sqlite3")
-        Indexer(store, embedder).index([folder], "probe")
-        retriever = Retriever(store, embedder)
+    with indexed_search(qa, embedder) as search:
         asks = [(q, False) for q in qa.questions]
         asks += [(q, True) for q in qa.questions if q.answerable]
         for q, missing in asks:
-            hits = retriever.search(q.question, RERANK_DEPTH + (10 if missing else 0),
-                                    collections=["probe"])
+            hits = search(q.question, RERANK_DEPTH + (10 if missing else 0))
             if missing:
                 hits = [h for h in hits if not holds_answer(h.text, q.answers)][:RERANK_DEPTH]
             read = answerability.usable_passages(hits, level)[:RERANK_DEPTH]
@@ -115,7 +106,6 @@ def read_all(probe: Probe, qa: QASet, embedder: Embedder
                 xs.append(x)
                 rows.append({"question": f"{q.id}/{kind}", "kind": kind,
                              "holds": kind == "answerable" and holds_answer(h.text, q.answers)})
-        store.close()
     return np.stack(xs), rows
 
 
