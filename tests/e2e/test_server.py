@@ -59,7 +59,10 @@ class Server:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise AssertionError("the server did not start:\n" + "".join(self.lines))
+        code = self.proc.poll()
+        state = f"it exited with code {code}" if code is not None \
+            else f"still running after {timeout:.0f} s"
+        raise AssertionError(f"the server did not start ({state}):\n" + "".join(self.lines))
 
     @property
     def log(self) -> str:
