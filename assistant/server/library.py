@@ -78,10 +78,10 @@ class Lane:
 
     def __init__(self, name: str, limit: int, setup: Callable[[], State],
                  teardown: Callable[[State], None] | None = None, *,
-                 eager: bool = False) -> None:
-        """`eager`: set up at once (loading what the jobs need before the first one)."""
+                 state: State | None = None) -> None:
+        """`state`: what `setup` makes, made already by the caller (else the first job's)."""
         self.name = name
-        self.eager = eager
+        self._state = state
         self.limit = max(1, limit)
         self._setup = setup
         self._teardown = teardown
@@ -121,12 +121,7 @@ class Lane:
         self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - started)
 
     def _run(self) -> None:
-        state: State | None = None
-        if self.eager:
-            try:
-                state = self._setup()
-            except Exception:  # said again, to the first job, when it sets up once more
-                state = None
+        state, self._state = self._state, None
         while True:
             item = self._jobs.get()
             if item is None:
@@ -150,6 +145,14 @@ class Lane:
                 future.set_result(result)
         if state is not None and self._teardown is not None:
             self._teardown(state)
+
+
+def _try(setup: Callable[[], State]) -> State | None:
+    """`setup()`, or None when it fails (the lane's first job sets up again and hears why)."""
+    try:
+        return setup()
+    except Exception:
+        return None
 
 
 class LockedEmbedder:
@@ -188,7 +191,8 @@ class Target:
     collections: list[str] | None
 
 
-_open_lock = threading.Lock()  # opening a store migrates it; two at once on a new file race
+# opening a store migrates it (two at once on a new file race), and imports run one at a time
+_open_lock = threading.Lock()
 
 
 def load_generator(settings: Settings, model_path: Path | None = None) -> Any:
@@ -217,24 +221,38 @@ class Library:
     def __init__(self, settings: Settings | None = None, *, embedder: Any = None,
                  model_path: Path | None = None, max_pending: int = 4,
                  search_pending: int = 16, warm: bool = False) -> None:
-        """`warm`: load the embedder and the model now, not with the first request."""
+        """`warm`: load the embedder and the model now, on this thread, not with the first
+        request.
+
+        Now and here, not on the lanes' threads: Python 3.11's per-module import locks can
+        hang when several threads import at once (CPython gh-91351, fixed in 3.12), and a
+        warm start imports a few hundred modules (llama_cpp, ONNX Runtime, the store's) while
+        `serve`'s own thread imports uvicorn's. A setup that fails here is tried again by the
+        lane's first job, which then hears why.
+        """
         self.settings = settings or Settings()
         self.embedder = LockedEmbedder(embedder)
         self.model_path = model_path
-        self.model_lane = Lane("model", max_pending, self._open_model if warm else self._open,
-                               _close, eager=warm)
-        self.search_lane = Lane("search", search_pending,
-                                self._open_warm if warm else self._open, _close, eager=warm)
+        model_setup = self._open_model if warm else self._open
+        search_setup = self._open_warm if warm else self._open
+        self.model_lane = Lane("model", max_pending, model_setup, _close,
+                               state=_try(model_setup) if warm else None)
+        self.search_lane = Lane("search", search_pending, search_setup, _close,
+                                state=_try(search_setup) if warm else None)
 
     def close(self) -> None:
         for lane in (self.model_lane, self.search_lane):
             lane.close()
 
     def _open(self) -> State:
-        from assistant.search import Retriever
-        from assistant.store.backend import open_store
+        with _open_lock:  # one lane at a time: its imports too (see `__init__`)
+            import numpy.ctypeslib  # llama_cpp imports it at its first generation
+            import numpy.ma  # noqa: F401  (numpy's own, lazily, in np.unique)
 
-        with _open_lock:
+            import assistant.answer  # noqa: F401  (the jobs', at their first run)
+            from assistant.search import Retriever
+            from assistant.store.backend import open_store
+
             store = open_store()  # the team library when `assistant library use` chose one
         return {"store": store, "retriever": Retriever(store, self.embedder)}
 

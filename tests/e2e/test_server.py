@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -40,8 +41,10 @@ class Server:
         self.port = free_port()
         self.lines: list[str] = []
         env = dict(os.environ, ASSISTANT_HOME=str(home))
+        # -X faulthandler: a SIGABRT makes a server that hangs print every thread's stack
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "serve", "--port", str(self.port), *args],
+            [sys.executable, "-X", "faulthandler", "-m", "assistant", "serve",
+             "--port", str(self.port), *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -60,8 +63,16 @@ class Server:
                 break
             time.sleep(0.1)
         code = self.proc.poll()
-        state = f"it exited with code {code}" if code is not None \
-            else f"still running after {timeout:.0f} s"
+        if code is not None:
+            state = f"it exited with code {code}"
+        else:  # ask it where it is stuck: faulthandler writes each thread's stack on SIGABRT
+            state = f"still running after {timeout:.0f} s; its threads' stacks follow"
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.reader.join(10)
         raise AssertionError(f"the server did not start ({state}):\n" + "".join(self.lines))
 
     @property
@@ -391,3 +402,43 @@ def test_an_empty_key_off_loopback_is_refused(home):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1
     assert "API key" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- start-up: no thread imports beside another ----------------------------------------------
+
+LANE_IMPORTS = """
+import json, sys, threading
+lane_imports = []
+
+def hook(event, args):
+    if event == "import" and args[0] not in sys.modules \\
+            and threading.current_thread().name.startswith("server-"):
+        lane_imports.append(threading.current_thread().name + ": " + args[0])
+
+sys.addaudithook(hook)
+from assistant.server.library import Library
+
+library = Library(max_pending=1, warm=True)
+target = library.model_lane.submit(lambda s: library.target(s, "library"))[0].result(120)
+found = library.search_lane.submit(lambda s: library.search(s, "kettle guarantee", 3))[0]
+answer = library.model_lane.submit(lambda s: library.answer(
+    s, "How long is the kettle guarantee?", target=target, max_tokens=4))[0]
+hits, reply = found.result(120), answer.result(300)
+library.close()
+print(json.dumps({"hits": len(hits["hits"]), "answered": bool(reply.text),
+                  "lane_imports": lane_imports}))
+"""
+
+
+def test_a_warm_library_imports_nothing_on_its_lanes(home):
+    """Python 3.11's import locks can hang threads that import at once (CPython gh-91351); a
+    whole test module's server once sat silent for two minutes at start-up with its lanes and
+    its main thread each importing. A warm library loads everything on the caller's thread:
+    its lanes import nothing, at start-up or at their first search and answer."""
+    env = dict(os.environ, ASSISTANT_HOME=str(home))
+    proc = subprocess.run([sys.executable, "-c", LANE_IMPORTS], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["hits"] > 0 and seen["answered"], seen
+    assert seen["lane_imports"] == [], seen["lane_imports"]
