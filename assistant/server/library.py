@@ -263,7 +263,11 @@ class Library:
 
     def _open_model(self) -> State:
         state = self._open()
-        state["generator"] = load_generator(self.settings, self.model_path)
+        try:
+            state["generator"] = load_generator(self.settings, self.model_path)
+        except BaseException:  # the store is not left open behind a model that did not load
+            _close(state)
+            raise
         return state
 
     # --- jobs (each runs on a lane's thread, with that lane's state) ----------------------

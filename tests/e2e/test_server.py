@@ -442,3 +442,26 @@ def test_a_warm_library_imports_nothing_on_its_lanes(home):
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["hits"] > 0 and seen["answered"], seen
     assert seen["lane_imports"] == [], seen["lane_imports"]
+
+
+def test_a_warm_library_whose_model_does_not_load_still_searches_and_says_why(home, tmp_path,
+                                                                              monkeypatch):
+    from assistant.server.library import Library
+    from assistant.settings import Settings
+
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    junk = tmp_path / "notes.gguf"
+    junk.write_bytes(b"these are notes, not a model" * 100)
+    settings = Settings(tmp_path / "settings.json")
+    settings.set("model_path", str(junk))
+    library = Library(settings, max_pending=1, warm=True)  # does not raise: requests hear why
+    try:
+        found = library.search_lane.submit(
+            lambda s: library.search(s, "kettle guarantee", 3))[0].result(60)
+        assert found["hits"]
+        target = library.model_lane.submit(lambda s: library.target(s, "library"))[0]
+        with pytest.raises(Exception) as failed:
+            target.result(60)
+        assert "notes.gguf" in str(failed.value) and "Traceback" not in str(failed.value)
+    finally:
+        library.close()
