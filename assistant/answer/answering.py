@@ -211,12 +211,20 @@ def _not_found(hits: list[Hit], started: float, reason: str,
                   judgement.refusal_probability)
 
 
+# The refusal with another subject: with its opening " I" held back (the decision wants the
+# model's best answer where it leans to refusing), the model still refuses, as "we couldn't
+# find this in your documents." or "it couldn't find ..."; such an answer is no answer, and
+# quoting the reader's span in its place gave "lost" for what to do about the heating.
+_REFUSAL = re.compile(r"(?:i|we|it|they)\s+(?:couldn'?t|could not|can'?t|cannot|"
+                      r"(?:was|were|am|are) unable to)\s+find\b")
+
+
 def _is_refusal(text: str) -> bool:
-    """The model wrote the refusal (or its start) itself."""
-    low = text.strip().lower()
+    """The model wrote the refusal (or its start) itself, whatever its subject."""
+    low = text.strip().lower().replace("\u2019", "'")
     return len(low) >= 12 and (NOT_FOUND_TEXT.lower().startswith(low[:24]) or
-                          low.startswith(("i couldn't find", "i could not find",
-                                          "the documents do not", "the sources do not")))
+                               low.startswith(("the documents do not", "the sources do not"))
+                               or _REFUSAL.match(low) is not None)
 
 
 def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]],

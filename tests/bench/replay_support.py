@@ -53,7 +53,8 @@ def holds_gold(text: str, gold: list[str]) -> bool:
 
 def replay(row: dict[str, Any], reader: Reader) -> tuple[answering.Answer | None, list[Hit],
                                                           dict[int, Reading]]:
-    """The answer the steps after generation give now (None: refused before them)."""
+    """The answer the steps after generation give now (None: refused before them, or by the
+    model in its own words)."""
     hits = [Hit(i, 0, f"passage {i + 1}", None, 0, len(h["text"]), h["text"], 0.0,
                 h["similarity"], h.get("keyword_rank"), h.get("vector_rank"))
             for i, h in enumerate(row.get("consulted", []))]
@@ -69,6 +70,8 @@ def replay(row: dict[str, Any], reader: Reader) -> tuple[answering.Answer | None
                                 not_found=False, grounding=grounding, **extra)
 
     question = row["question"]
+    if answering._is_refusal(model_words(row)):  # the model refused in its own words
+        return None, hits, readings
     answer = answering._supported_by_reader(question, model_words(row), hits, readings, done)
     if answer.grounding in ("answered", "quoted"):
         reason = answering._mismatch(question, answering._words(answer),

@@ -261,3 +261,29 @@ def test_a_day_the_documents_do_not_cover_is_not_answered_with_another_days_hour
                                  generator=generator)
     assert answer.not_found and answer.not_found_reason == "qualifier"
     assert answer.unsupported  # what the model wrote, kept aside
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("words", ["we couldn't find this in your documents.",
+                                   "It couldn't find this in your documents.",
+                                   "We could not find this in your documents."])
+def test_the_refusal_in_other_words_is_a_refusal_not_a_quote(default_gguf: Path,
+                                                             words: str) -> None:
+    """With its opening "I" held back where it leans to refusing, the model still refused,
+    as "we couldn't find this in your documents."; read as no usable answer, that became
+    the reader's span, quoted: "writing" for how to end the contract (6 December, night).
+    It is the model's refusal, and the question is refused with the nearest passages."""
+    from assistant.llm import Generator
+    from assistant.search import Hit
+
+    text = ("Either party may terminate the agreement in writing at the end of the minimum "
+            "term, observing the notice period stated above. Invoices are due within thirty "
+            "days.")
+    hits = [Hit(1, 1, "/docs/contract.docx", None, 0, len(text), text, 1.0, 0.6, 1, 1)]
+    with Generator(default_gguf, n_ctx=2048) as generator:
+        answer = answer_question("How can we end the Harbor Analytics contract?",
+                                 retriever=lambda q, k: hits,
+                                 generator=WrongAnswer(generator, words))
+    assert answer.not_found and answer.grounding == "not_found"
+    assert answer.text == "I couldn't find this in your documents."
+    assert answer.consulted == hits and answer.quote is None
