@@ -379,9 +379,12 @@ def _as_sentence(question: str, answer: Answer, done: Callable[..., Answer]) -> 
     answers it, quoted, cited and highlighted there: "10 kg" is no answer to "Can we have a
     dog?", the sentence allowing one small dog under 10 kg is. The model's own "yes" or "no"
     is not repeated (a small model gets it wrong often enough: "yes" to the dishwasher); the
-    sentence says which. Other answers, and refusals, as they are."""
+    sentence says which. For a question asking what a text says about something
+    (`yes_no.asks_what_it_says`), the sentence holding the answer's words in the passage it
+    cites. Other answers, and refusals, as they are."""
+    says = yes_no.asks_what_it_says(question)
     if answer.not_found or answer.grounding not in ("answered", "quoted") \
-            or not answer.citations or not yes_no.asks_yes_or_no(question):
+            or not answer.citations or not (says or yes_no.asks_yes_or_no(question)):
         return answer
     if answer.grounding == "quoted" and answer.span is None:
         return answer  # a passage's sentence already (`support.best_quote`)
@@ -393,7 +396,12 @@ def _as_sentence(question: str, answer: Answer, done: Callable[..., Answer]) -> 
             marks[c.n] = (answer.span.start, answer.span.end)
         elif (at := yes_no.answer_at(words, c.hit.text)) is not None:
             marks.setdefault(c.n, at)
-    found = yes_no.answering_sentence(question, [h.text for h in hits], marks)
+    if says:  # what the text says: the sentence holding the answer's words, where it cites
+        found = next(((n, *at) for n, (a, b) in marks.items()
+                      if (at := yes_no.sentence_holding(hits[n - 1].text, a, b)) is not None),
+                     None)
+    else:
+        found = yes_no.answering_sentence(question, [h.text for h in hits], marks)
     if found is None:
         return answer
     n, start, end = found

@@ -7,7 +7,9 @@ small dog under 10 kg with the landlord's written consent." So when the question
 clause: "We paid ten days late - is there a penalty?") opens with an auxiliary verb, a cited
 answer becomes that sentence of its passage, quoted and highlighted there. A choice offered in
 the question ("Is the deposit paid by card or by transfer?") is answered by the choice, so it
-keeps its phrase.
+keeps its phrase. A question asking what a text says about something ("What does the
+contract say about termination?") is answered the same way, by the sentence holding the
+answer's words ("writing", alone, says nothing).
 """
 
 from __future__ import annotations
@@ -32,6 +34,28 @@ _CHOICE = re.compile(r"\bor\b(?!\s+not\b)", re.IGNORECASE)
 _BREAK = re.compile(r"(?<=[.!?])(?=\s)|\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*\u2022|#>]|\d+[.)]\s))")
 AT_ANSWER = 0.25  # added to the score of the sentence holding the answer's words
 QUESTION_CHARS = 1000  # as qualifiers.QUESTION_CHARS: a pasted page is no question to parse
+
+
+# "What does the contract say about termination?", "what does the handbook say on refunds":
+# the question asks what a text says, so its answer is the sentence that says it, not the
+# phrase the reader picks ("writing" for the contract's termination clause).
+_WHAT_IT_SAYS = re.compile(
+    r"\bwhat\s+(?:does|do|did)\s+.{1,80}?\b(?:say|state|mention|write|stipulate|specify)\s+"
+    r"(?:about|regarding|concerning|on)\b|\bwhat\s+(?:is|was)\s+(?:said|stated|written)\s+"
+    r"(?:about|regarding|concerning|on)\b", re.IGNORECASE)
+
+
+def asks_what_it_says(question: str) -> bool:
+    """Whether the question asks what a text says about something ("What does the contract
+    say about termination?"); SQuAD's "What did the court say Steymann was entitled to?" asks
+    for a fact, and is not such a question."""
+    return _WHAT_IT_SAYS.search(question[:QUESTION_CHARS]) is not None
+
+
+def sentence_holding(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The [start, end) of the sentence of `text` (`sentence_spans`) that holds text[start:end],
+    or None when the words run across sentences."""
+    return next(((a, b) for a, b in sentence_spans(text) if a <= start and end <= b), None)
 
 
 def asks_yes_or_no(question: str) -> bool:

@@ -287,3 +287,40 @@ def test_the_refusal_in_other_words_is_a_refusal_not_a_quote(default_gguf: Path,
     assert answer.not_found and answer.grounding == "not_found"
     assert answer.text == "I couldn't find this in your documents."
     assert answer.consulted == hits and answer.quote is None
+
+
+@pytest.mark.parametrize(("question", "says"), [
+    ("What does the contract say about termination?", True),
+    ("what does the handbook say on refunds", True),
+    ("What is said about pets in the tenancy agreement?", True),
+    ("What did the Court of Justice say Steymann was entitled to?", False),  # a fact (SQuAD)
+    ("What did Olivier Roy state underwent a remarkable shift?", False),
+    ("How long is the warranty?", False),
+])
+def test_questions_asking_what_a_text_says(question: str, says: bool) -> None:
+    from assistant.answer.yes_no import asks_what_it_says
+
+    assert asks_what_it_says(question) is says
+
+
+@pytest.mark.slow
+def test_what_a_text_says_is_answered_with_its_sentence(default_gguf: Path) -> None:
+    """"What does the contract say about termination?" was answered "“writing” [1]" in the
+    newcomer's walk-through (6 December, night): the reader's span, a word that says nothing.
+    The answer is the sentence holding it, quoted, cited and highlighted in its passage."""
+    from assistant.llm import Generator
+    from assistant.search import Hit
+
+    clause = ("Either party may terminate the agreement in writing at the end of the minimum "
+              "term, observing the notice period stated above.")
+    text = f"Term and notice are summarised in the table above.\n\n{clause} Invoices are due " \
+           "within thirty days."
+    hits = [Hit(1, 1, "/docs/contract.docx", None, 0, len(text), text, 1.0, 0.6, 1, 1)]
+    with Generator(default_gguf, n_ctx=2048) as generator:
+        answer = answer_question("What does the contract say about termination?",
+                                 retriever=lambda q, k: hits,
+                                 generator=WrongAnswer(generator, "writing [1]"))
+    assert answer.grounding == "quoted" and answer.quote is not None
+    assert answer.quote.text == clause
+    assert text[answer.quote.start:answer.quote.end] == clause
+    assert answer.span == answer.quote and [c.n for c in answer.citations] == [1]
