@@ -361,11 +361,24 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         threshold = answerability.refuse_at(level, evidence)
     if _is_refusal(text) or (refusal_score is not None and refusal_score >= threshold):
         return _refused(done(text, [], "answered"), "model", started, judgement)
+    return checked_answer(question, text, prompt.hits, readings, done, level=level,
+                          infer_missing_citations=infer_missing_citations, started=started,
+                          judgement=judgement)
+
+
+def checked_answer(question: str, text: str, hits: list[Hit], readings: dict[int, Reading],
+                   done: Callable[..., Answer], *, level: answerability.Strictness,
+                   infer_missing_citations: bool = True, started: float = 0.0,
+                   judgement: answerability.Judgement | None = None) -> Answer:
+    """Every step after the model has written `text` and the decision let it stand: the support
+    check (with the reader's spans, where it read `hits`), the checks on the kind of answer
+    (not at lenient), the sentence for a question asking yes or no or what a text says.
+    `done` makes the Answer from its text, citations and grounding. Also what
+    tests/bench/replay_support.py replays recorded answers through."""
     if readings:
-        answer = _supported_by_reader(question, text, prompt.hits, readings, done)
+        answer = _supported_by_reader(question, text, hits, readings, done)
     else:
-        answer = _supported(question, text, prompt.hits, infer_missing_citations, done,
-                            started)
+        answer = _supported(question, text, hits, infer_missing_citations, done, started)
     if answer.grounding in ("answered", "quoted") and level.name != "lenient":
         reason = _mismatch(question, _words(answer), [c.hit for c in answer.citations])
         if reason is not None:

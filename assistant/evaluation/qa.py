@@ -77,6 +77,12 @@ def holds_answer(text: str, answers: Sequence[str]) -> bool:
     return any(normalize(a) and normalize(a) in norm for a in answers)
 
 
+def holds_gold(text: str, answers: Sequence[str]) -> bool:
+    """Whether an answer's words hold one of the gold answers, as whole words ("contains")."""
+    norm = f" {normalize(text)} "
+    return any(f" {normalize(g)} " in norm for g in answers)
+
+
 def score(question: Question, answer: Answer, missing: bool = False) -> Row:
     """The answer's metrics; `missing`: the question was asked without the passages holding its
     answer, so it is unanswerable from the library and a refusal is right."""
@@ -89,8 +95,7 @@ def score(question: Question, answer: Answer, missing: bool = False) -> Row:
         exact = 0.0 if refused else max(float(normalize(text) == normalize(g))
                                         for g in question.answers)
         f1 = 0.0 if refused else max(token_f1(text, g) for g in question.answers)
-        norm = f" {normalize(text)} "
-        contains = not refused and any(f" {normalize(g)} " in norm for g in question.answers)
+        contains = not refused and holds_gold(text, question.answers)
         cited: bool | None = None
         if not refused and answer.citations:
             cited = any(holds_answer(c.hit.text, question.answers) for c in answer.citations)

@@ -15,8 +15,9 @@ Usage:
     .venv/bin/python tests/bench/replay_support.py tests/bench/decision_rows/cal_rows.json \
         tests/bench/decision_rows/plain_rows.json [--reader DIR]
 
-On 6 December (night), with the shipped code, it reproduced 344 of the 346 recorded answers
-of cal_rows.json and plain_rows.json (the two others differ in a quote's length).
+The steps are `answering.checked_answer`, the ones `answer_question` runs. On 6 December
+(night), with the shipped code, it reproduced 344 of the 346 recorded answers of
+cal_rows.json and plain_rows.json (the two others differ in a quote's length).
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from assistant.answer import answering
+from assistant.answer import answerability, answering
 from assistant.answer.citations import MARKER_GROUP, Citation
 from assistant.answer.reader import Reader, Reading
-from assistant.evaluation.qa import answer_text, holds_answer
+from assistant.evaluation.qa import answer_text, holds_answer, holds_gold
 from assistant.search import Hit
-from assistant.training.squad import normalize
 
 REFUSED_BEFORE = ("retrieval", "model", "reader")  # not_found reasons decided before
 
@@ -44,11 +44,6 @@ def model_words(row: dict[str, Any]) -> str:
     if row["grounding"] in ("quoted", "not_found") and row.get("unsupported"):
         return str(row["unsupported"][0])
     return str(row["answer_raw"])
-
-
-def holds_gold(text: str, gold: list[str]) -> bool:
-    norm = f" {normalize(text)} "
-    return any(f" {normalize(g)} " in norm for g in gold)
 
 
 def replay(row: dict[str, Any], reader: Reader) -> tuple[answering.Answer | None, list[Hit],
@@ -69,17 +64,11 @@ def replay(row: dict[str, Any], reader: Reader) -> tuple[answering.Answer | None
         return answering.Answer(text=text, citations=citations, consulted=hits,
                                 not_found=False, grounding=grounding, **extra)
 
-    question = row["question"]
-    if answering._is_refusal(model_words(row)):  # the model refused in its own words
+    words = model_words(row)
+    if answering._is_refusal(words):  # the model refused in its own words
         return None, hits, readings
-    answer = answering._supported_by_reader(question, model_words(row), hits, readings, done)
-    if answer.grounding in ("answered", "quoted"):
-        reason = answering._mismatch(question, answering._words(answer),
-                                     [c.hit for c in answer.citations])
-        if reason is not None:
-            answer = answering._of_the_kind_asked(question, answer, reason, readings, done,
-                                                  0.0, None)
-    return answering._as_sentence(question, answer, done), hits, readings
+    return answering.checked_answer(row["question"], words, hits, readings, done,
+                                    level=answerability.strictness(None)), hits, readings
 
 
 def main(argv: list[str] | None = None) -> int:
