@@ -136,18 +136,41 @@ class Reader:
         q_ids = q_ids[:self.max_question_tokens]
 
         def one(passage: str) -> Reading:
-            tokens, types, first, offsets = self._encode(q_ids, passage)
-            ids = np.asarray([tokens], dtype=np.int64)
-            logit, start, end = self.session.run(None, {
-                "input_ids": ids, "attention_mask": np.ones_like(ids),
-                "token_type_ids": np.asarray([types], dtype=np.int64)})
-            s_tok, e_tok, score = best_span(start[0], end[0], first, first + len(offsets),
+            first, offsets, logit, start, end = self._run(q_ids, passage)
+            s_tok, e_tok, score = best_span(start, end, first, first + len(offsets),
                                             self.max_answer_tokens)
             if offsets and s_tok >= first:
                 a, b = offsets[s_tok - first][0], offsets[e_tok - first][1]
             else:
                 a = b = 0
-            return Reading(_sigmoid(float(logit[0])), int(a), int(b), score)
+            return Reading(_sigmoid(logit), int(a), int(b), score)
+
+        return each_alone(one, passages, self.workers)
+
+    def _run(self, q_ids: list[int], passage: str
+             ) -> tuple[int, list[tuple[int, int]], float, Any, Any]:
+        """One passage through the model: its first token's position, the passage tokens'
+        character offsets, the answer logit and the start and end logits of every token."""
+        tokens, types, first, offsets = self._encode(q_ids, passage)
+        ids = np.asarray([tokens], dtype=np.int64)
+        logit, start, end = self.session.run(None, {
+            "input_ids": ids, "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.asarray([types], dtype=np.int64)})
+        return first, offsets, float(logit[0]), start[0], end[0]
+
+    def logits(self, question: str, passages: Sequence[str]
+               ) -> list[tuple[float, Any, Any]]:
+        """Per passage: the answer logit and the start and end logits of the passage's own
+        tokens (as float32 arrays): what a reader distilled from this one is held to
+        (`assistant train-reader --distill-spans`)."""
+        q_ids = self.tokenizer.encode(question, add_special_tokens=False).ids
+        q_ids = q_ids[:self.max_question_tokens]
+
+        def one(passage: str) -> tuple[float, Any, Any]:
+            first, offsets, logit, start, end = self._run(q_ids, passage)
+            last = first + len(offsets)
+            return (logit, np.asarray(start[first:last], dtype=np.float32),
+                    np.asarray(end[first:last], dtype=np.float32))
 
         return each_alone(one, passages, self.workers)
 

@@ -207,25 +207,28 @@ def cmd_grounded_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _teacher_logits(pairs: list[Any], skip: set[int]) -> list[float | None]:
-    """The shipped reader's answer logit for every pair whose id is not in `skip` (None
-    there): what `--distill` holds the new reader to."""
-    from assistant.answer.answerability import logit
+def _teacher_logits(pairs: list[Any], skip: set[int]
+                    ) -> tuple[list[float | None], list[tuple[Any, Any]]]:
+    """The shipped reader's view of every training pair: its answer logit where the pair's
+    id is not in `skip` (None there), what `--distill` holds the new reader to; and the
+    start and end logits of every pair's passage tokens, what `--distill-spans` holds it to."""
     from assistant.answer.reader import Reader
 
     reader = Reader()
     by_question: dict[str, list[int]] = {}
     for i, pair in enumerate(pairs):
-        if id(pair) not in skip:
-            by_question.setdefault(pair.question, []).append(i)
+        by_question.setdefault(pair.question, []).append(i)
     out: list[float | None] = [None] * len(pairs)
-    print(f"Reading {sum(map(len, by_question.values()))} training pairs with the shipped "
-          "reader (the teacher).", file=sys.stderr, flush=True)
+    spans: list[tuple[Any, Any]] = [((), ())] * len(pairs)
+    print(f"Reading {len(pairs)} training pairs with the shipped reader (the teacher).",
+          file=sys.stderr, flush=True)
     for question, rows in by_question.items():
-        for i, r in zip(rows, reader.read(question, [pairs[i].passage for i in rows]),
-                        strict=True):
-            out[i] = logit(r.probability)
-    return out
+        for i, (answer, start, end) in zip(
+                rows, reader.logits(question, [pairs[i].passage for i in rows]), strict=True):
+            spans[i] = (start, end)
+            if id(pairs[i]) not in skip:
+                out[i] = answer
+    return out, spans
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
@@ -247,7 +250,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         config = ReaderConfig(epochs=args.epochs, batch_size=args.batch_size,
                               learning_rate=args.lr, seed=args.seed, threads=args.threads,
                               checkpoint_minutes=args.checkpoint_minutes,
-                              distill=args.distill)
+                              distill=args.distill, distill_spans=args.distill_spans)
     except ValueError as exc:
         raise UserError(f"Training options: {exc}.") from exc
     if args.retrieved < 0 or not 0.0 <= args.short_share <= 1.0 or \
@@ -329,11 +332,15 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
           f"{len(val_pairs)} for validation ({len(split.validation)}), {len(held_pairs)} "
           f"held out ({len(split.held_out)}).", file=sys.stderr)
     out = Path(args.out).expanduser()
-    teacher = None
-    if args.distill > 0:
-        teacher = _teacher_logits(train_pairs, near_misses)
+    teacher = teacher_spans = None
+    if args.distill > 0 or args.distill_spans > 0:
+        logits, taught = _teacher_logits(train_pairs, near_misses)
+        teacher = logits if args.distill > 0 else None
+        teacher_spans = list(taught) if args.distill_spans > 0 else None
         note["teacher"] = {"reader": "shipped", "weight": args.distill,
-                           "pairs": sum(t is not None for t in teacher)}
+                           "pairs": sum(t is not None for t in logits) if teacher else 0,
+                           "span_weight": args.distill_spans,
+                           "span_pairs": len(taught) if teacher_spans else 0}
     bar = ProgressBar()
 
     def progress(p: ReaderProgress) -> None:
@@ -349,7 +356,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     result = _stoppable(lambda cancel: train_reader(
         train_pairs, val_pairs, config, default_model_path(), out, held_out_pairs=held_pairs,
         progress=progress, cancel=cancel, resume=args.resume or args.finish,
-        stop_after=args.stop_after, data_note=note, finish=args.finish, teacher=teacher),
+        stop_after=args.stop_after, data_note=note, finish=args.finish, teacher=teacher,
+        teacher_spans=teacher_spans),
         bar)
     if result is None:
         return 130
@@ -413,6 +421,11 @@ def add_training_commands(sub: Any) -> None:
                    help="hold the new reader to the shipped one's judgement on every pair but "
                    "the --documents near misses, with this weight (default 0: none), so that "
                    "it learns the near misses without moving which passage it picks")
+    p.add_argument("--distill-spans", type=float, default=0.0, metavar="WEIGHT",
+                   dest="distill_spans",
+                   help="hold the new reader's answer spans to the shipped one's on every "
+                   "pair, with this weight (default 0: none), so that it quotes the same "
+                   "words where it learns a new judgement")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

@@ -68,6 +68,8 @@ class ReaderConfig:
     max_answer_tokens: int = 30
     # weight of the teacher term (`train_reader`'s `teacher`): 0, the shipped recipe, none
     distill: float = 0.0
+    # weight of the teacher's span term (`train_reader`'s `teacher_spans`): 0, none
+    distill_spans: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -76,8 +78,8 @@ class ReaderConfig:
             raise ValueError("the learning rate must be between 0 and 1")
         if not 64 <= self.max_length <= 512:
             raise ValueError("max length must be between 64 and 512")
-        if self.distill < 0:
-            raise ValueError("the teacher's weight must be 0 or more")
+        if self.distill < 0 or self.distill_spans < 0:
+            raise ValueError("the teacher's weights must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -197,12 +199,32 @@ def collate(batch: Sequence[Encoded]) -> dict[str, Any]:
             "passage": passage, "labels": labels, "starts": starts, "ends": ends}
 
 
-def reader_loss(model: Any, batch: dict[str, Any], distill: float = 0.0) -> Any:
+def _teacher_span_batch(batch: Sequence[Encoded], spans: Sequence[tuple[Any, Any] | None],
+                        width: int) -> dict[str, Any]:
+    """The teacher's start and end logits laid on the batch's token positions."""
+    import torch
+
+    start = torch.full((len(batch), width), -1e4)
+    end = torch.full((len(batch), width), -1e4)
+    spanned = torch.zeros(len(batch), dtype=torch.bool)
+    for row, (e, taught) in enumerate(zip(batch, spans, strict=True)):
+        if taught is not None:
+            start[row, e.passage_from:e.passage_to] = torch.from_numpy(np.asarray(taught[0]))
+            end[row, e.passage_from:e.passage_to] = torch.from_numpy(np.asarray(taught[1]))
+            spanned[row] = True
+    return {"teacher_start": start, "teacher_end": end, "teacher_spanned": spanned}
+
+
+def reader_loss(model: Any, batch: dict[str, Any], distill: float = 0.0,
+                distill_spans: float = 0.0) -> Any:
     """Answerability (binary cross-entropy) plus the answer span's start and end (cross-
     entropy over the passage's tokens, for pairs holding the answer). With `distill` and a
     batch's `teacher` logits (NaN where there is none), plus that weight times the cross-
     entropy against the teacher's probability: the pairs it covers keep the teacher's
-    judgement (its passage choice) while the others teach the new one."""
+    judgement (its passage choice) while the others teach the new one. With `distill_spans`
+    and the batch's `teacher_start`/`teacher_end` logits (`teacher_spanned` rows), plus that
+    weight times the divergence of the new reader's start and end distributions over the
+    passage from the teacher's: it keeps the teacher's spans (the words it quotes)."""
     import torch
     import torch.nn.functional as F
 
@@ -215,6 +237,15 @@ def reader_loss(model: Any, batch: dict[str, Any], distill: float = 0.0) -> Any:
         if bool(held.any()):
             loss = loss + distill * F.binary_cross_entropy_with_logits(
                 answer_logit.float()[held], torch.sigmoid(teacher[held]))
+    spanned = batch.get("teacher_spanned")
+    if distill_spans > 0 and spanned is not None and bool(spanned.any()):
+        outside = ~batch["passage"][spanned]
+        kl: Any = 0.0
+        for mine, theirs in ((start, batch["teacher_start"]), (end, batch["teacher_end"])):
+            own = F.log_softmax(mine[spanned].float().masked_fill(outside, -1e4), dim=-1)
+            told = F.log_softmax(theirs[spanned].masked_fill(outside, -1e4), dim=-1)
+            kl = kl + (told.exp() * (told - own)).sum(-1).mean()
+        loss = loss + distill_spans * kl / 2
     positive = batch["labels"] > 0.5
     if bool(positive.any()):
         blocked = ~batch["passage"][positive]
@@ -341,7 +372,8 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 def _fingerprint(config: ReaderConfig, pairs: Sequence[ReaderPair],
-                 teacher: Sequence[float] = ()) -> dict[str, Any]:
+                 teacher: Sequence[float] = (),
+                 spans: Sequence[tuple[Any, Any] | None] = ()) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the settings and the very training pairs
     (a run resumed with other data, e.g. without `--tempting`, would train on a mixture)."""
     keep = asdict(config)
@@ -353,6 +385,9 @@ def _fingerprint(config: ReaderConfig, pairs: Sequence[ReaderPair],
                       .encode())
     if any(not math.isnan(t) for t in teacher):
         digest.update(",".join(f"{t:.4f}" for t in teacher).encode())
+    for taught in spans:
+        digest.update(b"-" if taught is None else
+                      np.round(np.concatenate(taught), 2).astype(np.float32).tobytes())
     return dict(keep, train_pairs=len(pairs), train_digest=digest.hexdigest())
 
 
@@ -363,11 +398,15 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
                  cancel: threading.Event | None = None, resume: bool = False,
                  stop_after: int | None = None, data_note: dict[str, Any] | None = None,
                  finish: bool = False,
-                 teacher: Sequence[float | None] | None = None) -> ReaderResult:
+                 teacher: Sequence[float | None] | None = None,
+                 teacher_spans: Sequence[tuple[Any, Any] | None] | None = None
+                 ) -> ReaderResult:
     """Train, validate, export. With `resume`, continue from `out_dir/checkpoint/`.
 
     `teacher`: per training pair, another reader's answer logit (None: the pair has none),
-    held to with weight `config.distill` (`reader_loss`).
+    held to with weight `config.distill` (`reader_loss`). `teacher_spans`: per training pair,
+    its start and end logits over the passage's tokens (None: none), held to with weight
+    `config.distill_spans`.
 
     `finish` (with `resume`) exports the reader from the checkpoint as it stands, ending a
     run early (the report records the steps done and planned).
@@ -404,11 +443,20 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
         raise ValueError("one teacher logit (or None) per training pair")
     given = teacher or [None] * len(train_pairs)
     teach = [math.nan if (t := given[i]) is None else t for i in keep]
+    if teacher_spans is not None and len(teacher_spans) != len(train_pairs):
+        raise ValueError("one pair of teacher span logits (or None) per training pair")
+    # a teacher that read the passage cut elsewhere gives nothing to align with: left out
+    taught_spans: list[tuple[Any, Any] | None] = [None] * len(train_enc) \
+        if teacher_spans is None else [
+        taught if (taught := teacher_spans[i]) is not None
+        and len(taught[0]) == e.passage_to - e.passage_from else None
+        for i, e in zip(keep, train_enc, strict=True)]
     val_enc = encode(validation_pairs)
     lengths = [len(e.ids) for e in train_enc]
     per_epoch = math.ceil(len(train_enc) / config.batch_size)
     total = per_epoch * config.epochs
-    fingerprint = _fingerprint(config, [train_pairs[i] for i in keep], teach)
+    fingerprint = _fingerprint(config, [train_pairs[i] for i in keep], teach,
+                               taught_spans if config.distill_spans > 0 else ())
 
     model = build_model(model_path)
     # The word-embedding table (30,522 x 384, half the model) stays as the embedder has it:
@@ -482,8 +530,12 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
             batch = collate([train_enc[i] for i in batch_idx])
             if config.distill > 0:
                 batch["teacher"] = torch.tensor([teach[i] for i in batch_idx])
+            if config.distill_spans > 0:
+                batch.update(_teacher_span_batch([train_enc[i] for i in batch_idx],
+                                                 [taught_spans[i] for i in batch_idx],
+                                                 batch["input_ids"].shape[1]))
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                loss = reader_loss(model, batch, config.distill)
+                loss = reader_loss(model, batch, config.distill, config.distill_spans)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()

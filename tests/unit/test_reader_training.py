@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from assistant.answer.reader import Reader
@@ -473,11 +474,9 @@ def test_a_checkpoint_resumes_only_with_the_same_training_pairs(
     assert abs(int(without.split()[0]) - int(with_tempting.split()[0])) < 20
 
 
-def test_the_teacher_term_holds_the_answer_logit_only_where_a_teacher_speaks() -> None:
-    """`reader_loss` with `distill`: a teacher's logit far from the student's adds to the loss
-    by its weight; NaN (no teacher for that pair) adds nothing."""
-    import math
-
+def _kettle_batch() -> tuple[list[Any], Any, dict[str, Any]]:
+    """Two encoded pairs over one passage (one holding the answer, one not), the untrained
+    reader model (seeded) and their batch."""
     import torch
 
     from assistant.search import default_model_path
@@ -486,7 +485,6 @@ def test_the_teacher_term_holds_the_answer_logit_only_where_a_teacher_speaks() -
         collate,
         encode_pair,
         load_tokenizer,
-        reader_loss,
     )
 
     tok = load_tokenizer(default_model_path())
@@ -497,6 +495,19 @@ def test_the_teacher_term_holds_the_answer_logit_only_where_a_teacher_speaks() -
     torch.manual_seed(0)
     model = build_model(default_model_path()).eval()
     batch = collate(enc)
+    return enc, model, batch
+
+
+def test_the_teacher_term_holds_the_answer_logit_only_where_a_teacher_speaks() -> None:
+    """`reader_loss` with `distill`: a teacher's logit far from the student's adds to the loss
+    by its weight; NaN (no teacher for that pair) adds nothing."""
+    import math
+
+    import torch
+
+    from assistant.training.reader_train import reader_loss
+
+    _, model, batch = _kettle_batch()
     with torch.no_grad():
         model.answerable.weight.zero_()  # the student says "holds it" with logit 4
         model.answerable.bias.fill_(4.0)
@@ -529,10 +540,73 @@ def test_train_reader_distill_leaves_the_near_misses_without_a_teacher(
     read = int(err.split("Reading ")[1].split(" ")[0])
     near = sum(1 for line in docs.read_text(encoding="utf-8").splitlines()
                if json.loads(line)["answers"] == []) * 2  # two sections per near miss
-    assert read == total - near
+    assert read == total
     assert main([*base, "--distill", "0.5", "--resume", "--stop-after", "2"]) == 1
     assert "other data or settings" in capsys.readouterr().err
     assert main([*base, "--distill", "1.0", "--finish"]) == 0
     report = json.loads((out / "training_report.json").read_text(encoding="utf-8"))
     assert report["config"]["distill"] == 1.0
-    assert report["data"]["teacher"]["pairs"] == read
+    assert report["data"]["teacher"]["pairs"] == total - near
+    assert report["data"]["teacher"]["span_pairs"] == 0
+
+
+def test_the_span_term_holds_the_start_and_end_to_the_teachers() -> None:
+    """`reader_loss` with `distill_spans`: the student's own start and end logits as the
+    teacher's add (almost) nothing; a teacher pointing elsewhere in the passage adds by the
+    weight; rows without a teacher add nothing."""
+    import torch
+
+    from assistant.training.reader_train import _teacher_span_batch, reader_loss
+
+    enc, model, batch = _kettle_batch()
+    width = batch["input_ids"].shape[1]
+    with torch.no_grad():
+        plain = float(reader_loss(model, batch))
+        _, start, end = model(batch["input_ids"], batch["attention_mask"],
+                              batch["token_type_ids"])
+        own = [(start[i, e.passage_from:e.passage_to].float().numpy(),
+                end[i, e.passage_from:e.passage_to].float().numpy()) for i, e in enumerate(enc)]
+        batch.update(_teacher_span_batch(enc, [None, None], width))
+        assert float(reader_loss(model, batch, 0.0, 1.0)) == pytest.approx(plain)
+        batch.update(_teacher_span_batch(enc, own, width))
+        agreeing = float(reader_loss(model, batch, 0.0, 1.0)) - plain
+        n = enc[1].passage_to - enc[1].passage_from  # the teacher sure of the last token
+        far = np.full(n, -10.0, dtype=np.float32)
+        far[-1] = 10.0
+        batch.update(_teacher_span_batch(enc, [None, (far, far)], width))
+        against = float(reader_loss(model, batch, 0.0, 1.0)) - plain
+        half = float(reader_loss(model, batch, 0.0, 0.5)) - plain
+    assert abs(agreeing) < 1e-3 and against > 1.0
+    assert half == pytest.approx(against / 2, rel=1e-3)
+
+
+def test_train_reader_distill_spans_reads_every_pairs_span_logits(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--distill-spans`: the shipped reader's start and end logits for every training pair,
+    one per passage token of the pair as training encodes it (the report counts them)."""
+    from assistant.answer.reader import Reader
+    from assistant.search import default_model_path
+    from assistant.training.reader_train import encode_pair, load_tokenizer
+
+    passage = ("The Harbor Analytics agreement runs for a minimum term of 24 months. Either "
+               "party may terminate it in writing at the end of the minimum term.")
+    question = "How long is the minimum term?"
+    reader = Reader()
+    (answer, start, end), = reader.logits(question, [passage])
+    assert 1 / (1 + np.exp(-answer)) == pytest.approx(
+        reader.read(question, [passage])[0].probability)
+    e = encode_pair(load_tokenizer(default_model_path()), question, passage)
+    assert len(start) == len(end) == e.passage_to - e.passage_from
+    assert passage[e.offsets[int(np.argmax(start))][0]:
+                   e.offsets[int(np.argmax(end))][1]].startswith("24 months")
+    data = _squad(tmp_path / "tiny.json")
+    out = tmp_path / "reader"
+    base = ["train-reader", str(data), "--out", str(out), "--batch-size", "4",
+            "--threads", "1", "--epochs", "1", "--limit", "24"]
+    assert main([*base, "--distill-spans", "1.0", "--stop-after", "1"]) == 0
+    total = int(capsys.readouterr().err.split("Reader pairs: ")[1].split(" ")[0])
+    assert main([*base, "--distill-spans", "1.0", "--finish"]) == 0
+    report = json.loads((out / "training_report.json").read_text(encoding="utf-8"))
+    assert report["config"]["distill_spans"] == 1.0
+    assert report["data"]["teacher"]["span_pairs"] == total
+    assert report["data"]["teacher"]["pairs"] == 0
