@@ -133,7 +133,7 @@ class QAReport:
     def _reader_auc(self, against: str = "unanswerable") -> float | None:
         """How well the reader's best probability separates answerable questions from those
         of kind `against` (questions refused by retrieval count as 0)."""
-        from assistant.training.reader_train import auc
+        from assistant.training.reader_metrics import auc
 
         rows = [r for r in self.rows if r.kind in ("answerable", against)]
         if all(r.reader_probability is None for r in rows) or all(r.answerable for r in rows):

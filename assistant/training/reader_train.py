@@ -35,9 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answer.reader import MANIFEST_FILE, READER_FILE, READER_RECIPE, best_span
+from assistant.answer.reader import MANIFEST_FILE, READER_FILE, best_span
 from assistant.errors import Cancelled, ModelError, UserError
 from assistant.training.reader_data import ReaderPair
+from assistant.training.reader_export import export_reader
+from assistant.training.reader_metrics import reader_metrics
 from assistant.training.train import cpu_computes_bf16
 
 CHECKPOINT_DIR = "checkpoint"
@@ -255,58 +257,6 @@ def reader_loss(model: Any, batch: dict[str, Any], distill: float = 0.0,
                 F.cross_entropy(e, batch["ends"][positive])) / 2
         loss = loss + span
     return loss if isinstance(loss, torch.Tensor) else torch.tensor(loss)
-
-
-# --------------------------------------------------------------------------- metrics
-
-def auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
-    """Area under the ROC curve (the Mann-Whitney statistic, ties counted half)."""
-    pos = [s for s, y in zip(scores, labels, strict=True) if y]
-    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
-    if not pos or not neg:
-        return None
-    order = np.argsort(np.array(list(scores), dtype=np.float64), kind="mergesort")
-    ranks = np.empty(len(order), dtype=np.float64)
-    values = np.array(list(scores), dtype=np.float64)[order]
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[j + 1] == values[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    pos_ranks = sum(r for r, y in zip(ranks, labels, strict=True) if y)
-    return float((pos_ranks - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def reader_metrics(pairs: Sequence[ReaderPair], probabilities: Sequence[float],
-                   spans: Sequence[str], threshold: float = 0.5) -> dict[str, Any]:
-    """AUC of "holds the answer", exact match and F1 of the span on passages that hold it
-    (SQuAD's normalisation), and the share of unanswerable pairs judged so (NoAns)."""
-    from assistant.training.squad import exact_match, token_f1
-
-    labels = [p.positive for p in pairs]
-    pos = [(p, s, pr) for p, s, pr in zip(pairs, spans, probabilities, strict=True)
-           if p.positive]
-    out: dict[str, Any] = {"pairs": len(pairs), "positives": len(pos),
-                           "auc": _round(auc(labels, probabilities))}
-    if pos:
-        out["has_answer_exact_match"] = round(
-            sum(max(exact_match(s, g) for g in p.answers) for p, s, _ in pos) / len(pos), 4)
-        out["has_answer_f1"] = round(
-            sum(max(token_f1(s, g) for g in p.answers) for p, s, _ in pos) / len(pos), 4)
-        out["has_answer_accepted"] = round(sum(pr >= threshold for *_, pr in pos) / len(pos), 4)
-    for kind in ("unanswerable", "hard", "easy"):
-        probs = [pr for p, pr in zip(pairs, probabilities, strict=True) if p.kind == kind]
-        if probs:
-            out[f"{kind}_rejected"] = round(sum(pr < threshold for pr in probs) / len(probs), 4)
-    if "unanswerable_rejected" in out:
-        out["no_answer_accuracy"] = out["unanswerable_rejected"]
-    return out
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
 
 
 def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
@@ -585,7 +535,9 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
                                max_answer_tokens=config.max_answer_tokens, autocast=autocast)
         metrics["held_out"] = reader_metrics(held_out_pairs, probs, spans)
     emit(ReaderProgress("exporting", step, total))
-    reader, manifest = export_reader(model, out_dir, config)
+    reader, manifest = export_reader(model, out_dir, max_length=config.max_length,
+                                     max_question_tokens=config.max_question_tokens,
+                                     max_answer_tokens=config.max_answer_tokens)
     seconds = history.get("seconds_before", 0.0) + time.monotonic() - run_started
     report = {
         "kind": "reader",
@@ -627,46 +579,3 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
 
 def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
-
-
-# --------------------------------------------------------------------------- export
-
-def export_reader(model: Any, out_dir: Path, config: ReaderConfig) -> tuple[Path, Path]:
-    """The trained model as an int8 ONNX file (MatMul weights per channel, lookup tables in
-    fp16: the embedder's recipe) plus its manifest, written atomically."""
-    import hashlib
-    import warnings
-
-    import torch
-
-    from assistant.search.embedding import half_embedding_tables, quantize_int8
-
-    model = model.float().eval()
-    # Eager attention exports as a plain graph (SDPA's decomposition ran slower: embedding.py)
-    model.encoder.config._attn_implementation = "eager"
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    outputs = ["answer_logit", "start_logits", "end_logits"]
-    ids = torch.ones((2, 16), dtype=torch.long)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
-        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (ids, torch.ones_like(ids), torch.zeros_like(ids)),
-                              str(fp32), input_names=names, output_names=outputs,
-                              dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names},
-                                            "answer_logit": {0: "batch"},
-                                            "start_logits": {0: "batch", 1: "tokens"},
-                                            "end_logits": {0: "batch", 1: "tokens"}},
-                              opset_version=17, dynamo=False)
-        quantize_int8(fp32, int8)
-        half_embedding_tables(int8)
-        target = out_dir / READER_FILE
-        os.replace(int8, target)
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    manifest = {"recipe": READER_RECIPE, "sha256": digest, "max_length": config.max_length,
-                "max_question_tokens": config.max_question_tokens,
-                "max_answer_tokens": config.max_answer_tokens,
-                "base_model": "all-MiniLM-L6-v2"}
-    manifest_path = out_dir / MANIFEST_FILE
-    manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    return target, manifest_path

@@ -41,7 +41,7 @@ from assistant.answer.reader import Reader
 from assistant.evaluation.qa import holds_answer
 from assistant.search import Embedder
 from assistant.training.reader_data import indexed_search, reader_split
-from assistant.training.reader_train import auc
+from assistant.training.reader_metrics import auc
 from assistant.training.squad import load_qa, normalize, token_f1
 
 GRID = [round(0.01 * i, 2) for i in range(1, 100)]

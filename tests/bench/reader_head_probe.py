@@ -37,7 +37,7 @@ from assistant.evaluation.qa import holds_answer
 from assistant.search import Embedder
 from assistant.search.parallel import each_alone
 from assistant.training.reader_data import indexed_search, reader_split
-from assistant.training.reader_train import auc
+from assistant.training.reader_metrics import auc
 from assistant.training.squad import QASet, load_qa
 
 HIDDEN = "/encoder/encoder/layer.5/output/LayerNorm/LayerNormalization_output_0"

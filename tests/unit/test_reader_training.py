@@ -22,7 +22,7 @@ from assistant.training.reader_data import (
     term_pool,
     terms,
 )
-from assistant.training.reader_train import auc
+from assistant.training.reader_metrics import auc
 from assistant.training.squad import Paragraph, QASet, Question, load_qa, passages_of
 from assistant.training.windows import sentence_spans
 
