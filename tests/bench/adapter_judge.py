@@ -10,9 +10,15 @@ own (`answerability.judge`). The decision is then refitted with that probability
 sixth input (`calibrate_strictness.py`'s fit, same rows and folds) and compared with the
 shipped fit. About 1.4 s a row on 2 threads (429 rows: 10 minutes).
 
+With `--squad ROWS` (rows recorded by `calibrate_strictness.py --out` on SQuAD questions
+with their own unanswerable ones, which the shipped rows leave out), it also reports how well
+each refusal probability, and each decision fitted on the shipped rows, tells SQuAD's
+adversarial unanswerable questions from the answerable ones of those rows (the answerable
+ones may also be in the shipped rows, so the decisions' figure there is not fully held out).
+
 Usage:
     .venv/bin/python tests/bench/adapter_judge.py models/training/grounded-3600.gguf \
-        [--limit N] [--threads N] [--out judged.json | --judged judged.json]
+        [--limit N] [--threads N] [--squad ROWS] [--out judged.json | --judged judged.json]
 """
 
 from __future__ import annotations
@@ -34,6 +40,17 @@ import calibrate_strictness as cs  # noqa: E402
 from assistant.training.reader_metrics import auc  # noqa: E402
 
 SETS = (("cal_rows", False), ("plain_rows", True), ("plain_missing", False))
+
+
+def load_squad(path: str, limit: int | None) -> list[dict[str, Any]]:
+    """Answerable and SQuAD-unanswerable rows of another recording (taken-out ones left)."""
+    rows = []
+    for row in json.loads(Path(path).read_text())["rows"][:limit]:
+        row["_key"] = f"squad:{row['id']}:{row['kind']}"
+        row["_set"] = "squad"
+        if row["answerable"] or row.get("kind") != "missing":
+            rows.append(row)
+    return rows
 
 
 def load_rows(limit: int | None) -> list[dict[str, Any]]:
@@ -88,8 +105,9 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def report(rows: list[dict[str, Any]], judged: dict[str, float | None]) -> None:
-    for row in rows:
+def report(rows: list[dict[str, Any]], judged: dict[str, float | None],
+           squad: list[dict[str, Any]] | None = None) -> None:
+    for row in [*rows, *(squad or [])]:
         row["_judge"] = judged.get(row["_key"])
     print(f"{len(rows)} rows, {sum(r['_judge'] is not None for r in rows)} judged")
     for name, _ in SETS:
@@ -119,6 +137,20 @@ def report(rows: list[dict[str, Any]], judged: dict[str, float | None]) -> None:
               f"{a['false_refusals']:6.1%} / {a['contains_gold']:6.1%}"
               f"          {b['correct_refusals']:6.1%} / {b['false_refusals']:6.1%} / "
               f"{b['contains_gold']:6.1%}")
+    if squad:
+        part = [r for r in squad if cs.evidence(r) is not None and r["_judge"] is not None]
+        labels = [not r["answerable"] for r in part]
+        print(f"SQuAD's unanswerable against answerable ({len(part)} rows: "
+              f"{sum(labels)} unanswerable): refusal probability AUC, shipped adapter "
+              f"{auc(labels, [r['refusal_probability'] for r in part]):.3f}, judge "
+              f"{auc(labels, [r['_judge'] for r in part]):.3f}")
+        with_judge = cs.row_features
+        cs.row_features = base
+        shipped = cs.scores(part, cs.fit(rows))
+        cs.row_features = with_judge
+        other = cs.scores(part, cs.fit(rows))
+        print(f"  the decisions fitted on the rows above: shipped inputs "
+              f"{auc(labels, shipped):.3f}, with the judge {auc(labels, other):.3f}")
     cs.row_features = base
 
 
@@ -127,17 +159,19 @@ def main() -> int:
     parser.add_argument("adapter", help="the adapter judging (a GGUF LoRA file)")
     parser.add_argument("--limit", type=int, help="rows per file (a quick check)")
     parser.add_argument("--threads", type=int, help="model threads (default: the setting)")
+    parser.add_argument("--squad", help="rows with SQuAD's own unanswerable questions")
     parser.add_argument("--out", help="also write the judged probabilities here")
     parser.add_argument("--judged", help="read judged probabilities written by --out instead")
     args = parser.parse_args()
     rows = load_rows(args.limit)
-    if args.judged:
-        judged = json.loads(Path(args.judged).read_text())
-    else:
-        judged = judge_rows(rows, args.adapter, args.threads)
+    squad = load_squad(args.squad, args.limit) if args.squad else []
+    judged = json.loads(Path(args.judged).read_text()) if args.judged else {}
+    todo = [r for r in [*rows, *squad] if r["_key"] not in judged]
+    if todo:  # what an earlier --out already holds is not read again
+        judged.update(judge_rows(todo, args.adapter, args.threads))
         if args.out:
             Path(args.out).write_text(json.dumps(judged))
-    report(rows, judged)
+    report(rows, judged, squad)
     return 0
 
 
