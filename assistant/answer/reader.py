@@ -132,8 +132,7 @@ class Reader:
         """
         if not passages:
             return []
-        q_ids = self.tokenizer.encode(question, add_special_tokens=False).ids
-        q_ids = q_ids[:self.max_question_tokens]
+        q_ids = self._question_ids(question)
 
         def one(passage: str) -> Reading:
             first, offsets, logit, start, end = self._run(q_ids, passage)
@@ -146,6 +145,11 @@ class Reader:
             return Reading(_sigmoid(logit), int(a), int(b), score)
 
         return each_alone(one, passages, self.workers)
+
+    def _question_ids(self, question: str) -> list[int]:
+        """The question's tokens, cut to the first `max_question_tokens` (as in training)."""
+        return list(self.tokenizer.encode(question, add_special_tokens=False).ids
+                    [:self.max_question_tokens])
 
     def _run(self, q_ids: list[int], passage: str
              ) -> tuple[int, list[tuple[int, int]], float, Any, Any]:
@@ -163,8 +167,7 @@ class Reader:
         """Per passage: the answer logit and the start and end logits of the passage's own
         tokens (as float32 arrays): what a reader distilled from this one is held to
         (`assistant train-reader --distill-spans`)."""
-        q_ids = self.tokenizer.encode(question, add_special_tokens=False).ids
-        q_ids = q_ids[:self.max_question_tokens]
+        q_ids = self._question_ids(question)
 
         def one(passage: str) -> tuple[float, Any, Any]:
             first, offsets, logit, start, end = self._run(q_ids, passage)

@@ -336,7 +336,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     if args.distill > 0 or args.distill_spans > 0:
         logits, taught = _teacher_logits(train_pairs, near_misses)
         teacher = logits if args.distill > 0 else None
-        teacher_spans = list(taught) if args.distill_spans > 0 else None
+        teacher_spans = taught if args.distill_spans > 0 else None
         note["teacher"] = {"reader": "shipped", "weight": args.distill,
                            "pairs": sum(t is not None for t in logits) if teacher else 0,
                            "span_weight": args.distill_spans,

@@ -75,7 +75,6 @@ def judge_rows(rows: list[dict[str, Any]], adapter: str, threads: int | None
     from assistant.answer.answering import NOT_FOUND_TEXT
     from assistant.answer.prompt import ANSWER_MARGIN, build_prompt
     from assistant.cli.models import make_generator
-    from assistant.search import Hit
     from assistant.settings import Settings
 
     settings = Settings()
@@ -85,9 +84,7 @@ def judge_rows(rows: list[dict[str, Any]], adapter: str, threads: int | None
     out: dict[str, float | None] = {}
     started = time.monotonic()
     for i, row in enumerate(rows):
-        hits = [Hit(n, 0, f"passage {n + 1}", None, 0, len(h["text"]), h["text"], 0.0,
-                    h["similarity"], h.get("keyword_rank"), h.get("vector_rank"))
-                for n, h in enumerate(row.get("consulted") or [])]
+        hits = cs.row_hits(row)
         if not hits:
             continue
         prompt = build_prompt(row["question"], hits, None, generator,

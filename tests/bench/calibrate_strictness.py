@@ -61,13 +61,20 @@ THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
 EARLY = answerability.EARLY_REFUSAL
 
 
+def row_hits(row: dict[str, Any]) -> list[Hit]:
+    """The passages a recorded row's model was given, as hits ("passage n" their source):
+    what the decision, the replay and another adapter's judgement read again."""
+    return [Hit(i, 0, f"passage {i + 1}", None, 0, len(h.get("text", "")), h.get("text", ""),
+                0.0, h["similarity"], h.get("keyword_rank"), h.get("vector_rank"))
+            for i, h in enumerate(row.get("consulted") or [])]
+
+
 def evidence(row: dict[str, Any]) -> answerability.Evidence | None:
     """The decision's evidence for a recorded row (None: refused before the model)."""
     p = row["refusal_probability"]
     if p is None:
         return None
-    hits = [Hit(0, 0, "", None, 0, 0, h.get("text", ""), 0.0, h["similarity"],
-                h.get("keyword_rank"), h.get("vector_rank")) for h in row.get("consulted", [])]
+    hits = row_hits(row)
     return answerability.Evidence(p, answerability.retrieval_confidence(hits),
                                   answerability.answer_logprob(row.get("token_logprobs", [])),
                                   answerability.question_coverage(row.get("question", ""), hits))

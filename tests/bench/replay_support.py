@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from calibrate_strictness import row_hits
 
 from assistant.answer import answerability, answering
 from assistant.answer.citations import MARKER_GROUP, Citation
@@ -50,9 +53,7 @@ def replay(row: dict[str, Any], reader: Reader) -> tuple[answering.Answer | None
                                                           dict[int, Reading]]:
     """The answer the steps after generation give now (None: refused before them, or by the
     model in its own words)."""
-    hits = [Hit(i, 0, f"passage {i + 1}", None, 0, len(h["text"]), h["text"], 0.0,
-                h["similarity"], h.get("keyword_rank"), h.get("vector_rank"))
-            for i, h in enumerate(row.get("consulted", []))]
+    hits = row_hits(row)
     if not hits or (row["grounding"] == "not_found"
                     and row.get("not_found_reason") in REFUSED_BEFORE):
         return None, hits, {}
