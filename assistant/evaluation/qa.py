@@ -69,6 +69,9 @@ class Row:
     kind: str = ""
     # whether a passage given to the model held a gold answer (None: no gold answers)
     passage_holds_gold: bool | None = None
+    # the answer-or-refuse decision's score (refused from the strictness's threshold; None
+    # where it did not decide): with it a report can be read again at another threshold
+    refusal_score: float | None = None
 
 
 def holds_answer(text: str, answers: Sequence[str]) -> bool:
@@ -107,7 +110,8 @@ def score(question: Question, answer: Answer, missing: bool = False) -> Row:
                round(answer.seconds, 3), answer.refusal_probability, answer.not_found_reason,
                answer.reader_probability, kind,
                any(holds_answer(h.text, question.answers) for h in answer.consulted)
-               if question.answers else None)
+               if question.answers else None,
+               None if answer.refusal_score is None else round(answer.refusal_score, 4))
 
 
 def _three(value: float | None) -> str:
