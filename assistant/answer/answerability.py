@@ -57,28 +57,28 @@ class Strictness:
 # `refusal_score`, set by tests/bench/calibrate_strictness.py from 5-fold cross-validated
 # scores: balanced maximises correct minus false refusals, lenient keeps false refusals
 # <= 5%, strict keeps correct refusals >= 80%.
-# - With the reader (refuse_at; WEIGHTS): 94 answerable questions of the reader's 2
-#   validation articles and 120 more asked with their answer taken out of the library, and
-#   the generated plain documents of tests/data/qa/plain_calibration.jsonl (84 questions asked
-#   in plain words, 48 near misses no document answers, and 83 asked with their answer taken
-#   out; `--with-reader --refusals missing --absent`): balanced 0.55 (77% vs 32%, both sets
-#   together), lenient 0.95 (19% vs 6%), strict 0.50 (82% vs 38%). Fitted on SQuAD alone, the
-#   decision refused 77% of the plain questions (its AUC there 0.47). The refusal
-#   probability's weight came out negative: with the answer's log-probability (weight -0.97)
-#   it measures the model's confidence twice, and the fit uses the difference. Holding it at 0
-#   (`--without-refusal-probability`, balanced 0.50) was measured and lost on held-out SQuAD
-#   (contains gold 55% against 63%, false refusals 23% against 14%); it stays free.
-# - Without it (refuse_at_without_reader; WEIGHTS_WITHOUT_READER): 160 questions of the
-#   training articles, SQuAD's unanswerable ones as the refusals: balanced 0.55 (61% vs
-#   29%), lenient 0.85 (6% vs 3%), strict 0.40 (88% vs 75%).
+# - With the reader (refuse_at; WEIGHTS): the answers of the shipped adapter (since 7
+#   December the one trained with plain documents mixed in) to 94 answerable questions of
+#   the reader's 2 validation articles and 120 more asked with their answer taken out of the
+#   library, and to the generated plain documents of tests/data/qa/plain_calibration.jsonl (84
+#   questions asked in plain words, 48 near misses no document answers, and 83 asked with
+#   their answer taken out; `--with-reader --refusals missing --absent`): balanced 0.65 (67%
+#   vs 24%, both sets together), lenient 0.95 (24% vs 5%), strict 0.50 (81% vs 38%).
+#   Balanced is the best correct-minus-false rate between strict's and lenient's thresholds
+#   (over all thresholds it peaked at 0.45, below strict's, refusing 42% of the answerable
+#   questions). Fitted on SQuAD alone, an earlier decision refused 77% of the plain
+#   questions (its AUC there 0.47).
+# - Without it (refuse_at_without_reader; WEIGHTS_WITHOUT_READER): the same answers, the
+#   reader's probability left out: balanced 0.60 (71% vs 29%), lenient 0.95 (20% vs 5%),
+#   strict 0.50 (82% vs 38%).
 # See README, "Answer quality", and resources/adapters/README.md, "Calibration".
 STRICTNESS: dict[str, Strictness] = {
     "lenient": Strictness("lenient", "Lenient: answer whenever a passage may hold it",
-                          0.15, 0.05, 0.95, 0.0, refuse_at_without_reader=0.85),
-    "balanced": Strictness("balanced", "Balanced (recommended)", 0.22, 0.10, 0.55, 0.0,
-                           refuse_at_without_reader=0.55),
+                          0.15, 0.05, 0.95, 0.0, refuse_at_without_reader=0.95),
+    "balanced": Strictness("balanced", "Balanced (recommended)", 0.22, 0.10, 0.65, 0.0,
+                           refuse_at_without_reader=0.60),
     "strict": Strictness("strict", "Strict: answer only when clearly covered", 0.30, 0.15, 0.50,
-                         0.15, refuse_at_without_reader=0.40),
+                         0.15, refuse_at_without_reader=0.50),
 }
 DEFAULT_STRICTNESS = "balanced"
 AGREED_RANK = 3  # "near the top of both": within the first three of each
@@ -187,8 +187,8 @@ def question_coverage(question: str, hits: Sequence[Hit]) -> float:
     lacks the answer, search still returns its closest passage, and that passage misses some
     of the question's words far more often than one that holds the answer (5 December:
     alone it separates such questions from answerable ones with an AUC of 0.85, retrieval's
-    cosine 0.785; SQuAD's adversarial unanswerable ones only 0.57). Its weight is 0 for the
-    shipped adapter (it added 0.004 of AUC there); README, "Answer quality"."""
+    cosine 0.785; SQuAD's adversarial unanswerable ones only 0.57). README, "Answer
+    quality"."""
     wanted = _content_words(question)
     if not wanted:
         return 1.0
@@ -201,17 +201,18 @@ EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth
 # Logistic weights over `features` (intercept, refusal probability's logit, retrieval
 # confidence, answer log-probability, question coverage, and with the reader its logit),
 # fitted by tests/bench/calibrate_strictness.py on the questions above.
-# WEIGHTS, with the reader: cross-validated AUC 0.783 of "the library lacks the answer"
-# against answerable over SQuAD's calibration articles and the plain documents together (the
-# reader alone 0.758; on SQuAD alone the fit reached 0.873, mostly by the question's coverage,
-# which plain questions, worded their own way, do not have). SQuAD's unanswerable questions
-# are not in the fit: on held-out articles no input tells them from answerable ones (AUC
-# 0.45-0.52 each), and fitting on them only made the decision refuse more often at random
-# (held-out: 41% false refusals for 48% correct ones). README, "Answer quality".
-# WEIGHTS_WITHOUT_READER (the reader off), fitted on SQuAD's unanswerable questions:
-# cross-validated AUC 0.69, against 0.59 for the refusal probability alone.
-WEIGHTS: tuple[float, ...] = (-0.1501, -0.3054, -0.3787, -0.9704, -0.3803, -0.4906)
-WEIGHTS_WITHOUT_READER: tuple[float, ...] = (0.0833, 0.0109, -0.5592, -1.3019, 0.0)
+# WEIGHTS, with the reader: cross-validated AUC 0.802 of "the library lacks the answer"
+# against answerable over SQuAD's calibration articles and the plain documents together
+# (the reader alone 0.758, the adapter's refusal probability alone 0.726: the adapter
+# trained with plain near misses learnt to refuse where the answer is missing, and its
+# weight is positive; the 272-example adapter before it scored 0.49 there, and its weight
+# came out negative). SQuAD's unanswerable questions are not in the fit: on held-out articles
+# no input told them from answerable ones (AUC 0.45-0.52 each), and fitting on them only
+# made the decision refuse more often at random. README, "Answer quality".
+# WEIGHTS_WITHOUT_READER (the reader off): the same rows and fit without the reader's input,
+# cross-validated AUC 0.794.
+WEIGHTS: tuple[float, ...] = (0.1624, 0.3043, -0.3306, -0.8427, -0.3692, -0.3713)
+WEIGHTS_WITHOUT_READER: tuple[float, ...] = (0.0822, 0.3105, -0.4124, -1.0104, -0.4612)
 
 
 def calibrated_for(model: Any) -> bool:

@@ -12,7 +12,8 @@ threshold is: refused when the decision's score reaches it, else the answer reco
    `answerability.features`, fitted on every row; its 5-fold cross-validated scores give an
    honest curve.
 2. Thresholds on that score, from the cross-validated curve:
-   - balanced: the largest correct-refusal minus false-refusal rate (Youden's J);
+   - balanced: the largest correct-refusal minus false-refusal rate (Youden's J) between
+     strict's and lenient's thresholds;
    - lenient: the lowest threshold whose false-refusal rate is at most 5%;
    - strict: the highest threshold whose correct-refusal rate is at least 80%.
 
@@ -206,11 +207,14 @@ def curve(rows: Sequence[dict[str, Any]], score: Sequence[float]) -> list[dict[s
 
 
 def choose(points: list[dict[str, float]]) -> dict[str, float]:
-    balanced = max(points, key=lambda p: (p["correct_refusals"] - p["false_refusals"],
-                                          -abs(p["threshold"] - 0.5)))
+    """The three levels' thresholds; balanced refuses less than strict (above its threshold),
+    or the levels would be out of order (a fit whose J peaks below strict's threshold)."""
     lenient = next((p for p in reversed(points) if p["false_refusals"] > 0.05), None)
     lenient_t = min(0.95, lenient["threshold"] + 0.05) if lenient else points[0]["threshold"]
     strict = next((p for p in reversed(points) if p["correct_refusals"] >= 0.8), points[0])
+    above = [p for p in points if strict["threshold"] < p["threshold"] < lenient_t] or points
+    balanced = max(above, key=lambda p: (p["correct_refusals"] - p["false_refusals"],
+                                         -abs(p["threshold"] - 0.5)))
     return {"lenient": lenient_t, "balanced": balanced["threshold"],
             "strict": strict["threshold"]}
 
