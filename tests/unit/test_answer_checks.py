@@ -169,18 +169,29 @@ def test_a_price_the_documents_lack_is_not_answered_with_the_kettles_capacity(
     """The handbook gives the Zephyr X200's capacity (1.6 litres) but no price. The grounded
     model, asked the price, answered "1.6 litres" and the decision let it through (own
     documents, 6 December); now the answer is "not in your documents", the generator's words
-    kept aside and the nearest passages listed. At lenient the check is off."""
+    kept aside and the nearest passages listed. The adapter shipped since 7 December writes a
+    price the handbook lacks ("$1,600") with little confidence, and the decision refuses it
+    before the kind is checked; an answer that passed it would meet the check. At lenient
+    both are off and something is answered (the unsupported price gives way to the reader's
+    span, the warranty: what lenient risks)."""
+    from assistant.answer.answerability import STRICTNESS
+
     question = "How much does the Zephyr X200 kettle cost?"
     with grounded_generator(default_gguf) as generator:
         answer = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
                                  generator=generator)
-        assert answer.not_found and answer.not_found_reason == "answer_type"
-        assert answer.to_json()["not_found_reason"] == "answer_type"
+        assert answer.not_found and answer.not_found_reason in ("answer_type", "model")
+        assert answer.to_json()["not_found_reason"] == answer.not_found_reason
         assert answer.consulted and answer.citations == []
-        assert answer.unsupported and not fits(answer.unsupported[0], question)
+        assert answer.unsupported
+        if answer.not_found_reason == "answer_type":
+            assert not fits(answer.unsupported[0], question)
+        else:  # the decision's refusal
+            assert answer.refusal_score is not None
+            assert answer.refusal_score >= STRICTNESS["balanced"].refuse_at
         lenient = answer_question(question, retriever=lambda q, k: indexed.search(q, k),
                                   generator=generator, strictness="lenient")
-        assert not lenient.not_found and lenient.text == answer.unsupported[0]
+        assert not lenient.not_found  # lenient's risk: the reader's span, the warranty
 
 
 # A paragraph of SQuAD 2.0's "Steam_engine" article (Rajpurkar et al. 2018, CC BY-SA 4.0)
