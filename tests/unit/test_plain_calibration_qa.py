@@ -1,7 +1,8 @@
 """The generated plain documents: tests/data/qa/plain_calibration.jsonl, which the
 answer-or-refuse decision is fitted on beside SQuAD, plain_training.jsonl and
 plain_training2.jsonl, which the reader trains on, plain_training3.jsonl (7 December, 24
-more, for the next reader and adapter), and plain_heldout.jsonl, never fitted on
+more, for the next reader and adapter), plain_training4.jsonl (7 December, 24 more, not
+yet trained on), and plain_heldout.jsonl, never fitted on
 (it judges both); each kept apart from the others and from the documents the product is
 judged on."""
 
@@ -22,7 +23,7 @@ def _lines(name: str) -> list[dict]:
 
 @pytest.mark.parametrize("name", ["plain_calibration.jsonl", "plain_training.jsonl",
                                   "plain_training2.jsonl", "plain_training3.jsonl",
-                                  "plain_heldout.jsonl"])
+                                  "plain_training4.jsonl", "plain_heldout.jsonl"])
 def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(name: str) -> None:
     from assistant.evaluation.qa import holds_answer
     from assistant.training.squad import load_qa
@@ -50,6 +51,12 @@ def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(nam
     ("plain_training3.jsonl", "plain_heldout.jsonl"),
     ("plain_training3.jsonl", "plain_training.jsonl"),
     ("plain_training3.jsonl", "plain_training2.jsonl"),
+    ("plain_training4.jsonl", "own_documents.jsonl"),
+    ("plain_training4.jsonl", "plain_calibration.jsonl"),
+    ("plain_training4.jsonl", "plain_heldout.jsonl"),
+    ("plain_training4.jsonl", "plain_training.jsonl"),
+    ("plain_training4.jsonl", "plain_training2.jsonl"),
+    ("plain_training4.jsonl", "plain_training3.jsonl"),
     ("plain_calibration.jsonl", "plain_heldout.jsonl"),
 ])
 def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted: str,
