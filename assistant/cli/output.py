@@ -53,6 +53,33 @@ class ProgressBar:
             self.stream.flush()
 
 
+class ProgressLog:
+    """Plain progress lines for a log file, where the bar stays silent: a training run put in
+    the background (`nohup ... > train.log`) says how far it is, at most one line every
+    `every` seconds, and at once when its phase changes (loading, validating, saving a
+    checkpoint) or it reaches its last step. Silent on a terminal, where the bar shows it."""
+
+    def __init__(self, stream: TextIO = sys.stderr, every: float = 60.0) -> None:
+        self.stream = stream
+        self.enabled = not stream.isatty()
+        self.every = every
+        self.last: float | None = None
+        self.phase: str | None = None
+
+    def update(self, phase: str, done: int, total: int, text: str) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        due = (phase != self.phase or done >= total or self.last is None
+               or now - self.last >= self.every)
+        self.phase = phase
+        if not due:
+            return
+        self.last = now
+        self.stream.write(f"{time.strftime('%H:%M:%S')} {phase} {done}/{total} {text}\n")
+        self.stream.flush()
+
+
 def _terminal_width() -> int:
     try:
         return os.get_terminal_size(sys.stderr.fileno()).columns

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from assistant.cli.output import ProgressBar, emit_json, fmt_seconds
+from assistant.cli.output import ProgressBar, ProgressLog, emit_json, fmt_seconds
 from assistant.errors import Cancelled, UserError
 
 T = TypeVar("T")
@@ -95,11 +95,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"Split: {len(split.train)} for training, {len(split.validation)} for validation"
           + (f" ({split.note})" if split.note else "") + ".", file=sys.stderr)
     work_dir = out.with_name(out.stem + ".training")
-    bar = ProgressBar()
+    bar, log = ProgressBar(), ProgressLog()
 
     def progress(p: TrainProgress) -> None:
         loss = f"loss {p.loss:.3f}" if p.loss is not None else p.phase
         bar.update(p.step, p.total_steps, f"steps · {loss} · ETA {fmt_seconds(p.eta_s)}")
+        what = p.message or (f"{loss} · ETA {fmt_seconds(p.eta_s)}"
+                             if p.phase == "training" else "")
+        log.update(p.phase, p.step, p.total_steps, what)
 
     result = _stoppable(lambda cancel: train(split, config, base, work_dir, progress=progress,
                                              cancel=cancel, resume=args.resume,
@@ -341,17 +344,16 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
                            "pairs": sum(t is not None for t in logits) if teacher else 0,
                            "span_weight": args.distill_spans,
                            "span_pairs": len(taught) if teacher_spans else 0}
-    bar = ProgressBar()
+    bar, log = ProgressBar(), ProgressLog()
 
     def progress(p: ReaderProgress) -> None:
         if p.phase == "training":
             loss = f"loss {p.loss:.3f}" if p.loss is not None else ""
             bar.update(p.step, p.total_steps, f"steps · {loss} · ETA {fmt_seconds(p.eta_s)}")
-            if not bar.enabled and p.step % 50 == 0:  # a log file: a line now and then
-                print(f"step {p.step}/{p.total_steps} · {loss} · ETA {fmt_seconds(p.eta_s)}",
-                      file=sys.stderr, flush=True)
+            log.update(p.phase, p.step, p.total_steps, f"{loss} · ETA {fmt_seconds(p.eta_s)}")
         elif p.phase in ("validating", "exporting"):
             bar.update(p.step, p.total_steps, p.phase)
+            log.update(p.phase, p.step, p.total_steps, "")
 
     result = _stoppable(lambda cancel: train_reader(
         train_pairs, val_pairs, config, default_model_path(), out, held_out_pairs=held_pairs,
