@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Judge a retrained grounded adapter the way the shipped one was (README, "The adapter learns
+# plain documents"), in about 40 minutes on 2 cores:
+#   1. record its answers to the calibration questions of tests/bench/decision_rows (SQuAD's
+#      2 calibration articles with answers taken out; the plain calibration documents, near
+#      misses and answers taken out), no refusal acted on;
+#   2. refit the decision on them, with and without the reader (thresholds by the shipped
+#      rules);
+#   3. `eval qa` on our own documents, the plain held-out documents and 300 held-out SQuAD
+#      questions through the app's path with the refitted weights and the decision out of reach
+#      (tests/bench/candidate_eval.py --balanced 1.01);
+#   4. read each report at the fit's thresholds (tests/bench/rethreshold.py).
+# Compare OUT/summary.txt with the shipped adapter's figures (README, "Answer quality"). To
+# ship: copy the adapter to resources/adapters/grounded-gemma3-270m.gguf, OUT/rows/*.json to
+# tests/bench/decision_rows/, and the fit's weights and thresholds into
+# assistant/answer/answerability.py.
+#
+# Usage: tests/bench/judge_adapter.sh NEW_ADAPTER.gguf OUT_DIR
+set -euo pipefail
+adapter=$(realpath "$1"); out=$(realpath -m "$2")
+root=$(cd "$(dirname "$0")/../.." && pwd); cd "$root"
+py=.venv/bin/python; squad=../shared/data/squad2-dev-half.json
+mkdir -p "$out/rows" "$out/home" "$out/lora"
+echo '{"threads": 1}' > "$out/home/settings.json"
+export ASSISTANT_HOME="$out/home"
+# the decision applies to the adapter by its file name (answerability.calibrated_for)
+lora="$out/lora/grounded-gemma3-270m.gguf"; cp "$adapter" "$lora"
+cal=tests/bench/calibrate_strictness.py
+say() { echo "$(date -u +%T) $*" | tee -a "$out/progress.log"; }
+
+say "1. recording answers with $adapter"
+( $py $cal $squad --split calibration --limit 240 --seed 1 --missing 120 --skip-unanswerable \
+    --with-reader --refusals missing --lora "$lora" --out "$out/rows/cal_rows.json" \
+    > "$out/rows/cal_rows.log" 2>&1 ) &
+( $py $cal tests/data/qa/plain_calibration.jsonl --split all --limit 1000 --with-reader \
+    --lora "$lora" --out "$out/rows/plain_rows.json" > "$out/rows/plain_rows.log" 2>&1
+  $py $cal tests/data/qa/plain_calibration.jsonl --split all --limit 1 --missing-only \
+    --missing 200 --with-reader --lora "$lora" --out "$out/rows/plain_missing.json" \
+    > "$out/rows/plain_missing.log" 2>&1 ) &
+wait
+
+say "2. refitting the decision"
+rows=(--rows "$out/rows/cal_rows.json" --absent "$out/rows/plain_rows.json"
+      --rows "$out/rows/plain_missing.json" --refusals missing --split calibration)
+$py $cal "${rows[@]}" --with-reader > "$out/fit.txt" 2>&1
+$py $cal "${rows[@]}" > "$out/fit_without_reader.txt" 2>&1
+weights() { grep -m1 '^weights' "$1" | sed 's/.*\[\(.*\)\].*/\1/; s/ //g'; }
+chosen() { grep -m1 '^chosen:' "$1" | sed "s/.*$2 \([0-9.]*\).*/\1/"; }
+w=$(weights "$out/fit.txt"); wo=$(weights "$out/fit_without_reader.txt")
+lenient=$(chosen "$out/fit.txt" lenient); balanced=$(chosen "$out/fit.txt" balanced)
+strict=$(chosen "$out/fit.txt" strict)
+say "   weights $w; without the reader $wo; lenient $lenient, balanced $balanced, strict $strict"
+
+say "3. eval qa with the decision out of reach"
+judge() { # name, then eval qa's arguments
+  local name=$1; shift
+  $py tests/bench/candidate_eval.py --adapter "$lora" --weights "$w" \
+    --weights-without-reader "$wo" --balanced 1.01 --balanced-without-reader 1.01 \
+    -- "$@" --out "$out/ev_$name" > "$out/ev_$name.log" 2>&1
+}
+judge squad $squad --split held-out --limit 200 --balanced --missing 100 &
+( judge own tests/data/qa/own_documents.jsonl; judge plain tests/data/qa/plain_heldout.jsonl ) &
+wait
+
+say "4. the reports at the fit's thresholds"
+$py tests/bench/rethreshold.py "$out"/ev_*/*.json --at "$strict" "$balanced" "$lenient" \
+  > "$out/summary.txt" 2>&1
+{ echo "fit: $(grep -m1 'AUC of the decision' "$out/fit.txt")"; echo "weights: $w"
+  echo "without the reader: $wo"
+  echo "thresholds: lenient $lenient, balanced $balanced, strict $strict"; } >> "$out/summary.txt"
+say "done: $out/summary.txt"
