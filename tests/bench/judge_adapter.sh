@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Judge a retrained grounded adapter the way the shipped one was (README, "The adapter learns
-# plain documents"), in about 40 minutes on 2 cores:
+# plain documents"), in about 45 minutes on 2 cores:
 #   1. record its answers to the calibration questions of tests/bench/decision_rows (SQuAD's
 #      2 calibration articles with answers taken out; the plain calibration documents, near
 #      misses and answers taken out), no refusal acted on;
 #   2. refit the decision on them, with and without the reader (thresholds by the shipped
 #      rules);
-#   3. `eval qa` on our own documents, the plain held-out documents and 300 held-out SQuAD
+#   3. `eval qa` on our own documents, the two plain held-out sets and 300 held-out SQuAD
 #      questions through the app's path with the refitted weights and the decision out of reach
 #      (tests/bench/candidate_eval.py --balanced 1.01);
 #   4. read each report at the fit's thresholds (tests/bench/rethreshold.py).
@@ -59,7 +59,8 @@ judge() { # name, then eval qa's arguments
     -- "$@" --out "$out/ev_$name" > "$out/ev_$name.log" 2>&1
 }
 judge squad $squad --split held-out --limit 200 --balanced --missing 100 &
-( judge own tests/data/qa/own_documents.jsonl; judge plain tests/data/qa/plain_heldout.jsonl ) &
+( judge own tests/data/qa/own_documents.jsonl; judge plain tests/data/qa/plain_heldout.jsonl
+  judge plain2 tests/data/qa/plain_heldout2.jsonl ) &
 wait
 
 say "4. the reports at the fit's thresholds"

@@ -2,8 +2,8 @@
 answer-or-refuse decision is fitted on beside SQuAD, plain_training.jsonl and
 plain_training2.jsonl, which the reader trains on, plain_training3.jsonl (7 December, 24
 more, for the next reader and adapter), plain_training4.jsonl (7 December, 24 more, not
-yet trained on), and plain_heldout.jsonl, never fitted on
-(it judges both); each kept apart from the others and from the documents the product is
+yet trained on), and plain_heldout.jsonl and plain_heldout2.jsonl (7 December, 24 more),
+never fitted on (they judge both); each kept apart from the others and from the documents the product is
 judged on."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def _lines(name: str) -> list[dict]:
 
 @pytest.mark.parametrize("name", ["plain_calibration.jsonl", "plain_training.jsonl",
                                   "plain_training2.jsonl", "plain_training3.jsonl",
-                                  "plain_training4.jsonl", "plain_heldout.jsonl"])
+                                  "plain_training4.jsonl", "plain_heldout.jsonl",
+                                  "plain_heldout2.jsonl"])
 def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(name: str) -> None:
     from assistant.evaluation.qa import holds_answer
     from assistant.training.squad import load_qa
@@ -58,6 +59,12 @@ def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(nam
     ("plain_training4.jsonl", "plain_training2.jsonl"),
     ("plain_training4.jsonl", "plain_training3.jsonl"),
     ("plain_calibration.jsonl", "plain_heldout.jsonl"),
+    ("plain_calibration.jsonl", "plain_heldout2.jsonl"),
+    ("plain_training.jsonl", "plain_heldout2.jsonl"),
+    ("plain_training2.jsonl", "plain_heldout2.jsonl"),
+    ("plain_training3.jsonl", "plain_heldout2.jsonl"),
+    ("plain_training4.jsonl", "plain_heldout2.jsonl"),
+    ("plain_heldout.jsonl", "plain_heldout2.jsonl"),
 ])
 def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted: str,
                                                                          judged: str) -> None:
@@ -71,6 +78,6 @@ def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted:
     assert not plain_passages & judged_passages
     assert not {line["question"] for line in plain} & {line["question"] for line in judged_lines}
     text = " ".join(plain_passages).lower()
-    if judged in ("own_documents.jsonl", "plain_heldout.jsonl"):
+    if judged in ("own_documents.jsonl", "plain_heldout.jsonl", "plain_heldout2.jsonl"):
         for name in ("brightwater", "zephyr", "harbor analytics", "riverside", "oakridge"):
             assert name not in text
