@@ -49,15 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.cli.main import main as assistant_main
     from assistant.llm.grounded import ADAPTER_NAME
 
-    if args.weights is not None:
-        if len(args.weights) != len(answerability.WEIGHTS):
-            parser.error(f"--weights needs {len(answerability.WEIGHTS)} numbers")
-        answerability.WEIGHTS = args.weights
-    if args.without_reader is not None:
-        if len(args.without_reader) != len(answerability.WEIGHTS_WITHOUT_READER):
-            parser.error(f"--weights-without-reader needs "
-                         f"{len(answerability.WEIGHTS_WITHOUT_READER)} numbers")
-        answerability.WEIGHTS_WITHOUT_READER = args.without_reader
+    for option, name, given in (("--weights", "WEIGHTS", args.weights),
+                                ("--weights-without-reader", "WEIGHTS_WITHOUT_READER",
+                                 args.without_reader)):
+        if given is not None:
+            if len(given) != len(getattr(answerability, name)):
+                parser.error(f"{option} needs {len(getattr(answerability, name))} numbers")
+            setattr(answerability, name, given)
     level = answerability.STRICTNESS["balanced"]
     answerability.STRICTNESS["balanced"] = dataclasses.replace(
         level, refuse_at=level.refuse_at if args.balanced is None else args.balanced,

@@ -42,13 +42,15 @@ wait
 say "2. refitting the decision"
 rows=(--rows "$out/rows/cal_rows.json" --absent "$out/rows/plain_rows.json"
       --rows "$out/rows/plain_missing.json" --refusals missing --split calibration)
-$py $cal "${rows[@]}" --with-reader > "$out/fit.txt" 2>&1
-$py $cal "${rows[@]}" > "$out/fit_without_reader.txt" 2>&1
-weights() { grep -m1 '^weights' "$1" | sed 's/.*\[\(.*\)\].*/\1/; s/ //g'; }
-chosen() { grep -m1 '^chosen:' "$1" | sed "s/.*$2 \([0-9.]*\).*/\1/"; }
-w=$(weights "$out/fit.txt"); wo=$(weights "$out/fit_without_reader.txt")
-lenient=$(chosen "$out/fit.txt" lenient); balanced=$(chosen "$out/fit.txt" balanced)
-strict=$(chosen "$out/fit.txt" strict)
+$py $cal "${rows[@]}" --with-reader --out "$out/fit.json" > "$out/fit.txt" 2>&1
+$py $cal "${rows[@]}" --out "$out/fit_without_reader.json" > "$out/fit_without_reader.txt" 2>&1
+fitted() { # the fit's --out JSON, then a Python expression over it (`f`)
+  $py -c "import json, sys; f = json.load(open(sys.argv[1])); print($2)" "$1"; }
+w=$(fitted "$out/fit.json" "','.join(str(x) for x in f['weights'])")
+wo=$(fitted "$out/fit_without_reader.json" "','.join(str(x) for x in f['weights'])")
+lenient=$(fitted "$out/fit.json" "f['chosen']['lenient']")
+balanced=$(fitted "$out/fit.json" "f['chosen']['balanced']")
+strict=$(fitted "$out/fit.json" "f['chosen']['strict']")
 say "   weights $w; without the reader $wo; lenient $lenient, balanced $balanced, strict $strict"
 
 say "3. eval qa with the decision out of reach"

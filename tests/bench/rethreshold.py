@@ -48,6 +48,10 @@ def report_at(report: dict[str, Any], threshold: float) -> dict[str, Any]:
     return again.summary()
 
 
+def pct(v: float | None) -> str:
+    return "    -" if v is None else f"{100 * v:5.1f}%"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+", type=Path)
@@ -64,10 +68,6 @@ def main(argv: list[str] | None = None) -> int:
               "taken out refused  citation accuracy")
         for threshold in args.at:
             s = report_at(report, threshold)
-
-            def pct(v: float | None) -> str:
-                return "    -" if v is None else f"{100 * v:5.1f}%"
-
             print(f"  {threshold:5.2f}       {pct(s['contains_gold'])}        "
                   f"{pct(s['false_refusals'])}           {pct(s['correct_refusals'])}"
                   f"            {pct(s['missing_correct_refusals'])}             "
