@@ -280,7 +280,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
                 read = judge_reader.read(query, [hit.text for hit in usable])
             usable, read = usable[:top_k], read[:top_k]
             readings = {id(hit): r for hit, r in zip(usable, read, strict=True)}
-            reader_p = max(r.probability for r in read)
+            reader_p = max(r.judged for r in read)  # the judge head's, where it has one
             if reader_p < level.reader_at:  # only "strict" refuses on the reader alone
                 answer = _not_found(usable, started, "reader")
                 answer.reader_probability = reader_p

@@ -8,7 +8,9 @@ weights, already installed) with two heads, trained by `assistant train-reader`
 `resources/reader/`. It reads the question with one passage and gives:
 
 * the probability that the passage holds the answer (answerability, reranking);
-* the answer's span in the passage (the support check, the quoted fallback, the highlight).
+* the answer's span in the passage (the support check, the quoted fallback, the highlight);
+* for a reader trained with a judge head, a second probability that the passage holds the
+  answer, for the answer-or-refuse decision alone (`Reading.judged`).
 
 It runs on ONNX Runtime, like the fast embedder: no torch at answer time.
 """
@@ -45,6 +47,16 @@ class Reading:
     start: int  # character span of the answer in the passage (start == end: none found)
     end: int
     span_score: float  # start + end logit of that span
+    # the judge head's probability that the passage holds the answer, for a reader trained
+    # with one (`train-reader --judge-head`); None for one without
+    judge: float | None = None
+
+    @property
+    def judged(self) -> float:
+        """The probability the answer-or-refuse decision reads: the judge's where the reader
+        has one (it learnt the near misses the ranking probability was kept from), else the
+        ranking probability."""
+        return self.probability if self.judge is None else self.judge
 
     def span(self, passage: str) -> str:
         return passage[self.start:self.end]
@@ -135,14 +147,15 @@ class Reader:
         q_ids = self._question_ids(question)
 
         def one(passage: str) -> Reading:
-            first, offsets, logit, start, end = self._run(q_ids, passage)
+            first, offsets, logit, start, end, judge = self._run(q_ids, passage)
             s_tok, e_tok, score = best_span(start, end, first, first + len(offsets),
                                             self.max_answer_tokens)
             if offsets and s_tok >= first:
                 a, b = offsets[s_tok - first][0], offsets[e_tok - first][1]
             else:
                 a = b = 0
-            return Reading(_sigmoid(logit), int(a), int(b), score)
+            return Reading(_sigmoid(logit), int(a), int(b), score,
+                           None if judge is None else _sigmoid(judge))
 
         return each_alone(one, passages, self.workers)
 
@@ -152,15 +165,17 @@ class Reader:
                     [:self.max_question_tokens])
 
     def _run(self, q_ids: list[int], passage: str
-             ) -> tuple[int, list[tuple[int, int]], float, Any, Any]:
+             ) -> tuple[int, list[tuple[int, int]], float, Any, Any, float | None]:
         """One passage through the model: its first token's position, the passage tokens'
-        character offsets, the answer logit and the start and end logits of every token."""
+        character offsets, the answer logit, the start and end logits of every token, and
+        the judge's logit (None for a reader without a judge head)."""
         tokens, types, first, offsets = self._encode(q_ids, passage)
         ids = np.asarray([tokens], dtype=np.int64)
-        logit, start, end = self.session.run(None, {
+        logit, start, end, *judge = self.session.run(None, {
             "input_ids": ids, "attention_mask": np.ones_like(ids),
             "token_type_ids": np.asarray([types], dtype=np.int64)})
-        return first, offsets, float(logit[0]), start[0], end[0]
+        return (first, offsets, float(logit[0]), start[0], end[0],
+                float(judge[0][0]) if judge else None)
 
     def logits(self, question: str, passages: Sequence[str]
                ) -> list[tuple[float, Any, Any]]:
@@ -170,7 +185,7 @@ class Reader:
         q_ids = self._question_ids(question)
 
         def one(passage: str) -> tuple[float, Any, Any]:
-            first, offsets, logit, start, end = self._run(q_ids, passage)
+            first, offsets, logit, start, end, _ = self._run(q_ids, passage)
             last = first + len(offsets)
             return (logit, np.asarray(start[first:last], dtype=np.float32),
                     np.asarray(end[first:last], dtype=np.float32))

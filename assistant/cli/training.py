@@ -253,7 +253,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         config = ReaderConfig(epochs=args.epochs, batch_size=args.batch_size,
                               learning_rate=args.lr, seed=args.seed, threads=args.threads,
                               checkpoint_minutes=args.checkpoint_minutes,
-                              distill=args.distill, distill_spans=args.distill_spans)
+                              distill=args.distill, distill_spans=args.distill_spans,
+                              judge_head=args.judge_head)
     except ValueError as exc:
         raise UserError(f"Training options: {exc}.") from exc
     if args.retrieved < 0 or not 0.0 <= args.short_share <= 1.0 or \
@@ -337,13 +338,16 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     teacher = teacher_spans = None
     if args.distill > 0 or args.distill_spans > 0:
-        logits, taught = _teacher_logits(train_pairs, near_misses)
+        # with a judge head the ranking head keeps the teacher's view of the near misses too
+        logits, taught = _teacher_logits(train_pairs,
+                                         set() if args.judge_head else near_misses)
         teacher = logits if args.distill > 0 else None
         teacher_spans = taught if args.distill_spans > 0 else None
         note["teacher"] = {"reader": "shipped", "weight": args.distill,
                            "pairs": sum(t is not None for t in logits) if teacher else 0,
                            "span_weight": args.distill_spans,
-                           "span_pairs": len(taught) if teacher_spans else 0}
+                           "span_pairs": len(taught) if teacher_spans else 0,
+                           "judge_head": args.judge_head}
     bar, log = ProgressBar(), ProgressLog()
 
     def progress(p: ReaderProgress) -> None:
@@ -428,6 +432,11 @@ def add_training_commands(sub: Any) -> None:
                    help="hold the new reader's answer spans to the shipped one's on every "
                    "pair, with this weight (default 0: none), so that it quotes the same "
                    "words where it learns a new judgement")
+    p.add_argument("--judge-head", action="store_true", dest="judge_head",
+                   help="give the reader a third head, the judge, that the answer-or-refuse "
+                   "decision reads: it learns every pair's label, near misses included, "
+                   "while the ranking head is held to the shipped reader on every pair "
+                   "(needs --distill), so that the passage picked does not move")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for training")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, dest="checkpoint_minutes",

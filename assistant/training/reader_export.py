@@ -14,8 +14,8 @@ from assistant.answer.reader import MANIFEST_FILE, READER_FILE, READER_RECIPE
 def export_reader(model: Any, out_dir: Path, *, max_length: int, max_question_tokens: int,
                   max_answer_tokens: int) -> tuple[Path, Path]:
     """The trained model as an int8 ONNX file (MatMul weights per channel, lookup tables in
-    fp16: the embedder's recipe) plus its manifest (the input limits it was trained with),
-    written atomically."""
+    fp16: the embedder's recipe) plus its manifest (the input limits it was trained with,
+    and whether it has a judge head), written atomically."""
     import hashlib
     import warnings
 
@@ -28,6 +28,9 @@ def export_reader(model: Any, out_dir: Path, *, max_length: int, max_question_to
     model.encoder.config._attn_implementation = "eager"
     names = ["input_ids", "attention_mask", "token_type_ids"]
     outputs = ["answer_logit", "start_logits", "end_logits"]
+    judge = getattr(model, "judge", None) is not None
+    if judge:  # the decision's own head (`ReaderConfig.judge_head`)
+        outputs.append("judge_logit")
     ids = torch.ones((2, 16), dtype=torch.long)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
         fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
@@ -38,7 +41,9 @@ def export_reader(model: Any, out_dir: Path, *, max_length: int, max_question_to
                               dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names},
                                             "answer_logit": {0: "batch"},
                                             "start_logits": {0: "batch", 1: "tokens"},
-                                            "end_logits": {0: "batch", 1: "tokens"}},
+                                            "end_logits": {0: "batch", 1: "tokens"},
+                                            **({"judge_logit": {0: "batch"}} if judge
+                                               else {})},
                               opset_version=17, dynamo=False)
         quantize_int8(fp32, int8)
         half_embedding_tables(int8)
@@ -48,7 +53,7 @@ def export_reader(model: Any, out_dir: Path, *, max_length: int, max_question_to
     manifest = {"recipe": READER_RECIPE, "sha256": digest, "max_length": max_length,
                 "max_question_tokens": max_question_tokens,
                 "max_answer_tokens": max_answer_tokens,
-                "base_model": "all-MiniLM-L6-v2"}
+                "base_model": "all-MiniLM-L6-v2", "judge": judge}
     manifest_path = out_dir / MANIFEST_FILE
     manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return target, manifest_path

@@ -72,6 +72,10 @@ class ReaderConfig:
     distill: float = 0.0
     # weight of the teacher's span term (`train_reader`'s `teacher_spans`): 0, none
     distill_spans: float = 0.0
+    # a third head, the judge, for the answer-or-refuse decision alone: it learns every
+    # pair's label (near misses included) while the ranking head is held to the teacher's
+    # probability (`distill`), so that the passage the reader picks does not move
+    judge_head: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -82,6 +86,9 @@ class ReaderConfig:
             raise ValueError("max length must be between 64 and 512")
         if self.distill < 0 or self.distill_spans < 0:
             raise ValueError("the teacher's weights must be 0 or more")
+        if self.judge_head and self.distill <= 0:
+            raise ValueError("a judge head needs a teacher (distill above 0) to hold the "
+                             "ranking head to")
 
 
 @dataclass(frozen=True)
@@ -151,8 +158,10 @@ def encode_pair(tok: Any, question: str, passage: str, *, max_length: int = 256,
 
 # --------------------------------------------------------------------------- the model
 
-def build_model(model_path: Path, *, attention: str = "sdpa") -> Any:
-    """The transformer with its two heads (a torch module; imports torch)."""
+def build_model(model_path: Path, *, attention: str = "sdpa", judge_head: bool = False) -> Any:
+    """The transformer with its two heads, and with `judge_head` a third (a torch module;
+    imports torch). Its forward gives the answer logit, the start and end logits, and with
+    a judge head the judge's logit."""
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
@@ -168,14 +177,18 @@ def build_model(model_path: Path, *, attention: str = "sdpa") -> Any:
             hidden = int(self.encoder.config.hidden_size)
             self.answerable = torch.nn.Linear(hidden, 1)
             self.span = torch.nn.Linear(hidden, 2)
+            self.judge = torch.nn.Linear(hidden, 1) if judge_head else None
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any
-                    ) -> tuple[Any, Any, Any]:
+                    ) -> tuple[Any, ...]:
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                   token_type_ids=token_type_ids).last_hidden_state
             answer_logit = self.answerable(states[:, 0]).squeeze(-1)
             start_end = self.span(states)
-            return answer_logit, start_end[..., 0], start_end[..., 1]
+            if self.judge is None:
+                return answer_logit, start_end[..., 0], start_end[..., 1]
+            return (answer_logit, start_end[..., 0], start_end[..., 1],
+                    self.judge(states[:, 0]).squeeze(-1))
 
     return ReaderModel()
 
@@ -226,19 +239,29 @@ def reader_loss(model: Any, batch: dict[str, Any], distill: float = 0.0,
     judgement (its passage choice) while the others teach the new one. With `distill_spans`
     and the batch's `teacher_start`/`teacher_end` logits (`teacher_spanned` rows), plus that
     weight times the divergence of the new reader's start and end distributions over the
-    passage from the teacher's: it keeps the teacher's spans (the words it quotes)."""
+    passage from the teacher's: it keeps the teacher's spans (the words it quotes).
+
+    With a judge head, the labels teach the judge on every pair, and the answer (ranking)
+    head learns them only where there is no teacher: where there is one, it is held to it
+    alone, so that a near miss teaches the judge without moving the passage choice."""
     import torch
     import torch.nn.functional as F
 
-    answer_logit, start, end = model(batch["input_ids"], batch["attention_mask"],
-                                     batch["token_type_ids"])
-    loss = F.binary_cross_entropy_with_logits(answer_logit.float(), batch["labels"])
+    answer_logit, start, end, *judged = model(batch["input_ids"], batch["attention_mask"],
+                                              batch["token_type_ids"])
     teacher = batch.get("teacher")
-    if distill > 0 and teacher is not None:
-        held = ~torch.isnan(teacher)
-        if bool(held.any()):
-            loss = loss + distill * F.binary_cross_entropy_with_logits(
-                answer_logit.float()[held], torch.sigmoid(teacher[held]))
+    held = ~torch.isnan(teacher) if distill > 0 and teacher is not None else \
+        torch.zeros_like(batch["labels"], dtype=torch.bool)
+    if judged:
+        loss = F.binary_cross_entropy_with_logits(judged[0].float(), batch["labels"])
+        if bool((~held).any()):
+            loss = loss + F.binary_cross_entropy_with_logits(
+                answer_logit.float()[~held], batch["labels"][~held])
+    else:
+        loss = F.binary_cross_entropy_with_logits(answer_logit.float(), batch["labels"])
+    if teacher is not None and bool(held.any()):
+        loss = loss + distill * F.binary_cross_entropy_with_logits(
+            answer_logit.float()[held], torch.sigmoid(teacher[held]))
     spanned = batch.get("teacher_spanned")
     if distill_spans > 0 and spanned is not None and bool(spanned.any()):
         outside = ~batch["passage"][spanned]
@@ -261,21 +284,28 @@ def reader_loss(model: Any, batch: dict[str, Any], distill: float = 0.0,
 
 def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
             batch_size: int = 32, max_answer_tokens: int = 30,
-            autocast: bool = False) -> tuple[list[float], list[str]]:
-    """Probabilities and answer spans of a torch model (for validation while training)."""
+            autocast: bool = False) -> tuple[list[float], list[str], list[float] | None]:
+    """Probabilities, answer spans and, with a judge head, the judge's probabilities of a
+    torch model (for validation while training)."""
     import torch
 
     model.eval()
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
     out_p = [0.0] * len(encoded)
     out_s = [""] * len(encoded)
+    out_j: list[float] | None = None
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         for at in range(0, len(order), batch_size):
             idx = order[at:at + batch_size]
             batch = collate([encoded[i] for i in idx])
-            logit, start, end = model(batch["input_ids"], batch["attention_mask"],
-                                      batch["token_type_ids"])
+            logit, start, end, *judged = model(batch["input_ids"], batch["attention_mask"],
+                                               batch["token_type_ids"])
             p = torch.sigmoid(logit.float()).tolist()
+            if judged:
+                out_j = out_j or [0.0] * len(encoded)
+                for row, pj in zip(idx, torch.sigmoid(judged[0].float()).tolist(),
+                                   strict=True):
+                    out_j[row] = float(pj)
             start_np, end_np = start.float().numpy(), end.float().numpy()
             for row, i in enumerate(idx):
                 e = encoded[i]
@@ -286,7 +316,7 @@ def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
                 out_p[i] = float(p[row])
                 out_s[i] = passages[i][a:b]
     model.train()
-    return out_p, out_s
+    return out_p, out_s, out_j
 
 
 # --------------------------------------------------------------------------- the loop
@@ -408,7 +438,7 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
     fingerprint = _fingerprint(config, [train_pairs[i] for i in keep], teach,
                                taught_spans if config.distill_spans > 0 else ())
 
-    model = build_model(model_path)
+    model = build_model(model_path, judge_head=config.judge_head)
     # The word-embedding table (30,522 x 384, half the model) stays as the embedder has it:
     # a judge of passages needs no new vocabulary, and the checkpoint stays half the size.
     model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -508,11 +538,14 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
                 last_save = time.monotonic()
             if step % per_epoch == 0 and val_enc:
                 emit(ReaderProgress("validating", step, total))
-                probs, spans = predict(model, val_enc, [p.passage for p in validation_pairs],
-                                       max_answer_tokens=config.max_answer_tokens,
-                                       autocast=autocast)
+                probs, spans, judged = predict(
+                    model, val_enc, [p.passage for p in validation_pairs],
+                    max_answer_tokens=config.max_answer_tokens, autocast=autocast)
                 history["validation"].append(dict(
                     reader_metrics(validation_pairs, probs, spans), step=step))
+                if judged is not None:
+                    history["validation"][-1]["judge"] = reader_metrics(
+                        validation_pairs, judged, spans)
                 checkpoint()
                 last_save = time.monotonic()
             if stop_after is not None and step >= stop_after and step < total:
@@ -525,15 +558,23 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
 
     metrics: dict[str, Any] = {}
     if validation_pairs:
-        probs, spans = predict(model, val_enc, [p.passage for p in validation_pairs],
-                               max_answer_tokens=config.max_answer_tokens, autocast=autocast)
+        probs, spans, judged = predict(model, val_enc,
+                                       [p.passage for p in validation_pairs],
+                                       max_answer_tokens=config.max_answer_tokens,
+                                       autocast=autocast)
         metrics["validation"] = reader_metrics(validation_pairs, probs, spans)
         metrics["validation_scores"] = probs
+        if judged is not None:
+            metrics["judge_validation"] = reader_metrics(validation_pairs, judged, spans)
+            metrics["judge_validation_scores"] = judged
     if held_out_pairs:
         held_enc = encode(held_out_pairs)
-        probs, spans = predict(model, held_enc, [p.passage for p in held_out_pairs],
-                               max_answer_tokens=config.max_answer_tokens, autocast=autocast)
+        probs, spans, judged = predict(model, held_enc, [p.passage for p in held_out_pairs],
+                                       max_answer_tokens=config.max_answer_tokens,
+                                       autocast=autocast)
         metrics["held_out"] = reader_metrics(held_out_pairs, probs, spans)
+        if judged is not None:
+            metrics["judge_held_out"] = reader_metrics(held_out_pairs, judged, spans)
     emit(ReaderProgress("exporting", step, total))
     reader, manifest = export_reader(model, out_dir, max_length=config.max_length,
                                      max_question_tokens=config.max_question_tokens,
@@ -558,6 +599,8 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
         "validation_by_epoch": history["validation"],
         "validation": metrics.get("validation"),
         "held_out": metrics.get("held_out"),
+        "judge_validation": metrics.get("judge_validation"),
+        "judge_held_out": metrics.get("judge_held_out"),
         "reader_file": reader.name,
         "reader_mb": round(reader.stat().st_size / 1e6, 1),
         "license": "Trained on SQuAD 2.0 (CC BY-SA 4.0, Rajpurkar, Jia and Liang 2018) "
@@ -566,15 +609,17 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
     report_path = out_dir / REPORT_FILE
     report_path.write_text(json.dumps(report, indent=1), encoding="utf-8")
     if "validation_scores" in metrics:
+        judge_scores = metrics.get("judge_validation_scores")
         (out_dir / "validation_scores.json").write_text(json.dumps(
             {"scores": [round(s, 5) for s in metrics["validation_scores"]],
+             **({"judge_scores": [round(s, 5) for s in judge_scores]} if judge_scores else {}),
              "labels": [p.positive for p in validation_pairs],
              "kinds": [p.kind for p in validation_pairs]}), encoding="utf-8")
     if ckpt.parent.exists():
         shutil.rmtree(ckpt.parent)
     emit(ReaderProgress("done", step, total))
     return ReaderResult(reader, manifest, report_path, step, seconds,
-                        {k: v for k, v in metrics.items() if k != "validation_scores"})
+                        {k: v for k, v in metrics.items() if not k.endswith("_scores")})
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -386,7 +386,7 @@ def reread(rows: list[dict[str, Any]], folder: Path) -> None:
     for row in rows:
         texts = [h["text"] for h in row.get("consulted", [])]
         if texts:
-            row["reader_probability"] = max(r.probability
+            row["reader_probability"] = max(r.judged  # the judge head's, where it has one
                                             for r in reader.read(row["question"], texts))
 
 

@@ -474,7 +474,7 @@ def test_a_checkpoint_resumes_only_with_the_same_training_pairs(
     assert abs(int(without.split()[0]) - int(with_tempting.split()[0])) < 20
 
 
-def _kettle_batch() -> tuple[list[Any], Any, dict[str, Any]]:
+def _kettle_batch(judge_head: bool = False) -> tuple[list[Any], Any, dict[str, Any]]:
     """Two encoded pairs over one passage (one holding the answer, one not), the untrained
     reader model (seeded) and their batch."""
     import torch
@@ -493,7 +493,7 @@ def _kettle_batch() -> tuple[list[Any], Any, dict[str, Any]]:
                        span=(passage.index("every"), passage.index(" with"))),
            encode_pair(tok, "What colour is the kettle?", passage)]
     torch.manual_seed(0)
-    model = build_model(default_model_path()).eval()
+    model = build_model(default_model_path(), judge_head=judge_head).eval()
     batch = collate(enc)
     return enc, model, batch
 
@@ -610,3 +610,69 @@ def test_train_reader_distill_spans_reads_every_pairs_span_logits(
     assert report["config"]["distill_spans"] == 1.0
     assert report["data"]["teacher"]["span_pairs"] == total
     assert report["data"]["teacher"]["pairs"] == 0
+
+
+def test_a_judge_head_takes_the_labels_and_the_ranking_head_only_the_teacher() -> None:
+    """`reader_loss` with a judge head: where a teacher speaks, the pair's label pulls on
+    the judge head alone (the ranking head, already where the teacher is, is not moved by
+    it); without a judge head the same label pulls on the ranking head."""
+    import torch
+
+    from assistant.training.reader_train import reader_loss
+
+    def pulls(model: Any, batch: dict[str, Any]) -> dict[str, float]:
+        model.zero_grad()
+        reader_loss(model, batch, 1.0).backward()
+        heads = {"ranking": model.answerable.bias.grad}
+        if model.judge is not None:
+            heads["judge"] = model.judge.bias.grad
+        return {k: abs(float(v)) for k, v in heads.items()}
+
+    for judge_head in (True, False):
+        _, model, batch = _kettle_batch(judge_head)
+        with torch.no_grad():  # the teacher: the ranking head's own logits, both "holds it"
+            for head in (model.answerable, model.judge):
+                if head is not None:
+                    head.weight.zero_()
+                    head.bias.fill_(4.0)
+            batch["teacher"] = torch.tensor([4.0, 4.0])
+        grad = pulls(model, batch)
+        if judge_head:
+            assert grad["ranking"] < 1e-6 and grad["judge"] > 0.1
+            with torch.no_grad():
+                batch["teacher"] = torch.tensor([float("nan"), 4.0])  # no teacher for one
+            assert pulls(model, batch)["ranking"] > 1e-3
+        else:
+            assert grad["ranking"] > 0.1  # the negative's label against the teacher
+
+
+def test_train_reader_judge_head_gives_the_decision_its_own_probability(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--judge-head`: refused in a sentence without a teacher; with one, the shipped reader
+    reads every training pair, near misses included (the ranking head keeps its view of
+    them), the report has the judge's own validation figures, and the exported reader gives
+    each passage the judge's probability beside the ranking one, which the decision reads."""
+    data = _squad(tmp_path / "tiny.json")
+    docs = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
+    out = tmp_path / "reader"
+    base = ["train-reader", str(data), "--out", str(out), "--batch-size", "4",
+            "--threads", "1", "--documents", str(docs), "--tempting", "near-misses",
+            "--epochs", "1", "--limit", "40", "--judge-head"]
+    assert main([*base, "--stop-after", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "judge head needs a teacher" in err and "Traceback" not in err
+    assert main([*base, "--distill", "1.0", "--stop-after", "1"]) == 0
+    total = int(capsys.readouterr().err.split("Reader pairs: ")[1].split(" ")[0])
+    assert main([*base, "--distill", "1.0", "--finish"]) == 0
+    report = json.loads((out / "training_report.json").read_text(encoding="utf-8"))
+    assert report["config"]["judge_head"] is True
+    assert report["data"]["teacher"]["pairs"] == total
+    assert report["judge_validation"]["pairs"] == report["validation"]["pairs"] > 0
+    assert json.loads((out / "reader.json").read_text(encoding="utf-8"))["judge"] is True
+
+    passages = ["The night ferry to Osterholm leaves at 22:40 from pier 6.",
+                "The Kestle orchard grows 14 varieties of pear on chalk soil."]
+    for r in Reader(out).read("When does the night ferry leave?", passages):
+        assert r.judge is not None and 0.0 <= r.judge <= 1.0 and r.judged == r.judge
+    for r in Reader().read("When does the night ferry leave?", passages):  # the shipped one
+        assert r.judge is None and r.judged == r.probability
