@@ -165,6 +165,8 @@ def main() -> int:
                 else "unanswerable",
                 "plain": max((r.probability for r in plain), default=0.0),
                 "reranked": max((r.probability for _, r in deep), default=0.0),
+                # what the decision reads: the judge head's, for a reader with one
+                "judged": max((r.judged for _, r in deep), default=0.0),
                 "gold_in_plain": answerable and any(holds(h.text) for h in top),
                 "gold_in_reranked": answerable and any(holds(h.text) for h, _ in deep),
                 "gold_first_plain": answerable and bool(top) and holds(top[0].text),
@@ -181,6 +183,7 @@ def main() -> int:
         "answerable": len(ans),
         "auc_plain": auc([r["answerable"] for r in rows], [r["plain"] for r in rows]),
         "auc_reranked": auc([r["answerable"] for r in rows], [r["reranked"] for r in rows]),
+        "auc_judged": auc([r["answerable"] for r in rows], [r["judged"] for r in rows]),
         "passage_recall_at_k_plain": statistics.mean(r["gold_in_plain"] for r in ans),
         "passage_recall_at_k_reranked": statistics.mean(r["gold_in_reranked"] for r in ans),
         "gold_first_plain": statistics.mean(r["gold_first_plain"] for r in ans),
@@ -199,6 +202,8 @@ def main() -> int:
                 "questions": sum(r["kind"] == kind for r in part_rows),
                 "auc_reader": auc([r["answerable"] for r in part_rows],
                                   [r["plain"] for r in part_rows]),
+                "auc_judged": auc([r["answerable"] for r in part_rows],
+                                  [r["judged"] for r in part_rows]),
                 "auc_retrieval": auc([r["answerable"] for r in part_rows],
                                      [r["retrieval_confidence"] for r in part_rows])}
     for key in ("plain", "reranked"):

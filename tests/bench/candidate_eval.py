@@ -1,10 +1,10 @@
 """`assistant eval qa` with a candidate answer-or-refuse decision, before it is shipped.
 
-A new adapter (or reader) comes with a decision refitted on its recorded answers
+A new adapter or reader comes with a decision refitted on its recorded answers
 (calibrate_strictness.py). This runs the app's own answer path with that candidate: the
 decision's weights and balanced threshold given here instead of the shipped ones, and the
 adapter given under the shipped adapter's file name (the decision applies only to that
-adapter: `answerability.calibrated_for`). With `--balanced 1.01` the decision refuses
+adapter: `answerability.calibrated_for`), and the reader read from the folder given. With `--balanced 1.01` the decision refuses
 nothing on its own, and tests/bench/rethreshold.py reads the report at every threshold.
 
 Usage:
@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     own = argv[:argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--adapter", help="the candidate adapter (default: the shipped one)")
+    parser.add_argument("--reader", metavar="DIR", help="the candidate reader's folder "
+                        "(train-reader's --out; default: the shipped one)")
     parser.add_argument("--weights", type=_weights, help="WEIGHTS (with the reader), "
                         "comma-separated: intercept first, as calibrate_strictness prints them")
     parser.add_argument("--weights-without-reader", type=_weights, dest="without_reader")
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(own)
 
     from assistant.answer import answerability
+    from assistant.answer import reader as reader_module
     from assistant.cli.main import main as assistant_main
     from assistant.llm.grounded import ADAPTER_NAME
 
@@ -56,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             if len(given) != len(getattr(answerability, name)):
                 parser.error(f"{option} needs {len(getattr(answerability, name))} numbers")
             setattr(answerability, name, given)
+    if args.reader:  # the app loads its reader from shipped_dir(), once
+        folder = Path(args.reader).resolve()
+        reader_module.shipped_dir = lambda: folder
     level = answerability.STRICTNESS["balanced"]
     answerability.STRICTNESS["balanced"] = dataclasses.replace(
         level, refuse_at=level.refuse_at if args.balanced is None else args.balanced,
@@ -69,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             command += ["--lora", str(named)]
         print(f"decision: weights {answerability.WEIGHTS}, balanced at "
               f"{answerability.STRICTNESS['balanced'].refuse_at}; adapter "
-              f"{args.adapter or 'shipped'}", file=sys.stderr)
+              f"{args.adapter or 'shipped'}; reader {args.reader or 'shipped'}",
+              file=sys.stderr)
         return assistant_main(command)
 
 
