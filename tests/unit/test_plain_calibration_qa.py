@@ -2,7 +2,7 @@
 answer-or-refuse decision is fitted on beside SQuAD, plain_training.jsonl and
 plain_training2.jsonl, which the reader trains on, plain_training3.jsonl (7 December, 24
 more, for the next reader and adapter), plain_training4.jsonl (7 December, 24 more, not
-yet trained on), and plain_heldout.jsonl and plain_heldout2.jsonl (7 December, 24 more),
+yet in an adapter), plain_training5.jsonl (7 December, 24 more, not yet trained on), and plain_heldout.jsonl and plain_heldout2.jsonl (7 December, 24 more),
 never fitted on (they judge both); each kept apart from the others and from the documents the product is
 judged on."""
 
@@ -23,7 +23,8 @@ def _lines(name: str) -> list[dict]:
 
 @pytest.mark.parametrize("name", ["plain_calibration.jsonl", "plain_training.jsonl",
                                   "plain_training2.jsonl", "plain_training3.jsonl",
-                                  "plain_training4.jsonl", "plain_heldout.jsonl",
+                                  "plain_training4.jsonl", "plain_training5.jsonl",
+                                  "plain_heldout.jsonl",
                                   "plain_heldout2.jsonl"])
 def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(name: str) -> None:
     from assistant.evaluation.qa import holds_answer
@@ -65,6 +66,14 @@ def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(nam
     ("plain_training3.jsonl", "plain_heldout2.jsonl"),
     ("plain_training4.jsonl", "plain_heldout2.jsonl"),
     ("plain_heldout.jsonl", "plain_heldout2.jsonl"),
+    ("plain_training5.jsonl", "own_documents.jsonl"),
+    ("plain_training5.jsonl", "plain_calibration.jsonl"),
+    ("plain_training5.jsonl", "plain_heldout.jsonl"),
+    ("plain_training5.jsonl", "plain_heldout2.jsonl"),
+    ("plain_training5.jsonl", "plain_training.jsonl"),
+    ("plain_training5.jsonl", "plain_training2.jsonl"),
+    ("plain_training5.jsonl", "plain_training3.jsonl"),
+    ("plain_training5.jsonl", "plain_training4.jsonl"),
 ])
 def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted: str,
                                                                          judged: str) -> None:
