@@ -165,8 +165,9 @@ def main() -> int:
                 else "unanswerable",
                 "plain": max((r.probability for r in plain), default=0.0),
                 "reranked": max((r.probability for _, r in deep), default=0.0),
-                # what the decision reads: the judge head's, for a reader with one
-                "judged": max((r.judged for _, r in deep), default=0.0),
+                # what the decision reads (the passages the model is given, as "plain"):
+                # the judge head's probability, for a reader with one
+                "judged": max((r.judged for r in plain), default=0.0),
                 "gold_in_plain": answerable and any(holds(h.text) for h in top),
                 "gold_in_reranked": answerable and any(holds(h.text) for h, _ in deep),
                 "gold_first_plain": answerable and bool(top) and holds(top[0].text),

@@ -4,8 +4,9 @@
 #   1. the reader alone through the app's own search, no generation (calibrate_reader.py),
 #      beside the shipped reader: the plain held-out sets (near misses, answers taken out),
 #      our own documents, 300 held-out SQuAD questions; `auc_judged` is what the decision
-#      reads (the judge head's probability, for a reader with one), `gold_first_reranked`
-#      whether the passage it puts first moved;
+#      reads (the judge head's probability, for a reader with one), `auc_plain` the ranking
+#      head's, and the span of the passage it rates best (what overrules an answer) whether
+#      it moved;
 #   2. the decision refitted on the recorded calibration answers (tests/bench/decision_rows),
 #      the new reader's probability read again from the very passages each answer was given
 #      (a reader whose ranking head is held to the shipped one's gives the model the same
@@ -51,8 +52,8 @@ for name in ("own", "plain", "plain2", "squad"):
         s = json.loads((folder / f"{name}-{which}.json").read_text())["summary"]
         kinds = {k[3:]: round(v["auc_judged"], 3) for k, v in s.items() if k.startswith("vs_")}
         print(f"{name:7} {which:8} judged AUC {s['auc_judged']:.3f} by kind {kinds}; "
-              f"gold first {s['gold_first_reranked']:.3f}; "
-              f"reader span holds gold {s['reader_span_contains_gold']:.3f}")
+              f"ranking head's {s['auc_plain']:.3f}; "
+              f"its best span holds gold {s['reader_span_contains_gold']:.3f}")
 PY
 cat "$out/alone/summary.txt"
 
