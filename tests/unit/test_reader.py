@@ -88,13 +88,16 @@ def test_a_passages_reading_does_not_depend_on_the_passages_beside_it(reader: Re
 
 
 def test_passages_without_the_answer_score_low(reader: Reader) -> None:
-    """The held-out examples whose passages were chosen not to hold the answer."""
+    """The held-out examples whose passages were chosen not to hold the answer: below
+    strict's pre-generation threshold (0.15) by what the decision reads, the judge head's
+    probability (the ranking head, held to the reader before it, gives Galileo's 0.175)."""
     for example in _held_out():
         if "no_oracle" not in str(example.get("origin", "")):
             continue
         readings = reader.read(str(example["prompt"]),
                                [str(s) for s in example["sources"]])  # type: ignore[attr-defined]
-        assert max(r.probability for r in readings) < 0.15, example["prompt"]
+        assert all(r.judge is not None for r in readings)
+        assert max(r.judged for r in readings) < 0.15, example["prompt"]
 
 
 def test_a_damaged_reader_is_refused_in_a_sentence(tmp_path: Path) -> None:
