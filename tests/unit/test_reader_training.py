@@ -125,6 +125,9 @@ def test_train_reader_stops_resumes_and_exports(tmp_path: Path,
     for r, passage in zip(readings, ["x" * 57, "y" * 61], strict=True):
         assert 0.0 <= r.probability <= 1.0
         assert 0 <= r.start <= r.end <= len(passage)
+        # no judge head: the decision reads the one probability there is
+        assert r.judge is None and r.judged == r.probability
+    assert json.loads((out / "reader.json").read_text(encoding="utf-8"))["judge"] is False
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path: Path,
@@ -651,7 +654,8 @@ def test_train_reader_judge_head_gives_the_decision_its_own_probability(
     """`--judge-head`: refused in a sentence without a teacher; with one, the shipped reader
     reads every training pair, near misses included (the ranking head keeps its view of
     them), the report has the judge's own validation figures, and the exported reader gives
-    each passage the judge's probability beside the ranking one, which the decision reads."""
+    each passage the judge's probability beside the ranking one, which the decision reads
+    (as the shipped reader does; one without a judge head: the test above)."""
     data = _squad(tmp_path / "tiny.json")
     docs = Path(__file__).parents[1] / "data" / "qa" / "plain_training.jsonl"
     out = tmp_path / "reader"
@@ -675,4 +679,4 @@ def test_train_reader_judge_head_gives_the_decision_its_own_probability(
     for r in Reader(out).read("When does the night ferry leave?", passages):
         assert r.judge is not None and 0.0 <= r.judge <= 1.0 and r.judged == r.judge
     for r in Reader().read("When does the night ferry leave?", passages):  # the shipped one
-        assert r.judge is None and r.judged == r.probability
+        assert r.judge is not None and r.judged == r.judge
