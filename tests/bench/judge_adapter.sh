@@ -20,6 +20,7 @@ set -euo pipefail
 adapter=$(realpath "$1"); out=$(realpath -m "$2")
 root=$(cd "$(dirname "$0")/../.." && pwd); cd "$root"
 py=.venv/bin/python; squad=../shared/data/squad2-dev-half.json
+source tests/bench/judge_common.sh
 mkdir -p "$out/rows" "$out/home" "$out/lora"
 echo '{"threads": 1}' > "$out/home/settings.json"
 export ASSISTANT_HOME="$out/home"
@@ -44,8 +45,6 @@ rows=(--rows "$out/rows/cal_rows.json" --absent "$out/rows/plain_rows.json"
       --rows "$out/rows/plain_missing.json" --refusals missing --split calibration)
 $py $cal "${rows[@]}" --with-reader --out "$out/fit.json" > "$out/fit.txt" 2>&1
 $py $cal "${rows[@]}" --out "$out/fit_without_reader.json" > "$out/fit_without_reader.txt" 2>&1
-fitted() { # the fit's --out JSON, then a Python expression over it (`f`)
-  $py -c "import json, sys; f = json.load(open(sys.argv[1])); print($2)" "$1"; }
 w=$(fitted "$out/fit.json" "','.join(str(x) for x in f['weights'])")
 wo=$(fitted "$out/fit_without_reader.json" "','.join(str(x) for x in f['weights'])")
 lenient=$(fitted "$out/fit.json" "f['chosen']['lenient']")
@@ -54,21 +53,10 @@ strict=$(fitted "$out/fit.json" "f['chosen']['strict']")
 say "   weights $w; without the reader $wo; lenient $lenient, balanced $balanced, strict $strict"
 
 say "3. eval qa with the decision out of reach"
-judge() { # name, then eval qa's arguments
-  local name=$1; shift
-  $py tests/bench/candidate_eval.py --adapter "$lora" --weights "$w" \
-    --weights-without-reader "$wo" --balanced 1.01 --balanced-without-reader 1.01 \
-    -- "$@" --out "$out/ev_$name" > "$out/ev_$name.log" 2>&1
-}
-judge squad $squad --split held-out --limit 200 --balanced --missing 100 &
-( judge own tests/data/qa/own_documents.jsonl; judge plain tests/data/qa/plain_heldout.jsonl
-  judge plain2 tests/data/qa/plain_heldout2.jsonl ) &
-wait
+eval_judged_sets --adapter "$lora" --weights "$w" --weights-without-reader "$wo" \
+  --balanced 1.01 --balanced-without-reader 1.01
 
 say "4. the reports at the fit's thresholds"
-$py tests/bench/rethreshold.py "$out"/ev_*/*.json --at "$strict" "$balanced" "$lenient" \
-  > "$out/summary.txt" 2>&1
-{ echo "fit: $(grep -m1 'AUC of the decision' "$out/fit.txt")"; echo "weights: $w"
-  echo "without the reader: $wo"
-  echo "thresholds: lenient $lenient, balanced $balanced, strict $strict"; } >> "$out/summary.txt"
+summarize_at_fit
+echo "without the reader: $wo" >> "$out/summary.txt"
 say "done: $out/summary.txt"

@@ -24,6 +24,7 @@ reader=$(realpath "$1"); out=$(realpath -m "$2")
 root=$(cd "$(dirname "$0")/../.." && pwd); cd "$root"
 py=.venv/bin/python; squad=../shared/data/squad2-dev-half.json; qa=tests/data/qa
 rows=tests/bench/decision_rows
+source tests/bench/judge_common.sh
 mkdir -p "$out/alone" "$out/home"
 echo '{"threads": 1}' > "$out/home/settings.json"
 export ASSISTANT_HOME="$out/home"
@@ -62,7 +63,6 @@ fit=(--rows $rows/cal_rows.json --absent $rows/plain_rows.json --rows $rows/plai
      --refusals missing --split calibration --with-reader)
 $py tests/bench/calibrate_strictness.py "${fit[@]}" --reader "$reader" --out "$out/fit.json" \
   > "$out/fit.txt" 2>&1
-fitted() { $py -c "import json, sys; f = json.load(open(sys.argv[1])); print($2)" "$1"; }
 w=$(fitted "$out/fit.json" "','.join(str(x) for x in f['weights'])")
 lenient=$(fitted "$out/fit.json" "f['chosen']['lenient']")
 balanced=$(fitted "$out/fit.json" "f['chosen']['balanced']")
@@ -71,20 +71,9 @@ say "   weights $w; lenient $lenient, balanced $balanced, strict $strict"
 say "   $(grep -m1 'AUC of the decision' "$out/fit.txt")"
 
 say "3. eval qa with the new reader, the decision out of reach"
-judge() { # name, then eval qa's arguments
-  local name=$1; shift
-  $py tests/bench/candidate_eval.py --reader "$reader" --weights "$w" --balanced 1.01 \
-    -- "$@" --out "$out/ev_$name" > "$out/ev_$name.log" 2>&1
-}
-judge squad $squad --split held-out --limit 200 --balanced --missing 100 &
-( judge own $qa/own_documents.jsonl; judge plain $qa/plain_heldout.jsonl
-  judge plain2 $qa/plain_heldout2.jsonl ) &
-wait
+eval_judged_sets --reader "$reader" --weights "$w" --balanced 1.01
 
 say "4. the reports at the fit's thresholds"
-$py tests/bench/rethreshold.py "$out"/ev_*/*.json --at "$strict" "$balanced" "$lenient" \
-  > "$out/summary.txt" 2>&1
-{ echo "fit: $(grep -m1 'AUC of the decision' "$out/fit.txt")"; echo "weights: $w"
-  echo "thresholds: lenient $lenient, balanced $balanced, strict $strict"
-  cat "$out/alone/summary.txt"; } >> "$out/summary.txt"
+summarize_at_fit
+cat "$out/alone/summary.txt" >> "$out/summary.txt"
 say "done: $out/summary.txt"
