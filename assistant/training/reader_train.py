@@ -293,7 +293,7 @@ def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
     out_p = [0.0] * len(encoded)
     out_s = [""] * len(encoded)
-    out_j: list[float] | None = None
+    out_j = None if getattr(model, "judge", None) is None else [0.0] * len(encoded)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         for at in range(0, len(order), batch_size):
             idx = order[at:at + batch_size]
@@ -301,11 +301,7 @@ def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
             logit, start, end, *judged = model(batch["input_ids"], batch["attention_mask"],
                                                batch["token_type_ids"])
             p = torch.sigmoid(logit.float()).tolist()
-            if judged:
-                out_j = out_j or [0.0] * len(encoded)
-                for row, pj in zip(idx, torch.sigmoid(judged[0].float()).tolist(),
-                                   strict=True):
-                    out_j[row] = float(pj)
+            pj = torch.sigmoid(judged[0].float()).tolist() if judged else None
             start_np, end_np = start.float().numpy(), end.float().numpy()
             for row, i in enumerate(idx):
                 e = encoded[i]
@@ -315,6 +311,8 @@ def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
                 b = e.offsets[e_tok - e.passage_from][1] if e.offsets else 0
                 out_p[i] = float(p[row])
                 out_s[i] = passages[i][a:b]
+                if out_j is not None and pj is not None:
+                    out_j[i] = float(pj[row])
     model.train()
     return out_p, out_s, out_j
 
