@@ -10,16 +10,13 @@ Finished adapters live in `paths.adapters_dir()`, one folder each with its train
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QPainter, QPainterPath, QPaintEvent, QPalette, QPen
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -37,7 +34,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -50,11 +46,16 @@ from PySide6.QtWidgets import (
 
 from assistant.errors import UserError
 from assistant.gui import dialogs, theme
+from assistant.gui.losscurve import LossCurve
 from assistant.gui.progress import fmt_seconds
 from assistant.gui.tasks import Failure, Job, TaskContext, Worker, run_task
+from assistant.training.adapters import (
+    AdapterInfo,
+    base_model_path,
+    list_adapters,
+    new_adapter_name,
+)
 
-ADAPTER_GGUF = "adapter.gguf"
-REPORT_FILE = "training_report.json"
 EVAL_MD = "evaluation.md"
 
 
@@ -67,170 +68,6 @@ def fmt_loss(x: Any) -> str:
 def shorten(text: str, n: int = 70) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= n else flat[: n - 1].rstrip() + "…"
-
-
-@dataclass
-class AdapterInfo:
-    name: str
-    path: Path  # the adapter's GGUF
-    date: str
-    examples: int | None
-    final_loss: float | None
-    val_loss: float | None
-
-
-def list_adapters(root: Path) -> list[AdapterInfo]:
-    """Adapters under `root`: one folder each, holding adapter.gguf and its report."""
-    out: list[AdapterInfo] = []
-    if not root.is_dir():
-        return out
-    for folder in sorted(root.iterdir()):
-        gguf = folder / ADAPTER_GGUF
-        if not folder.is_dir() or not gguf.is_file():
-            continue
-        report: dict[str, Any] = {}
-        try:
-            report = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-        data = report.get("data") or {}
-        examples = None
-        if isinstance(data, dict) and "train" in data:
-            examples = int(data.get("train", 0)) + int(data.get("validation", 0))
-        epochs = report.get("loss_per_epoch") or []
-        final = epochs[-1].get("train_loss") if epochs else None
-        when = str(report.get("finished") or "")[:16].replace("T", " ") or time.strftime(
-            "%Y-%m-%d %H:%M", time.localtime(gguf.stat().st_mtime))
-        out.append(AdapterInfo(folder.name, gguf, when, examples, final,
-                               report.get("val_loss_after")))
-    out.sort(key=lambda a: a.date, reverse=True)
-    return out
-
-
-def new_adapter_name(root: Path, wanted: str) -> str:
-    base = "".join(c if c.isalnum() or c in "-_." else "-" for c in wanted.strip()) or "adapter"
-    name, n = base, 2
-    while (root / name).exists():
-        name, n = f"{base}-{n}", n + 1
-    return name
-
-
-def base_model_path(setting: str, injected: Path | None) -> Path:
-    """The GGUF the app answers with (runs on a worker: the default may be assembled)."""
-    if setting:
-        path = Path(setting).expanduser()
-        if not path.is_file():
-            raise UserError(f"The model file '{setting}' does not exist; choose another one "
-                            "in the settings before training.")
-        return path
-    if injected is not None:
-        return Path(injected)
-    from assistant.llm.models import ensure_default_model
-
-    return ensure_default_model()
-
-
-class LossCurve(QWidget):
-    """A small live plot of the training loss per step (and validation loss per epoch)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("LossCurve")
-        self.points: list[tuple[int, float]] = []
-        self.val_points: list[tuple[int, float]] = []
-        self.total = 0
-        self.setMinimumHeight(140)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def sizeHint(self) -> QSize:
-        return QSize(360, 170)
-
-    def clear(self, total: int = 0) -> None:
-        self.points, self.val_points, self.total = [], [], total
-        self.update()
-
-    def add(self, step: int, loss: float | None, val_loss: float | None = None,
-            total: int | None = None) -> None:
-        if total:
-            self.total = total
-        if loss is not None and (not self.points or step > self.points[-1][0]):
-            self.points.append((step, float(loss)))
-        if val_loss is not None:
-            self.val_points.append((step, float(val_loss)))
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        text = theme.role(QPalette.ColorRole.Text)
-        p.fillRect(self.rect(), theme.role(QPalette.ColorRole.Base))
-        p.setPen(QPen(theme.border(), 1))
-        p.drawRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5))
-        font = QFont(self.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
-        p.setFont(font)
-        fm = p.fontMetrics()
-        left, right, top, bottom = fm.horizontalAdvance("00.00") + 12, 10, 10, fm.height() + 8
-        plot = QRectF(left, top, self.width() - left - right, self.height() - top - bottom)
-        values = [v for _, v in self.points] + [v for _, v in self.val_points]
-        p.setPen(theme.muted())
-        if not values or plot.width() < 10 or plot.height() < 10:
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
-                       "The loss curve appears here while training.")
-            p.end()
-            return
-        lo, hi = min(values), max(values)
-        if hi - lo < 1e-6:
-            lo, hi = lo - 0.5, hi + 0.5
-        pad = (hi - lo) * 0.08
-        lo, hi = max(0.0, lo - pad), hi + pad
-        last = max([s for s, _ in self.points] + [s for s, _ in self.val_points] + [1])
-        x_max = max(self.total, last, 1)
-
-        def at(step: float, value: float) -> QPointF:
-            return QPointF(plot.left() + plot.width() * step / x_max,
-                           plot.bottom() - plot.height() * (value - lo) / (hi - lo))
-
-        grid = theme.blend(theme.border(), theme.role(QPalette.ColorRole.Base), 0.4)
-        for i in range(3):
-            v = lo + (hi - lo) * i / 2
-            y = at(0, v).y()
-            p.setPen(QPen(grid, 1, Qt.PenStyle.DashLine))
-            p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
-            p.setPen(theme.muted())
-            p.drawText(QRectF(0, y - fm.height() / 2, left - 6, fm.height()),
-                       int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
-                       f"{v:.2f}")
-        p.drawText(QRectF(plot.left(), plot.bottom() + 4, plot.width(), fm.height()),
-                   int(Qt.AlignmentFlag.AlignLeft), "step 0")
-        p.drawText(QRectF(plot.left(), plot.bottom() + 4, plot.width(), fm.height()),
-                   int(Qt.AlignmentFlag.AlignRight), f"step {x_max}")
-        accent = theme.accent()
-        if self.points:
-            path = QPainterPath(at(*self.points[0]))
-            for s, v in self.points[1:]:
-                path.lineTo(at(s, v))
-            p.setPen(QPen(accent, 2))
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawPath(path)
-            p.setBrush(accent)
-            for s, v in self.points if len(self.points) <= 40 else self.points[-1:]:
-                p.drawEllipse(at(s, v), 2.5, 2.5)
-        if self.val_points:
-            p.setPen(QPen(theme.good(), 2))
-            p.setBrush(theme.good())
-            for s, v in self.val_points:
-                p.drawEllipse(at(s, v), 3.5, 3.5)
-        # legend
-        p.setPen(accent)
-        legend = "— training loss"
-        x = plot.right() - fm.horizontalAdvance(legend + "   ● validation") - 4
-        p.drawText(QPointF(x, plot.top() + fm.ascent()), legend)
-        p.setPen(theme.good() if self.val_points else theme.muted())
-        p.drawText(QPointF(x + fm.horizontalAdvance(legend + "   "),
-                           plot.top() + fm.ascent()), "● validation")
-        p.setPen(text)
-        p.end()
 
 
 class TeachPage(QWidget):
