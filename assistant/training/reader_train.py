@@ -319,6 +319,17 @@ def predict(model: Any, encoded: Sequence[Encoded], passages: Sequence[str], *,
 
 # --------------------------------------------------------------------------- the loop
 
+def _scored(model: Any, pairs: Sequence[ReaderPair], encoded: Sequence[Encoded],
+            config: ReaderConfig, autocast: bool,
+            ) -> tuple[dict[str, Any], dict[str, Any] | None, list[float], list[float] | None]:
+    """The reader's metrics on `pairs` (ranking head, and judge head when it has one), with the
+    probabilities they were computed from."""
+    probs, spans, judged = predict(model, encoded, [p.passage for p in pairs],
+                                   max_answer_tokens=config.max_answer_tokens, autocast=autocast)
+    judge = None if judged is None else reader_metrics(pairs, judged, spans)
+    return reader_metrics(pairs, probs, spans), judge, probs, judged
+
+
 def _epoch_order(n: int, seed: int, epoch: int, batch_size: int,
                  lengths: Sequence[int]) -> list[list[int]]:
     """Batches of similar length (little padding), in an order fixed by seed and epoch."""
@@ -536,14 +547,10 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
                 last_save = time.monotonic()
             if step % per_epoch == 0 and val_enc:
                 emit(ReaderProgress("validating", step, total))
-                probs, spans, judged = predict(
-                    model, val_enc, [p.passage for p in validation_pairs],
-                    max_answer_tokens=config.max_answer_tokens, autocast=autocast)
-                history["validation"].append(dict(
-                    reader_metrics(validation_pairs, probs, spans), step=step))
-                if judged is not None:
-                    history["validation"][-1]["judge"] = reader_metrics(
-                        validation_pairs, judged, spans)
+                ranked, judge, _, _ = _scored(model, validation_pairs, val_enc, config, autocast)
+                history["validation"].append(dict(ranked, step=step))
+                if judge is not None:
+                    history["validation"][-1]["judge"] = judge
                 checkpoint()
                 last_save = time.monotonic()
             if stop_after is not None and step >= stop_after and step < total:
@@ -556,23 +563,19 @@ def train_reader(train_pairs: Sequence[ReaderPair], validation_pairs: Sequence[R
 
     metrics: dict[str, Any] = {}
     if validation_pairs:
-        probs, spans, judged = predict(model, val_enc,
-                                       [p.passage for p in validation_pairs],
-                                       max_answer_tokens=config.max_answer_tokens,
-                                       autocast=autocast)
-        metrics["validation"] = reader_metrics(validation_pairs, probs, spans)
+        ranked, judge, probs, judged = _scored(model, validation_pairs, val_enc, config,
+                                               autocast)
+        metrics["validation"] = ranked
         metrics["validation_scores"] = probs
-        if judged is not None:
-            metrics["judge_validation"] = reader_metrics(validation_pairs, judged, spans)
+        if judge is not None:
+            metrics["judge_validation"] = judge
             metrics["judge_validation_scores"] = judged
     if held_out_pairs:
-        held_enc = encode(held_out_pairs)
-        probs, spans, judged = predict(model, held_enc, [p.passage for p in held_out_pairs],
-                                       max_answer_tokens=config.max_answer_tokens,
-                                       autocast=autocast)
-        metrics["held_out"] = reader_metrics(held_out_pairs, probs, spans)
-        if judged is not None:
-            metrics["judge_held_out"] = reader_metrics(held_out_pairs, judged, spans)
+        ranked, judge, _, _ = _scored(model, held_out_pairs, encode(held_out_pairs), config,
+                                      autocast)
+        metrics["held_out"] = ranked
+        if judge is not None:
+            metrics["judge_held_out"] = judge
     emit(ReaderProgress("exporting", step, total))
     reader, manifest = export_reader(model, out_dir, max_length=config.max_length,
                                      max_question_tokens=config.max_question_tokens,
