@@ -212,7 +212,7 @@ def test_an_answer_of_another_kind_gives_way_to_the_readers_span_of_the_kind_ask
     """The answer agrees with the reader's span in the passage it cites, so before this check
     it stood; but it is a place, and the question asks "how many". The reader is sure of a
     count in the other passage, so that span is the answer, quoted and cited."""
-    from assistant.answer.answering import READER_OVERRULES_AT
+    from assistant.answer.overrule import READER_OVERRULES_AT
     from assistant.answer.reader import Reader
     from assistant.llm import Generator
     from assistant.search import Hit

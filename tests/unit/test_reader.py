@@ -163,12 +163,8 @@ def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
     alone. The reader is sure of its own span (p >= READER_OVERRULES_AT), so the answer becomes
     that span, quoted and cited. Where the reader's span sits in a table's row, or the answer's
     words do (the reader learnt from prose and judges neither), the supported answer stands."""
-    from assistant.answer.answering import (
-        READER_OVERRULES_AT,
-        _in_table_row,
-        _supported_by_reader,
-        overruling_span,
-    )
+    from assistant.answer.answering import _supported_by_reader
+    from assistant.answer.overrule import READER_OVERRULES_AT, in_table_row, overruling_span
     from assistant.llm import Generator
 
     question = "How often should I remove limescale from the kettle?"
@@ -214,7 +210,7 @@ def test_a_supported_answer_the_reader_contradicts_becomes_its_span(indexed,
     # probability differs between CPUs (CI read the parties' names at just under 0.5), so the
     # gate is checked with the reader's own span made sure.
     assert table.grounding == "answered" and "Hamburg" in table.text
-    assert any(_in_table_row("Hamburg, Germany", c.hit.text) for c in table.citations)
+    assert any(in_table_row("Hamburg, Germany", c.hit.text) for c in table.citations)
     readings = dict(zip(map(id, table.consulted),
                         reader.read(law, [h.text for h in table.consulted]), strict=True))
     def made_sure(h: Hit) -> Reading:
@@ -236,7 +232,7 @@ def test_a_span_that_cuts_a_word_never_overrules(indexed, default_gguf: Path) ->
     """The trail guide opens "a three-day hut-to-hut walk"; asked how long the first day's
     stage is, the reader is sure (0.69 here) of "three", part of "three-day". Part of a word is
     no answer: the model's right "14 km" stands."""
-    from assistant.answer.answering import _cuts_a_word, overruling_span
+    from assistant.answer.overrule import cuts_a_word, overruling_span
     from assistant.llm import Generator
 
     question = "How long is the first day's stage of the Oakridge Trail?"
@@ -248,18 +244,18 @@ def test_a_span_that_cuts_a_word_never_overrules(indexed, default_gguf: Path) ->
     first = answer.consulted[0]
     reading = Reader().read(question, [first.text])[0]
     if first.text[reading.start:reading.end] == "three":  # the reader's span on this CPU
-        assert _cuts_a_word(first.text, reading.start, reading.end)
+        assert cuts_a_word(first.text, reading.start, reading.end)
         assert overruling_span([first], {id(first): reading}) is None
     text = "The Oakridge Trail is a three-day hut-to-hut walk; Day 1 is 14 km."
     at = text.index("three")
-    assert _cuts_a_word(text, at, at + len("three"))
-    assert not _cuts_a_word(text, at, at + len("three-day"))
-    assert not _cuts_a_word(text, text.index("14 km"), text.index("14 km") + len("14 km"))
-    assert _cuts_a_word(text, text.index("14 km") + 1, text.index("14 km") + len("14 km"))
+    assert cuts_a_word(text, at, at + len("three"))
+    assert not cuts_a_word(text, at, at + len("three-day"))
+    assert not cuts_a_word(text, text.index("14 km"), text.index("14 km") + len("14 km"))
+    assert cuts_a_word(text, text.index("14 km") + 1, text.index("14 km") + len("14 km"))
     # A span that begins with a symbol begins a word of its own: "$3" of "rose from US$3"
     # (a held-out SQuAD answer the reader got right) still overrules.
     price = "Oil rose from US$3 per barrel to nearly $12."
-    assert not _cuts_a_word(price, price.index("$3"), price.index(" per"))
+    assert not cuts_a_word(price, price.index("$3"), price.index(" per"))
 
 
 def _done(text: str, citations: list[object], grounding: str, **extra: object) -> SimpleNamespace:
