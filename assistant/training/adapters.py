@@ -1,6 +1,7 @@
 """The user's adapter library: one folder per trained adapter under `paths.adapters_dir()`,
 holding the adapter's GGUF and its training report. Qt-free, so that the Teach page, the
-settings and any other front end read the same list the same way."""
+settings and any other front end read the same list the same way; and light (no training
+code), because the Teach page imports it when the window opens."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import UserError
-from assistant.training.train import ADAPTER_GGUF, REPORT_FILE
+
+ADAPTER_GGUF = "adapter.gguf"  # what `train` writes in an adapter's folder
+REPORT_FILE = "training_report.json"
 
 
 @dataclass

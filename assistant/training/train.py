@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import Cancelled, ModelError, UserError
+from assistant.training.adapters import ADAPTER_GGUF, REPORT_FILE
 from assistant.training.batches import (
     IGNORE_INDEX,
     MIN_PROMPT_TOKENS,
@@ -54,8 +55,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "state.pt"
 ADAPTER_DIR = "adapter"
-ADAPTER_GGUF = "adapter.gguf"
-REPORT_FILE = "training_report.json"
 DEFAULT_TARGET_MODULES: tuple[str, ...] = (
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
