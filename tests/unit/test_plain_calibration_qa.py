@@ -4,7 +4,8 @@ plain_training2.jsonl, which the reader trains on, plain_training3.jsonl (7 Dece
 more, for the next reader and adapter), plain_training4.jsonl (7 December, 24 more, not
 yet in an adapter), plain_training5.jsonl and plain_training6.jsonl (7 December, 24 more each: the latter office
 documents such as a sales export, an e-mail thread, slide notes, a quotation; not yet trained
-on), and plain_heldout.jsonl and plain_heldout2.jsonl (7 December, 24 more),
+on), plain_training7.jsonl (7 December, 24 more: a claim letter, a gym's terms, a plumber's
+invoice, a course handbook's assessment table, ...; not yet trained on), and plain_heldout.jsonl and plain_heldout2.jsonl (7 December, 24 more),
 never fitted on (they judge both); each kept apart from the others and from the documents the product is
 judged on."""
 
@@ -26,7 +27,7 @@ def _lines(name: str) -> list[dict]:
 @pytest.mark.parametrize("name", ["plain_calibration.jsonl", "plain_training.jsonl",
                                   "plain_training2.jsonl", "plain_training3.jsonl",
                                   "plain_training4.jsonl", "plain_training5.jsonl",
-                                  "plain_training6.jsonl",
+                                  "plain_training6.jsonl", "plain_training7.jsonl",
                                   "plain_heldout.jsonl",
                                   "plain_heldout2.jsonl"])
 def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(name: str) -> None:
@@ -86,6 +87,16 @@ def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(nam
     ("plain_training6.jsonl", "plain_training3.jsonl"),
     ("plain_training6.jsonl", "plain_training4.jsonl"),
     ("plain_training6.jsonl", "plain_training5.jsonl"),
+    ("plain_training7.jsonl", "own_documents.jsonl"),
+    ("plain_training7.jsonl", "plain_calibration.jsonl"),
+    ("plain_training7.jsonl", "plain_heldout.jsonl"),
+    ("plain_training7.jsonl", "plain_heldout2.jsonl"),
+    ("plain_training7.jsonl", "plain_training.jsonl"),
+    ("plain_training7.jsonl", "plain_training2.jsonl"),
+    ("plain_training7.jsonl", "plain_training3.jsonl"),
+    ("plain_training7.jsonl", "plain_training4.jsonl"),
+    ("plain_training7.jsonl", "plain_training5.jsonl"),
+    ("plain_training7.jsonl", "plain_training6.jsonl"),
 ])
 def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted: str,
                                                                          judged: str) -> None:
