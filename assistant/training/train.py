@@ -101,6 +101,11 @@ class TrainConfig:
     # bf16 autocast of the forward pass on the CPU (LoRA weights and optimizer stay fp32).
     # None: where the CPU computes bf16 natively (AVX-512 BF16 or AMX), see cpu_computes_bf16.
     bf16: bool | None = None
+    # Store the optimizer's two moments in bf16 (the LoRA weights stay fp32): a checkpoint a
+    # third smaller (rank 8 on the 270M model: 22.8 -> 15.2 MB), for one committed to a
+    # repository between sessions. A resumed run then differs from an uninterrupted one by the
+    # moments' rounding (about 0.4% of each), not by its examples or schedule.
+    compact_checkpoint: bool = False
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.epochs < 1 or self.batch_size < 1 or self.grad_accumulation < 1:
@@ -121,7 +126,7 @@ class TrainConfig:
         """The settings that change the result (not device, threads or checkpoint spacing)."""
         out = self.to_json()
         for key in ("device", "threads", "checkpoint_every", "checkpoint_minutes",
-                    "gradient_checkpointing", "bf16"):
+                    "gradient_checkpointing", "bf16", "compact_checkpoint"):
             out.pop(key)
         return out
 
@@ -221,6 +226,18 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def _compact_moments(optimizer_state: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer's state with Adam's moments in bf16; `load_state_dict` casts them back to
+    the parameters' fp32 when a run resumes."""
+    import torch
+
+    state = {key: {name: (value.to(torch.bfloat16) if name in ("exp_avg", "exp_avg_sq")
+                          and value.is_floating_point() else value)
+                   for name, value in per_param.items()}
+             for key, per_param in optimizer_state["state"].items()}
+    return {**optimizer_state, "state": state}
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any] | None:
@@ -421,7 +438,9 @@ def _train(data: Split | Sequence[Example], config: TrainConfig, base_gguf: Path
         _save_checkpoint(checkpoint_path, {
             "fingerprint": fingerprint, "step": step,
             "lora": {n: p.detach().cpu().clone() for n, p in params.items()},
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "optimizer": (_compact_moments(optimizer.state_dict()) if config.compact_checkpoint
+                          else optimizer.state_dict()),
+            "scheduler": scheduler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state() if device == "cuda" else None,
             "history": json.dumps(history),
