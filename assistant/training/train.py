@@ -228,12 +228,15 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+COMPACT_MOMENTS = ("exp_avg", "exp_avg_sq")  # AdamW's state kept in bf16 by a compact checkpoint
+
+
 def _compact_moments(optimizer_state: dict[str, Any]) -> dict[str, Any]:
     """The optimizer's state with Adam's moments in bf16; `load_state_dict` casts them back to
     the parameters' fp32 when a run resumes."""
     import torch
 
-    state = {key: {name: (value.to(torch.bfloat16) if name in ("exp_avg", "exp_avg_sq")
+    state = {key: {name: (value.to(torch.bfloat16) if name in COMPACT_MOMENTS
                           and value.is_floating_point() else value)
                    for name, value in per_param.items()}
              for key, per_param in optimizer_state["state"].items()}

@@ -24,12 +24,19 @@ def _lines(name: str) -> list[dict]:
             if line.strip()]
 
 
-@pytest.mark.parametrize("name", ["plain_calibration.jsonl", "plain_training.jsonl",
-                                  "plain_training2.jsonl", "plain_training3.jsonl",
-                                  "plain_training4.jsonl", "plain_training5.jsonl",
-                                  "plain_training6.jsonl", "plain_training7.jsonl",
-                                  "plain_heldout.jsonl",
-                                  "plain_heldout2.jsonl"])
+# Every generated set fitted on, against what judges it: our own documents, the calibration
+# set (which the decision is fitted on, so the training sets must not share it), both
+# held-out sets and each training set before it.
+_TRAINING = ["plain_training.jsonl"] + [f"plain_training{n}.jsonl" for n in range(2, 8)]
+_JUDGED = ["own_documents.jsonl", "plain_heldout.jsonl", "plain_heldout2.jsonl"]
+_PAIRS = ([("plain_calibration.jsonl", judged) for judged in _JUDGED]
+          + [(fitted, judged) for k, fitted in enumerate(_TRAINING)
+             for judged in [*_JUDGED, "plain_calibration.jsonl", *_TRAINING[:k]]]
+          + [("plain_heldout.jsonl", "plain_heldout2.jsonl")])
+
+
+@pytest.mark.parametrize("name", ["plain_calibration.jsonl", *_TRAINING,
+                                  "plain_heldout.jsonl", "plain_heldout2.jsonl"])
 def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(name: str) -> None:
     from assistant.evaluation.qa import holds_answer
     from assistant.training.squad import load_qa
@@ -43,61 +50,7 @@ def test_each_gold_answer_is_in_its_document_and_each_question_is_asked_once(nam
         assert any(holds_answer(qa.paragraphs[p].text, q.answers) for p in q.paragraph_ids), q.id
 
 
-@pytest.mark.parametrize("fitted, judged", [
-    ("plain_calibration.jsonl", "own_documents.jsonl"),
-    ("plain_training.jsonl", "own_documents.jsonl"),
-    ("plain_training.jsonl", "plain_calibration.jsonl"),
-    ("plain_training.jsonl", "plain_heldout.jsonl"),
-    ("plain_training2.jsonl", "own_documents.jsonl"),
-    ("plain_training2.jsonl", "plain_calibration.jsonl"),
-    ("plain_training2.jsonl", "plain_heldout.jsonl"),
-    ("plain_training2.jsonl", "plain_training.jsonl"),
-    ("plain_training3.jsonl", "own_documents.jsonl"),
-    ("plain_training3.jsonl", "plain_calibration.jsonl"),
-    ("plain_training3.jsonl", "plain_heldout.jsonl"),
-    ("plain_training3.jsonl", "plain_training.jsonl"),
-    ("plain_training3.jsonl", "plain_training2.jsonl"),
-    ("plain_training4.jsonl", "own_documents.jsonl"),
-    ("plain_training4.jsonl", "plain_calibration.jsonl"),
-    ("plain_training4.jsonl", "plain_heldout.jsonl"),
-    ("plain_training4.jsonl", "plain_training.jsonl"),
-    ("plain_training4.jsonl", "plain_training2.jsonl"),
-    ("plain_training4.jsonl", "plain_training3.jsonl"),
-    ("plain_calibration.jsonl", "plain_heldout.jsonl"),
-    ("plain_calibration.jsonl", "plain_heldout2.jsonl"),
-    ("plain_training.jsonl", "plain_heldout2.jsonl"),
-    ("plain_training2.jsonl", "plain_heldout2.jsonl"),
-    ("plain_training3.jsonl", "plain_heldout2.jsonl"),
-    ("plain_training4.jsonl", "plain_heldout2.jsonl"),
-    ("plain_heldout.jsonl", "plain_heldout2.jsonl"),
-    ("plain_training5.jsonl", "own_documents.jsonl"),
-    ("plain_training5.jsonl", "plain_calibration.jsonl"),
-    ("plain_training5.jsonl", "plain_heldout.jsonl"),
-    ("plain_training5.jsonl", "plain_heldout2.jsonl"),
-    ("plain_training5.jsonl", "plain_training.jsonl"),
-    ("plain_training5.jsonl", "plain_training2.jsonl"),
-    ("plain_training5.jsonl", "plain_training3.jsonl"),
-    ("plain_training5.jsonl", "plain_training4.jsonl"),
-    ("plain_training6.jsonl", "own_documents.jsonl"),
-    ("plain_training6.jsonl", "plain_calibration.jsonl"),
-    ("plain_training6.jsonl", "plain_heldout.jsonl"),
-    ("plain_training6.jsonl", "plain_heldout2.jsonl"),
-    ("plain_training6.jsonl", "plain_training.jsonl"),
-    ("plain_training6.jsonl", "plain_training2.jsonl"),
-    ("plain_training6.jsonl", "plain_training3.jsonl"),
-    ("plain_training6.jsonl", "plain_training4.jsonl"),
-    ("plain_training6.jsonl", "plain_training5.jsonl"),
-    ("plain_training7.jsonl", "own_documents.jsonl"),
-    ("plain_training7.jsonl", "plain_calibration.jsonl"),
-    ("plain_training7.jsonl", "plain_heldout.jsonl"),
-    ("plain_training7.jsonl", "plain_heldout2.jsonl"),
-    ("plain_training7.jsonl", "plain_training.jsonl"),
-    ("plain_training7.jsonl", "plain_training2.jsonl"),
-    ("plain_training7.jsonl", "plain_training3.jsonl"),
-    ("plain_training7.jsonl", "plain_training4.jsonl"),
-    ("plain_training7.jsonl", "plain_training5.jsonl"),
-    ("plain_training7.jsonl", "plain_training6.jsonl"),
-])
+@pytest.mark.parametrize("fitted, judged", _PAIRS)
 def test_generated_documents_share_nothing_with_those_they_are_judged_on(fitted: str,
                                                                          judged: str) -> None:
     """Fitting on passages or questions of own_documents.jsonl (or on its product, company or

@@ -21,7 +21,13 @@ import pytest
 
 from assistant.errors import Cancelled, UserError
 from assistant.training.data import DataReport, Split, load_jsonl, split_examples
-from assistant.training.train import TrainConfig, TrainProgress, TrainResult, train
+from assistant.training.train import (
+    COMPACT_MOMENTS,
+    TrainConfig,
+    TrainProgress,
+    TrainResult,
+    train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -130,21 +136,27 @@ def test_parity_transformers_vs_llama_cpp(trained: tuple[TrainResult, list[Train
     assert report.delta.mean_delta_norm > 0.1  # the adapter does change the logits
 
 
-def test_cancel_then_resume_reaches_the_same_adapter(
-        trained: tuple[TrainResult, list[TrainProgress]], dataset: tuple[DataReport, Split],
-        default_gguf: Path, training_cache: Path, tmp_path: Path) -> None:
-    from safetensors.numpy import load_file
-
+def _cancel_after_two_steps(split: Split, config: TrainConfig, gguf: Path, out: Path,
+                            cache: Path) -> None:
+    """Start a 4-step run into `out` and cancel it once its second step is done."""
     cancel = threading.Event()
 
     def stop_after_two(event: TrainProgress) -> None:
         if event.phase == "training" and event.step == 2:
             cancel.set()
 
-    out = tmp_path / "resumable"
     with pytest.raises(Cancelled, match="step 2 of 4"):
-        train(dataset[1], CONFIG, default_gguf, out, progress=stop_after_two, cancel=cancel,
-              cache_root=training_cache)
+        train(split, config, gguf, out, progress=stop_after_two, cancel=cancel,
+              cache_root=cache)
+
+
+def test_cancel_then_resume_reaches_the_same_adapter(
+        trained: tuple[TrainResult, list[TrainProgress]], dataset: tuple[DataReport, Split],
+        default_gguf: Path, training_cache: Path, tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    out = tmp_path / "resumable"
+    _cancel_after_two_steps(dataset[1], CONFIG, default_gguf, out, training_cache)
     assert (out / "checkpoint" / "state.pt").is_file()
     assert not (out / "adapter.gguf").exists()
 
@@ -177,20 +189,12 @@ def test_a_compact_checkpoint_resumes_close_to_the_same_adapter(
     import torch
     from safetensors.numpy import load_file
 
-    cancel = threading.Event()
-
-    def stop_after_two(event: TrainProgress) -> None:
-        if event.phase == "training" and event.step == 2:
-            cancel.set()
-
-    compact = dataclasses.replace(CONFIG, compact_checkpoint=True)
     out = tmp_path / "compact"
-    with pytest.raises(Cancelled, match="step 2 of 4"):
-        train(dataset[1], compact, default_gguf, out, progress=stop_after_two, cancel=cancel,
-              cache_root=training_cache)
+    _cancel_after_two_steps(dataset[1], dataclasses.replace(CONFIG, compact_checkpoint=True),
+                            default_gguf, out, training_cache)
     state = torch.load(out / "checkpoint" / "state.pt", map_location="cpu", weights_only=True)
     moments = [v for per in state["optimizer"]["state"].values() for k, v in per.items()
-               if k in ("exp_avg", "exp_avg_sq")]
+               if k in COMPACT_MOMENTS]
     assert moments and all(m.dtype == torch.bfloat16 for m in moments)
     assert all(t.dtype == torch.float32 for t in state["lora"].values())
 
