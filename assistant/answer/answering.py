@@ -58,6 +58,7 @@ from assistant.answer import (
     support,
     yes_no,
 )
+from assistant.answer.answer_sentence import sentence_probability
 from assistant.answer.citations import (
     MARKER_GROUP as MARKERS,
 )
@@ -136,6 +137,10 @@ class Answer:
     first_token_seconds: float | None = None
     token_logprobs: list[float] = field(default_factory=list, repr=False)  # generated tokens
     reader_probability: float | None = None  # the reader's best "a passage holds it"
+    sentence_probability: float | None = None  # the reader's for the answer's sentence alone
+    # what the answer-or-refuse decision read (None where it did not decide), so that an
+    # evaluation can weigh the same answers again with other weights
+    evidence: answerability.Evidence | None = field(default=None, repr=False)
     span: support.Quote | None = None  # the reader's answer span in the cited passage
 
     def to_json(self) -> dict[str, Any]:
@@ -159,6 +164,8 @@ class Answer:
                             "start": self.quote.start, "end": self.quote.end}
         if self.reader_probability is not None:
             out["reader_probability"] = round(self.reader_probability, 4)
+        if self.sentence_probability is not None:
+            out["sentence_probability"] = round(self.sentence_probability, 4)
         if self.span is not None:
             out["span"] = {"n": self.span.n, "text": self.span.text,
                            "start": self.span.start, "end": self.span.end}
@@ -260,6 +267,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     hits: list[Hit] = []
     judge_reader = shipped_reader() if reader == SHIPPED else reader
     readings: dict[int, Reading] = {}  # id(hit) -> the reader's view of it
+    query = question
     reader_p: float | None = None
     if not no_docs:
         deep = isinstance(judge_reader, Reader) and (DEFAULT_RERANK if rerank is None
@@ -333,6 +341,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     text = _clean(text)
     refusal_p = None if judgement is None else judgement.refusal_probability
     refusal_score: float | None = None
+    sentence_p: float | None = None
+    evidence: answerability.Evidence | None = None
     threshold = 1.0
 
     def done(text: str, citations: list[Citation], grounding: Grounding, **extra: Any) -> Answer:
@@ -341,7 +351,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
                       history_used=prompt.history_used, seconds=time.monotonic() - started,
                       prompt=prompt.text, grounding=grounding, refusal_probability=refusal_p,
                       first_token_seconds=first_token, token_logprobs=logprobs,
-                      refusal_score=refusal_score, reader_probability=reader_p, **extra)
+                      refusal_score=refusal_score, reader_probability=reader_p,
+                      sentence_probability=sentence_p, evidence=evidence, **extra)
 
     if no_docs:
         return done(text or ("" if cancelled else EMPTY_ANSWER_TEXT), [], "model_only")
@@ -350,10 +361,12 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         return done(cleaned, citations, "answered",
                     citation_source="model" if citations else "none")
     if judgement is not None and calibrated:
+        if isinstance(judge_reader, Reader) and reader_p is not None:
+            sentence_p = sentence_probability(judge_reader, query, text, prompt.hits)
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
             answerability.answer_logprob(logprobs),
-            answerability.question_coverage(question, prompt.hits), reader_p)
+            answerability.question_coverage(question, prompt.hits), reader_p, sentence_p)
         refusal_score = answerability.refusal_score(evidence)
         threshold = answerability.refuse_at(level, evidence)
     if _is_refusal(text) or (refusal_score is not None and refusal_score >= threshold):
@@ -502,7 +515,8 @@ def _refused(answer: Answer, reason: str, started: float,
     streamed, so a caller can say it is withdrawn), unless it was the refusal itself."""
     refused = _not_found(answer.consulted, started, reason, judgement)
     for name in ("refusal_score", "prompt_tokens", "completion_tokens", "first_token_seconds",
-                 "reader_probability", "token_logprobs", "prompt"):
+                 "reader_probability", "sentence_probability", "evidence", "token_logprobs",
+                 "prompt"):
         setattr(refused, name, getattr(answer, name))
     if answer.text and not _is_refusal(answer.text):
         refused.unsupported = [answer.text]

@@ -72,6 +72,11 @@ class Row:
     # the answer-or-refuse decision's score (refused from the strictness's threshold; None
     # where it did not decide): with it a report can be read again at another threshold
     refusal_score: float | None = None
+    # the reader's probability for the sentence the answer came from, read alone
+    sentence_probability: float | None = None
+    # the decision's inputs (`answerability.Evidence`), so that a report can be scored again
+    # with other weights without asking again (tests/bench/rethreshold.py --weights)
+    evidence: dict[str, float | None] | None = None
 
 
 def holds_answer(text: str, answers: Sequence[str]) -> bool:
@@ -111,7 +116,9 @@ def score(question: Question, answer: Answer, missing: bool = False) -> Row:
                answer.reader_probability, kind,
                any(holds_answer(h.text, question.answers) for h in answer.consulted)
                if question.answers else None,
-               None if answer.refusal_score is None else round(answer.refusal_score, 4))
+               None if answer.refusal_score is None else round(answer.refusal_score, 4),
+               answer.sentence_probability,
+               None if answer.evidence is None else asdict(answer.evidence))
 
 
 def _three(value: float | None) -> str:

@@ -25,7 +25,10 @@ from answerable ones (AUC 0.45-0.52 each), so fitting on them only moves the dec
 refuse more often, at random. The shipped decision with the reader (`answerability.WEIGHTS`)
 is fitted that way, on SQuAD's calibration articles together with the generated plain
 documents of tests/data/qa/plain_calibration.jsonl (`--absent`: their unanswerable questions
-have no answer anywhere in the library); README, "Answer quality".
+have no answer anywhere in the library); README, "Answer quality". With the reader, the fit
+has two of its inputs: its best probability over the passages and its probability for the
+sentence the answer came from read alone (`answer_sentence`), as recorded or, for rows recorded
+before 7 December, read again from the recorded passages and the model's draft (`draft`).
 
 Usage:
     .venv/bin/python tests/bench/calibrate_strictness.py ../shared/data/squad2-dev-half.json \
@@ -111,9 +114,44 @@ def row_features(row: dict[str, Any], e: answerability.Evidence) -> list[float]:
     if WITHOUT_COVERAGE:
         out = out[:4]
     if WITH_READER:
-        p = min(max(row.get("reader_probability") or 0.0, 1e-4), 1 - 1e-4)
-        out.append(math.log(p / (1 - p)))
+        best = row.get("reader_probability") or 0.0
+        sentence = sentence_probability(row)
+        out += [answerability.logit(best), answerability.logit(best if sentence is None
+                                                               else sentence)]
     return out
+
+
+def draft(row: dict[str, Any]) -> str:
+    """The text the model wrote, which the decision read before the checks on it: what a
+    row recorded as its answer, with the sentences the support check dropped (`unsupported`),
+    or those alone where a quote or a refusal replaced them."""
+    answer, dropped = row.get("answer_raw") or row.get("answer") or "", row.get("unsupported")
+    if not dropped:
+        return answer
+    if row.get("grounding") == "quoted" or row.get("refused"):
+        return " ".join(dropped)
+    return " ".join([answer, *dropped])
+
+
+_READERS: dict[str, Any] = {}
+
+
+def sentence_probability(row: dict[str, Any], folder: Path | None = None) -> float | None:
+    """The reader's probability for the sentence the row's answer came from (`answer_sentence`):
+    as recorded, or read again from the recorded passages (the shipped reader, or FOLDER's)."""
+    if "sentence_probability" in row and folder is None:
+        recorded: float | None = row["sentence_probability"]
+        return recorded
+    from assistant.answer.answer_sentence import sentence_probability as read
+    from assistant.answer.reader import Reader
+
+    key = str(folder or "")
+    if key not in _READERS:
+        _READERS[key] = Reader(folder) if folder is not None else Reader()
+    p = read(_READERS[key], row.get("question", ""), draft(row),
+             row_hits(row)) if row.get("consulted") else None
+    row["sentence_probability"] = p
+    return p
 
 
 def _score(x: Sequence[float], w: Sequence[float]) -> float:
@@ -331,6 +369,12 @@ def main() -> int:
     if any(r.get("reader_probability") is not None for r in rows):
         print(f"AUC of the reader's probability: "
               f"{auc(rows, lambda r: -(r.get('reader_probability') or 0.0)):.3f}")
+    if WITH_READER:
+        def sentence(r: dict[str, Any]) -> float:
+            p = sentence_probability(r)
+            return -(r.get("reader_probability") or 0.0) if p is None else -p
+        print(f"AUC of the reader's probability for the answer's sentence: "
+              f"{auc(rows, sentence):.3f}")
 
     for i, name in enumerate(names, 1):
         def value(r: dict[str, Any], i: int = i) -> float:
@@ -344,7 +388,7 @@ def main() -> int:
                    else list(shipped_weights))
         which = "the given" if args.weights else "the shipped"
         if WITH_READER:
-            names.append("reader probability")
+            names += ["reader probability", "its answer's sentence"]
         if len(weights) != len(names) + 1:
             parser.error(f"--weights needs {len(names) + 1} numbers (intercept, "
                          f"{', '.join(names)})")
@@ -358,7 +402,7 @@ def main() -> int:
             Path(args.out).write_text(json.dumps({"rows": rows}, indent=1), encoding="utf-8")
         return 0
     if WITH_READER:
-        names.append("reader probability")
+        names += ["reader probability", "its answer's sentence"]
     weights = fit(rows)
     crossed = scores(rows)
     print(f"weights (intercept, {', '.join(names)}): {weights}")
@@ -388,6 +432,7 @@ def reread(rows: list[dict[str, Any]], folder: Path) -> None:
         if texts:
             row["reader_probability"] = max(r.judged  # the judge head's, where it has one
                                             for r in reader.read(row["question"], texts))
+            sentence_probability(row, folder)
 
 
 def ask(args: argparse.Namespace) -> list[dict[str, Any]]:

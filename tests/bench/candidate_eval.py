@@ -9,7 +9,7 @@ nothing on its own, and tests/bench/rethreshold.py reads the report at every thr
 
 Usage:
     .venv/bin/python tests/bench/candidate_eval.py --adapter NEW.gguf \
-        --weights 0.16,0.30,-0.33,-0.84,-0.37,-0.37 --balanced 1.01 \
+        --weights=-0.19,0.24,-0.29,-0.62,-0.30,-0.54,-0.15 --balanced 1.01 \
         -- tests/data/qa/plain_heldout.jsonl --out build/ev_plain --json
 
 Everything after `--` goes to `assistant eval qa` unchanged (its --strictness stays

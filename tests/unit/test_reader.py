@@ -299,7 +299,8 @@ def test_a_fact_in_the_first_passage_the_old_decision_refused_is_answered(
         answer.refusal_probability, answerability.retrieval_confidence(answer.consulted),
         answerability.answer_logprob(answer.token_logprobs),
         answerability.question_coverage(question, answer.consulted),
-        answer.reader_probability)
+        answer.reader_probability, answer.sentence_probability)
+    assert answer.evidence == evidence  # what an evaluation records to score it again
     assert answer.refusal_score == pytest.approx(answerability.refusal_score(evidence), abs=1e-9)
     assert answer.refusal_score < level.refuse_at  # answered now
     assert answer.reader_probability >= 0.5
