@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from assistant.answer.answering import Answer
 from assistant.evaluation.qa import QAReport, score
@@ -23,7 +26,7 @@ def _answer(text: str, score_: float | None, *, refused: bool = False) -> Answer
                   not_found_reason="model" if refused else "")
 
 
-def _report() -> dict:
+def _report() -> dict[str, Any]:
     rows = [score(KETTLE, _answer("two years", 0.62)),  # right, but a high score
             score(KETTLE, _answer("two years", 0.30)),
             score(SWALLOW, _answer("40 km/h", 0.50)),  # invented; the decision would refuse
@@ -50,7 +53,8 @@ def test_a_score_at_the_threshold_refuses_and_a_refused_row_stays_refused() -> N
     assert low["grounding"] == {"not_found": 3, "answered": 1}
 
 
-def test_the_script_prints_the_curve_and_refuses_a_report_without_scores(tmp_path, capsys) -> None:
+def test_the_script_prints_the_curve_and_refuses_a_report_without_scores(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
     path = tmp_path / "report.json"
@@ -63,3 +67,41 @@ def test_the_script_prints_the_curve_and_refuses_a_report_without_scores(tmp_pat
         q.pop("refusal_score")
     path.write_text(json.dumps(old), encoding="utf-8")
     assert rethreshold.main([str(path)]) == 1
+
+
+def test_a_report_is_scored_again_with_other_weights_from_the_evidence_it_kept(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The rows keep the decision's inputs, so other weights give their own scores on the
+    same answers; the shipped weights give back the recorded score; the decision's AUC per
+    kind follows each table."""
+    import dataclasses
+    import json
+
+    from assistant.answer import answerability
+
+    sure = answerability.Evidence(0.05, 0.7, -0.1, 1.0, 0.9, 0.8)
+    unsure = answerability.Evidence(0.6, 0.3, -2.0, 0.4, 0.2, 0.1)
+
+    def answered(text: str, evidence: answerability.Evidence) -> Answer:
+        return dataclasses.replace(_answer(text, answerability.refusal_score(evidence)),
+                                   evidence=evidence)
+
+    report = QAReport("qa.jsonl", "indexed", {}, [
+        score(KETTLE, answered("two years", sure)),
+        score(SWALLOW, answered("40 km/h", unsure))]).to_json()
+    assert report["questions"][0]["evidence"]["sentence_probability"] == 0.8
+    shipped = rethreshold.rows_of(report, list(answerability.WEIGHTS))
+    assert [r.refusal_score for r in shipped] == [q["refusal_score"] for q in report["questions"]]
+    assert rethreshold.decision_auc(shipped) == {"unanswerable": 1.0}
+    backwards = [-w for w in answerability.WEIGHTS]  # refuses the sure answer, keeps the other
+    assert rethreshold.decision_auc(rethreshold.rows_of(report, backwards)) == {
+        "unanswerable": 0.0}
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report), encoding="utf-8")
+    assert rethreshold.main([str(path), "--at", "0.5",
+                             "--weights", ",".join(str(w) for w in backwards)]) == 0
+    out = capsys.readouterr().out
+    assert "decision AUC: unanswerable 0.000" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("0.50"))
+    assert line.split()[1:4] == ["0.0%", "100.0%", "0.0%"]  # the right answer refused, the
+    # invented one kept
