@@ -113,13 +113,14 @@ def source_sentence(answer: str, hits: Sequence[Hit]) -> str | None:
     return None if found is None else found[0][found[1]]
 
 
+def _window(parts: list[str], i: int, around: int = AROUND) -> str:
+    return " ".join(parts[max(0, i - around):i + around + 1])
+
+
 def source_window(answer: str, hits: Sequence[Hit], around: int = AROUND) -> str | None:
     """`source_sentence` with up to `around` sentences of its passage on each side."""
     found = _source(answer, hits)
-    if found is None:
-        return None
-    parts, i = found
-    return " ".join(parts[max(0, i - around):i + around + 1])
+    return None if found is None else _window(*found, around)
 
 
 def sentence_probability(reader: Reader, question: str, answer: str,
@@ -134,4 +135,4 @@ def sentence_probability(reader: Reader, question: str, answer: str,
     parts, i = found
     if _TABLE_ROW.search(parts[i]):
         return None  # the reader learnt from prose and is no judge of a table's row
-    return reader.read(question, [" ".join(parts[max(0, i - AROUND):i + AROUND + 1])])[0].judged
+    return reader.read(question, [_window(parts, i)])[0].judged

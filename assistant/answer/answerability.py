@@ -66,8 +66,9 @@ class Strictness:
 #   probability being its judge head's (since 7 December), and since the evening of 7
 #   December its probability for the answer's sentence and its neighbours too: balanced 0.65
 #   (74% vs 21%, both sets together), lenient 0.95 (26% vs 6%), strict 0.50 (82.5% vs 33%).
-#   Balanced is the best correct-minus-false rate between strict's and lenient's thresholds. Fitted on SQuAD alone, an earlier decision refused
-#   77% of the plain questions (its AUC there 0.47).
+#   Balanced is the best correct-minus-false rate between strict's and lenient's thresholds.
+#   Fitted on SQuAD alone, an earlier decision refused 77% of the plain questions (its AUC
+#   there 0.47).
 # - Without it (refuse_at_without_reader; WEIGHTS_WITHOUT_READER): the same answers, the
 #   reader's probability left out: balanced 0.60 (71% vs 29%), lenient 0.95 (20% vs 5%),
 #   strict 0.50 (82% vs 38%).
@@ -212,10 +213,10 @@ EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth
 # neighbours alone 0.816, the shipped reader before it without a judge head 0.758; the
 # adapter's refusal probability alone 0.726: the adapter trained with plain near misses
 # learnt to refuse where the answer is missing, and its weight is positive; the 272-example
-# adapter before it scored 0.49 there, and its weight came out negative). SQuAD's unanswerable questions are not in the fit: on
-# held-out articles no input told them from answerable ones (AUC 0.45-0.52 each), and
-# fitting on them only made the decision refuse more often at random. README, "Answer
-# quality".
+# adapter before it scored 0.49 there, and its weight came out negative). SQuAD's
+# unanswerable questions are not in the fit: on held-out articles no input told them from
+# answerable ones (AUC 0.45-0.52 each), and fitting on them only made the decision refuse
+# more often at random. README, "Answer quality".
 # WEIGHTS_WITHOUT_READER (the reader off): the same rows and fit without the reader's input,
 # cross-validated AUC 0.794.
 WEIGHTS: tuple[float, ...] = (-0.3395, 0.2211, -0.2733, -0.4951, -0.2957, -0.2824, -0.3438)

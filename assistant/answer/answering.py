@@ -137,11 +137,16 @@ class Answer:
     first_token_seconds: float | None = None
     token_logprobs: list[float] = field(default_factory=list, repr=False)  # generated tokens
     reader_probability: float | None = None  # the reader's best "a passage holds it"
-    sentence_probability: float | None = None  # the reader's for the answer's sentence alone
     # what the answer-or-refuse decision read (None where it did not decide), so that an
     # evaluation can weigh the same answers again with other weights
     evidence: answerability.Evidence | None = field(default=None, repr=False)
     span: support.Quote | None = None  # the reader's answer span in the cited passage
+
+    @property
+    def sentence_probability(self) -> float | None:
+        """The reader's probability for the answer's sentence and its neighbours, read alone
+        (where the decision read it)."""
+        return None if self.evidence is None else self.evidence.sentence_probability
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -341,7 +346,6 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
     text = _clean(text)
     refusal_p = None if judgement is None else judgement.refusal_probability
     refusal_score: float | None = None
-    sentence_p: float | None = None
     evidence: answerability.Evidence | None = None
     threshold = 1.0
 
@@ -352,7 +356,7 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
                       prompt=prompt.text, grounding=grounding, refusal_probability=refusal_p,
                       first_token_seconds=first_token, token_logprobs=logprobs,
                       refusal_score=refusal_score, reader_probability=reader_p,
-                      sentence_probability=sentence_p, evidence=evidence, **extra)
+                      evidence=evidence, **extra)
 
     if no_docs:
         return done(text or ("" if cancelled else EMPTY_ANSWER_TEXT), [], "model_only")
@@ -361,8 +365,8 @@ def answer_question(question: str, *, retriever: Callable[[str, int], list[Hit]]
         return done(cleaned, citations, "answered",
                     citation_source="model" if citations else "none")
     if judgement is not None and calibrated:
-        if isinstance(judge_reader, Reader) and reader_p is not None:
-            sentence_p = sentence_probability(judge_reader, query, text, prompt.hits)
+        sentence_p = sentence_probability(judge_reader, query, text, prompt.hits) \
+            if isinstance(judge_reader, Reader) and reader_p is not None else None
         evidence = answerability.Evidence(
             judgement.refusal_probability, answerability.retrieval_confidence(prompt.hits),
             answerability.answer_logprob(logprobs),
@@ -515,8 +519,7 @@ def _refused(answer: Answer, reason: str, started: float,
     streamed, so a caller can say it is withdrawn), unless it was the refusal itself."""
     refused = _not_found(answer.consulted, started, reason, judgement)
     for name in ("refusal_score", "prompt_tokens", "completion_tokens", "first_token_seconds",
-                 "reader_probability", "sentence_probability", "evidence", "token_logprobs",
-                 "prompt"):
+                 "reader_probability", "evidence", "token_logprobs", "prompt"):
         setattr(refused, name, getattr(answer, name))
     if answer.text and not _is_refusal(answer.text):
         refused.unsupported = [answer.text]

@@ -47,6 +47,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -108,16 +109,14 @@ def should_refuse(row: dict[str, Any]) -> bool:
 def row_features(row: dict[str, Any], e: answerability.Evidence) -> list[float]:
     """The decision's features for a row; with WITH_READER, the reader's logit appended;
     with WITHOUT_COVERAGE, the question's coverage left out (to measure what it adds)."""
+    if WITH_READER:
+        e = dataclasses.replace(e, reader_probability=row.get("reader_probability") or 0.0,
+                                sentence_probability=sentence_probability(row))
     out = answerability.features(e)
     if WITHOUT_REFUSAL_PROBABILITY:
         out[1] = 0.0  # a constant 0: its weight stays 0 under the L2 penalty
     if WITHOUT_COVERAGE:
-        out = out[:4]
-    if WITH_READER:
-        best = row.get("reader_probability") or 0.0
-        sentence = sentence_probability(row)
-        out += [answerability.logit(best), answerability.logit(best if sentence is None
-                                                               else sentence)]
+        del out[4]
     return out
 
 

@@ -83,7 +83,11 @@ def decision_auc(rows: list[Row]) -> dict[str, float]:
 
 def report_at(report: dict[str, Any], threshold: float,
               weights: list[float] | None = None) -> dict[str, Any]:
-    rows = rows_of(report, weights)
+    return summary_at(report, rows_of(report, weights), threshold)
+
+
+def summary_at(report: dict[str, Any], rows: list[Row], threshold: float) -> dict[str, Any]:
+    """The report's summary with `rows` (`rows_of`) read at `threshold`."""
     again = QAReport(report.get("source", ""), report.get("mode", ""), report.get("settings", {}),
                      [at_threshold(r, threshold) for r in rows])
     return again.summary()
@@ -110,15 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path.name}")
         print("threshold  contains gold  false refusals  unanswerable refused  "
               "taken out refused  citation accuracy")
+        rows = rows_of(report, weights)
         for threshold in args.at:
-            s = report_at(report, threshold, weights)
+            s = summary_at(report, rows, threshold)
             print(f"  {threshold:5.2f}       {pct(s['contains_gold'])}        "
                   f"{pct(s['false_refusals'])}           {pct(s['correct_refusals'])}"
                   f"            {pct(s['missing_correct_refusals'])}             "
                   f"{pct(s['citation_accuracy'])}")
         print("  decision AUC: " + ", ".join(
-            f"{kind} {value:.3f}" for kind, value in decision_auc(rows_of(report, weights))
-            .items()))
+            f"{kind} {value:.3f}" for kind, value in decision_auc(rows).items()))
     return 0
 
 
