@@ -16,7 +16,16 @@ any other question is not checked):
 - "what time" (not "what time period") a clock time or a time of day;
 - "how much does it cost", "what is the price/fee" an amount of money (a currency, or "free");
 - "how heavy", "what does it weigh" a weight (a number with its unit);
-- "what is the phone/fax number" a number of at least six digits.
+- "what is the phone/fax number" a number of at least six digits;
+- "how long", "how soon", "how quickly", "how far ahead" a duration or a length: not a price
+  and not a share (checked only where the answer holds one of those);
+- "on what day", "which day" a day or a date, not a clock time.
+
+A number of another kind does not count as the kind asked for: a price ("£1,150", "£1.40
+each"), a share ("27.9%") or a clock time ("2.30pm") is no count, a price is no time or year,
+a clock time no day, unless the question names that kind itself ("how many euros"). Asked how
+many parking spaces there were, the model answered the parking's monthly price; asked how long
+one has to send in receipts, "up to £500".
 
 A question that names the unit itself ("the weight in pounds") is answered by a bare number.
 The forms are deliberately few and strict: a check that refused right answers would cost
@@ -24,7 +33,14 @@ more than it saves. On answers recorded with no refusal acted on (2 calibration 
 held-out SQuAD articles) it fired on 1 of about 190 answerable questions (a right "94" for a
 weight asked "in pounds": hence the unit rule) and on 2 asked with their answer taken out;
 on our own documents on 4 of the 12 "not in your documents" questions and on none of the 32
-answerable ones.
+answerable ones. The numbers of another kind and the last two forms (8 December), replayed on
+the 669 recorded calibration answers (`tests/bench/replay_support.py`), changed one answer
+(a weekly price for "how soon", replaced by the reader's date); on the held-out answers of
+`eval qa` (own documents, both plain sets, SQuAD; 740 questions) they fire on 4 answers the
+decision lets through, 3 of them to questions the library cannot answer ("27.9%" for a
+shop's revenue, "£1.40 each" for how many mince pies, "up to £500" for how long one has to
+send receipts) and one wrong answer to an answerable one (a share of charge for how long a
+battery lasts).
 """
 
 from __future__ import annotations
@@ -59,6 +75,12 @@ class AnswerType:
     # searches instead of one pattern with ".*", whose backtracking is quadratic
     then: re.Pattern[str] | None = None
 
+    # numbers of other kinds, taken out of the answer before `fits` is looked for ("£1.40
+    # each" is no count), unless the question names that kind itself
+    others: tuple[str, ...] = ()
+    # checked only where the answer holds one of `others` (a duration may be said in words)
+    only_others: bool = False
+
     def asks(self, question: str) -> bool:
         m = self.asked.search(question)
         return m is not None and (self.then is None or self.then.search(question, m.end())
@@ -72,15 +94,51 @@ _CHANGE = re.compile(r"\b(?:increase[sd]?|rise|rises|rose|risen|fall|falls|fell|
                      r"drops|dropped|grow|grows|grew|grown|change[sd]?|decline[sd]?|decrease[sd]?|"
                      r"go up|went up|gone up|go down|went down|gone down|double[sd]?|triple[sd]?|"
                      r"cut|reduce[sd]?|raise[sd]?)\b", _I)
+# numbers of a kind, with what belongs to them ("£1.40 each", "€6 per day"), and the words by
+# which a question names that kind itself
+_PER = r"(?:\s+(?:each|apiece|a head|per\s+\w+|an?\s+(?:day|night|week|month|year|hour|head|"\
+       r"person|child|adult|go|time|unit|piece|item|bag|ticket)))?"
+KINDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    "price": (re.compile(r"(?:[$€£¥₹]\s?|\b(?:EUR|USD|GBP|CHF)\s?)\d[\d,]*(?:\.\d+)?"
+                         r"(?:\s?(?:k|m|bn|million|billion)\b)?" + _PER + r"|\b\d[\d,]*(?:\.\d+)?"
+                         r"\s?(?:euros?|dollars?|pence|cents?|EUR|USD|GBP|CHF)\b" + _PER, _I),
+              re.compile(_CURRENCY + r"|\b(?:money|currency)\b", _I)),
+    "share": (re.compile(r"\d[\d.,]*(?:\s?(?:to|-|–)\s?\d[\d.,]*)?\s?(?:%|per ?cent\b)", _I),
+              re.compile(r"%|\bper ?cent|\bpercentage|\bshare\b|\bproportion\b", _I)),
+    "clock time": (re.compile(r"\b(?:[01]?\d|2[0-3]):[0-5]\d(?:\s?[ap]\.?m\b\.?)?|"
+                              r"\b(?:1[0-2]|0?\d)(?:\.[0-5]\d)?\s?[ap]\.?m\b\.?", _I),
+                   re.compile(r"\b(?:what|which) times?\b|\band times?\b|\btimes? and\b|"
+                              r"\bo'clock\b|\bhours\b", _I)),
+}
+
+
+def _without(answer: str, kinds: tuple[str, ...], question: str) -> tuple[str, bool]:
+    """`answer` with its numbers of `kinds` taken out (except a kind the question names), and
+    whether there were any."""
+    found = False
+    for kind in kinds:
+        number, named_in = KINDS[kind]
+        if named_in.search(question):
+            continue
+        answer, n = number.subn(" ", answer)
+        found = found or n > 0
+    return answer, found
+
+
+_DAY = (r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|"
+        r"sep|oct|nov|dec)[a-z]*\b|\d|\b(?:to|yester)day\b|\btomorrow\b|\bweek|\bday|\beve\b|"
+        r"\b(?:christmas|easter|new year|holiday|birthday|first|second|third|fourth|last|next)\b")
 TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decides
     AnswerType("a count", re.compile(r"\bhow many\b", _I),
-               re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", _I)),
+               re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", _I),
+               others=("price", "share", "clock time")),
     AnswerType("a phone number", re.compile(r"\b(?:phone|telephone|fax|mobile) number\b", _I),
                re.compile(r"\d[\d\s()+./-]{4,}\d")),
     AnswerType("a price", re.compile(r"\bhow much\b(?! of\b)", _I),
                re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE,
                re.compile(r"\b(?:cost|costs|charge|charged|charges|pay|paid|price|priced|fee|"
-                          r"fees|spend|spent|earn|earned|earns|worth)\b", _I)),
+                          r"fees|spend|spent|earn|earned|earns|worth|revenue|income|turnover|"
+                          r"takings|salary|salaries|wage|wages)\b", _I)),
     AnswerType("a price", re.compile(r"\b(?:what|which) (?:is|was|are|were) the "
                                      r"(?:price|cost|fee|fees|rent|salary|fare)\b", _I),
                re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE),
@@ -89,14 +147,28 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
                re.compile(rf"\d[\d.,]*\s*{_WEIGHT_UNIT}|{_WEIGHT_UNIT}", _I),
                re.compile(_WEIGHT_UNIT, _I)),
     AnswerType("a year", re.compile(r"\b(?:what|which) year\b", _I),
-               re.compile(r"\b\d{2,4}(?:'?s)?\b|\bcentury\b|\bcenturies\b", _I)),
+               re.compile(r"\b\d{2,4}(?:'?s)?\b|\bcentury\b|\bcenturies\b", _I),
+               others=("price", "share", "clock time")),
     AnswerType("a percentage", re.compile(r"\b(?:what|which) (?:percentage|percent|per cent)\b",
                                           _I),
-               re.compile(r"%|\bper ?cent\b|\d|\b(?:half|third|quarter|fifth|tenth)\b", _I)),
+               re.compile(r"%|\bper ?cent\b|\d|\b(?:half|third|quarter|fifth|tenth)\b", _I),
+               others=("price", "clock time")),
     AnswerType("a time", re.compile(r"\bwhat time\b(?! (?:period|frame|span|scale|zone|of "
                                     r"(?:the )?year))", _I),
                re.compile(r"\d|\b(?:noon|midday|midnight|o'clock|morning|evening|afternoon|"
-                          r"night|dawn|dusk|sunrise|sunset)\b", _I)),
+                          r"night|dawn|dusk|sunrise|sunset)\b", _I),
+               others=("price", "share")),
+    AnswerType("a duration", re.compile(r"\bhow (?:long|soon|quickly)\b|\bhow far (?:ahead|in "
+                                        r"advance)\b|\bhow fast (?:do|does|must|should|will)\b",
+                                        _I),
+               re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b|\b(?:second|minute|hour|day|week|"
+                          r"fortnight|month|year|decade|night|term|season)s?\b|\b(?:immediately|"
+                          r"instantly|straight away|until|till|overnight|forever|indefinitely)\b",
+                          _I),
+               others=("price", "share"), only_others=True),
+    AnswerType("a day", re.compile(r"\b(?:on )?(?:what|which) day\b(?! of the (?:month|year))",
+                                   _I),
+               re.compile(_DAY, _I), others=("clock time",)),
 )
 _BARE_NUMBER = re.compile(r"\d")
 
@@ -113,6 +185,11 @@ def expected(question: str) -> AnswerType | None:
 def fits(answer: str, question: str) -> bool:
     """Whether `answer` is of the kind `question` asks for (True for a question not checked)."""
     wanted = expected(question)
-    if wanted is None or wanted.fits.search(answer):  # (an answer is short; a passage a chunk)
+    if wanted is None:
+        return True
+    answer, had_others = _without(answer, wanted.others, question)
+    if wanted.only_others and not had_others:
+        return True
+    if wanted.fits.search(answer):  # (an answer is short; a passage a chunk)
         return True
     return bool(wanted.unit and wanted.unit.search(question) and _BARE_NUMBER.search(answer))

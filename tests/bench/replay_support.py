@@ -76,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="+", help="recorded rows (calibrate_strictness --out)")
     parser.add_argument("--reader", metavar="DIR", help="another reader (default: shipped)")
+    parser.add_argument("--outcomes", metavar="JSON", type=Path,
+                        help="write each row's replayed answer here, to compare two versions "
+                        "of the checks row by row")
     args = parser.parse_args(argv)
+    outcomes: list[dict[str, Any]] = []
     reader = Reader(Path(args.reader)) if args.reader else Reader()
     for path in args.rows:
         rows = json.loads(Path(path).read_text(encoding="utf-8"))["rows"]
@@ -88,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             same += (answer is None and row["grounding"] == "not_found") or \
                 (answer is not None and answer.text == row["answer_raw"])
             quoted += not refused_now and answer is not None and answer.grounding == "quoted"
+            outcomes.append({
+                "rows": Path(path).name, "id": row["id"], "question": row["question"],
+                "kind": row["kind"], "refused": refused_now,
+                "reason": answer.not_found_reason if answer is not None else "before",
+                "answer": "" if answer is None else answer_text(answer),
+                "holds_gold": bool(answer is not None and not refused_now and row["gold"]
+                                   and holds_gold(answer_text(answer), row["gold"]))})
             if row["kind"] != "answerable":
                 refusals += 1
                 refused += refused_now
@@ -114,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ceiling, over the {read} answerable questions not refused before the model wrote: "
               f"the model's words hold gold {model}, the reader's best span {span}, either "
               f"{either} (the model only {model_only}, the span only {span_only})")
+    if args.outcomes:
+        args.outcomes.write_text(json.dumps(outcomes, indent=1), encoding="utf-8")
     return 0
 
 

@@ -31,7 +31,11 @@ DATA = Path(__file__).parents[1] / "data"
     ("What percentage of electricity comes from steam turbines?", "a percentage"),
     ("What time does the support line open?", "a time"),
     ("What time period does the article cover?", None),
-    ("How long is the guarantee on the kettle?", None),  # a duration or a length: unchecked
+    ("How long is the guarantee on the kettle?", "a duration"),  # or a length
+    ("How soon will we get our deposit back?", "a duration"),
+    ("On what day does the market open?", "a day"),
+    ("What day of the month is the rent due?", None),
+    ("How much revenue did the shop make in September?", "a price"),
     ("Who founded the company?", None),
 ])
 def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
@@ -62,6 +66,27 @@ def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
     ("07:45", "What time can I start calling support?", True),
     ("the support team", "What time can I start calling support?", False),
     ("anything at all", "Who wrote the report?", True),  # not a checked form
+    # a number of another kind is not the kind asked for, unless the question names it
+    ("“£1,150”", "How many parking spaces did we have at Carver House?", False),
+    ("£1.40 each", "How many mince pies are we aiming to sell?", False),
+    ("2.30pm", "How many general questions are available to opposition leaders?", False),
+    ("“30% less steam”", "How many valves did the Rumford engine use?", False),
+    ("12 euros", "How many euros does a ticket cost?", True),
+    ("42 percent", "How many percent of the vote did they win?", True),
+    ("27.9%", "How much revenue did the shop make in September?", False),
+    ("£412,600", "How much revenue did the shop make this quarter?", True),
+    ("£8.50", "What time does the shop open?", False),
+    ("1979, at nearly $40 per barrel", "Which year did the price of oil drop?", True),
+    ("£5", "What percentage of members voted?", False),
+    ("up to £500", "How long after a leak do I have to send in receipts?", False),
+    ("roughly 2 to 4% of charge", "How long should one battery last?", False),
+    ("three years", "How long is the guarantee?", True),
+    ("as long as you like", "How long can we stay?", True),  # no number: not checked
+    ("10 pm to 8 am", "How long will it run in Eco mode?", True),  # a clock may say how long
+    ("5 pm", "On what day does the meeting take place?", False),
+    ("4:30pm", "On what day is the family photo?", False),
+    ("Thursday at 5 pm", "On what day is the meeting?", True),
+    ("5 pm", "On what day and time is the meeting?", True),
 ])
 def test_whether_an_answer_is_of_the_kind_asked(answer: str, question: str, ok: bool) -> None:
     assert fits(answer, question) is ok
