@@ -36,6 +36,10 @@ DATA = Path(__file__).parents[1] / "data"
     ("On what day does the market open?", "a day"),
     ("What day of the month is the rent due?", None),
     ("How much revenue did the shop make in September?", "a price"),
+    ("What does the Corriebrook rear heat shield cost?", "a price"),
+    ("What does the cost include?", None),
+    ("What salary does the Head Gardener get?", "a price"),
+    ("How long does the Beckside Trail take to walk?", "a duration"),
     ("Who founded the company?", None),
 ])
 def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
@@ -87,6 +91,14 @@ def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
     ("4:30pm", "On what day is the family photo?", False),
     ("Thursday at 5 pm", "On what day is the meeting?", True),
     ("5 pm", "On what day and time is the meeting?", True),
+    ("100 mm", "What does the Corriebrook rear heat shield cost?", False),
+    ("£780", "What would it cost to have the kitchen floor tiled as well?", True),
+    ("Philippa Rundle", "What salary does the Head Gardener get?", False),
+    ("620 m", "How long does the Beckside Trail take to walk?", False),
+    ("about 3 hours", "How long does the Beckside Trail take to walk?", True),
+    ("5 km", "How long is the Beckside Trail?", True),  # a length is asked here
+    ("21 April and 9 June", "Until what time can families visit on Saturdays?", False),
+    ("9:00 on 21 April", "What time does the station open?", True),
 ])
 def test_whether_an_answer_is_of_the_kind_asked(answer: str, question: str, ok: bool) -> None:
     assert fits(answer, question) is ok
