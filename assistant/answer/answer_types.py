@@ -142,6 +142,9 @@ def _without(answer: str, kinds: tuple[str, ...], question: str) -> tuple[str, b
 _DAY = (r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|"
         r"sep|oct|nov|dec)[a-z]*\b|\d|\b(?:to|yester)day\b|\btomorrow\b|\bweek|\bday|\beve\b|"
         r"\b(?:christmas|easter|new year|holiday|birthday|first|second|third|fourth|last|next)\b")
+_DURATION = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b|\b(?:second|minute|hour|day|week|fortnight|"
+                       r"month|year|decade|night|term|season)s?\b|\b(?:immediately|instantly|"
+                       r"straight away|until|till|overnight|forever|indefinitely)\b", _I)
 TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decides
     AnswerType("a count", re.compile(r"\bhow many\b", _I),
                re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", _I),
@@ -185,19 +188,13 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
                others=("price", "share", "date")),
     # "how long does the trail take to walk": a time, not a length
     AnswerType("a duration", re.compile(r"\bhow long\b", _I),
-               re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b|\b(?:second|minute|hour|day|week|"
-                          r"fortnight|month|year|decade|night|term|season)s?\b|\b(?:immediately|"
-                          r"instantly|straight away|until|till|overnight|forever|indefinitely)\b",
-                          _I),
+               _DURATION,
                then=re.compile(r"\b(?:take|takes|took|taking|taken)\b", _I),
                others=("price", "share", "measure"), only_others=True),
     AnswerType("a duration", re.compile(r"\bhow (?:long|soon|quickly)\b|\bhow far (?:ahead|in "
                                         r"advance)\b|\bhow fast (?:do|does|must|should|will)\b",
                                         _I),
-               re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b|\b(?:second|minute|hour|day|week|"
-                          r"fortnight|month|year|decade|night|term|season)s?\b|\b(?:immediately|"
-                          r"instantly|straight away|until|till|overnight|forever|indefinitely)\b",
-                          _I),
+               _DURATION,
                others=("price", "share"), only_others=True),
     AnswerType("a day", re.compile(r"\b(?:on )?(?:what|which) day\b(?! of the (?:month|year))",
                                    _I),
