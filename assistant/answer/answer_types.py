@@ -14,8 +14,8 @@ any other question is not checked):
 - "what/which year" a year, a decade or a century;
 - "what percentage" a share;
 - "what time" (not "what time period") a clock time or a time of day;
-- "how much does it cost", "what is the price/fee", "what does it cost", "what salary" an
-  amount of money (a currency, or "free");
+- "how much does it cost", "what is the price/fee", "what does it cost", "what salary", "how
+  much is a ..." an amount of money (a currency, or "free");
 - "how heavy", "what does it weigh" a weight (a number with its unit);
 - "what is the phone/fax number" a number of at least six digits;
 - "how long", "how soon", "how quickly", "how far ahead" a duration or a length: not a price
@@ -159,6 +159,13 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
     AnswerType("a price", re.compile(r"\b(?:what|which) (?:is|was|are|were) the "
                                      r"(?:price|cost|fee|fees|rent|salary|fare)\b", _I),
                re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE),
+    # "how much is a club hoodie": a thing's price (not "how much is left", "how much is the
+    # tank's capacity")
+    AnswerType("a price", re.compile(r"\bhow much (?:is|are|was|were) (?:a|an|one)\b", _I),
+               re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I),
+               re.compile(_CHANGE.pattern + r"|\b(?:in|of) (?:grams?|kilo\w*|kg|litres?|liters?|ml|"
+                          r"ounces?|oz|cups?|calories|kcal|metres?|meters?|cm|mm|weight|volume)\b",
+                          _I)),
     AnswerType("a price", re.compile(r"\bwhat (?:salary|wage|wages|fee|fees|fare|fares|price|"
                                      r"prices)\b", _I),
                re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE),

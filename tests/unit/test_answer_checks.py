@@ -39,6 +39,8 @@ DATA = Path(__file__).parents[1] / "data"
     ("What does the Corriebrook rear heat shield cost?", "a price"),
     ("What does the cost include?", None),
     ("What salary does the Head Gardener get?", "a price"),
+    ("How much is a club hoodie from the shop?", "a price"),
+    ("How much is left in the budget?", None),
     ("How long does the Beckside Trail take to walk?", "a duration"),
     ("Who founded the company?", None),
 ])
@@ -99,6 +101,9 @@ def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
     ("5 km", "How long is the Beckside Trail?", True),  # a length is asked here
     ("21 April and 9 June", "Until what time can families visit on Saturdays?", False),
     ("9:00 on 21 April", "What time does the station open?", True),
+    ("8", "How much is a pack of wax filters?", False),
+    ("£39", "How much is a half day?", True),
+    ("200 g", "How much is a serving of rice in grams?", True),
 ])
 def test_whether_an_answer_is_of_the_kind_asked(answer: str, question: str, ok: bool) -> None:
     assert fits(answer, question) is ok
