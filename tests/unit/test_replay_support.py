@@ -9,13 +9,16 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import replay_support
 
 ROWS = Path(__file__).resolve().parents[1] / "bench" / "decision_rows"
 
 
-def test_outcomes_keep_each_replayed_answer(tmp_path: Path, capsys) -> None:
+def test_outcomes_keep_each_replayed_answer(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads((ROWS / "plain_rows.json").read_text(encoding="utf-8"))["rows"]
     squad = json.loads((ROWS / "cal_rows.json").read_text(encoding="utf-8"))["rows"]
     holiday = next(r for r in rows if r["question"].startswith("How many days of holiday"))
