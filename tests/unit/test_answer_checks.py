@@ -167,6 +167,15 @@ def test_what_the_question_pins_down_that_the_passage_lacks(question: str, passa
                                             "A second shock followed in 1979."], None),
     ("How much does the kettle cost?", ["It holds 1.6 litres."],
      "None of these passages gives a price"),
+    # a number of another kind is not the kind asked for
+    ("How many parking spaces are there?", ["Parking costs £1,150 a month."],
+     "None of these passages gives a count"),
+    ("How many parking spaces are there?", ["Parking costs £1,150 a month.",
+                                            "There are 12 spaces behind the shop."], None),
+    ("How long does the Beckside Trail take to walk?",
+     ["The Beckside Trail is 620 m of level path."], "None of these passages gives a duration"),
+    ("On which day is the bin emptied?", ["Bins are emptied at 7:00."],
+     "None of these passages gives a day"),
 ])
 def test_a_refusal_says_what_no_passage_gives(question: str, passages: list[str],
                                               said: str | None) -> None:
