@@ -201,7 +201,10 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
                                         _I),
                _DURATION,
                others=("price", "share"), only_others=True),
-    AnswerType("a day", re.compile(r"\b(?:on )?(?:what|which) day\b(?! of the (?:month|year))",
+    # "which day is the museum closed", "on what day does ... ", "what day of the week ...";
+    # not "which day trip", "what day rate"
+    AnswerType("a day", re.compile(r"\b(?:what|which) day(?: of the week)?(?= (?:is|was|are|were|"
+                                   r"will|would|does|do|did|can|could|should|must|shall)\b|\s*\?)",
                                    _I),
                re.compile(_DAY, _I), others=("clock time",)),
 )

@@ -35,6 +35,8 @@ DATA = Path(__file__).parents[1] / "data"
     ("How soon will we get our deposit back?", "a duration"),
     ("On what day does the market open?", "a day"),
     ("What day of the month is the rent due?", None),
+    ("Which day trip is the cheapest?", None),
+    ("What day of the week are the bins emptied?", "a day"),
     ("How much revenue did the shop make in September?", "a price"),
     ("What does the Corriebrook rear heat shield cost?", "a price"),
     ("What does the cost include?", None),
