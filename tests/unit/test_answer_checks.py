@@ -40,6 +40,8 @@ DATA = Path(__file__).parents[1] / "data"
     ("How much revenue did the shop make in September?", "a price"),
     ("What does the Corriebrook rear heat shield cost?", "a price"),
     ("What does the cost include?", None),
+    ("What does cost-sharing mean for us?", None),
+    ("What would it cost us to tile the floor?", "a price"),
     ("What salary does the Head Gardener get?", "a price"),
     ("How much is a club hoodie from the shop?", "a price"),
     ("How much is left in the budget?", None),
