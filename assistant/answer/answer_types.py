@@ -175,7 +175,8 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
                re.compile(r"\b(?:the|a|an|this|that|total|its|their|our|your|my) cost\b|"
                           r"\bcost (?:of|include|includes|cover|covers)\b", _I),
                re.compile(r"\bcost(?=\s*(?:[?.,!]|$)|\s+(?:me|us|you|him|her|them|to|for|per|in|"
-                          r"a|an|each|at|now|today|altogether|overall)\b)", _I)),
+                          r"a|an|each|at|now|today|altogether|overall|if|when|with|without|by|"
+                          r"from|on|after|before|during|extra|more|less)\b)", _I)),
     AnswerType("a weight", re.compile(r"\bhow heavy\b|\bweigh(?:s|ed)?\b|\b(?:what|which) "
                                       r"(?:is|was) the weight\b", _I),
                re.compile(rf"\d[\d.,]*\s*{_WEIGHT_UNIT}|{_WEIGHT_UNIT}", _I),

@@ -42,6 +42,7 @@ DATA = Path(__file__).parents[1] / "data"
     ("What does the cost include?", None),
     ("What does cost-sharing mean for us?", None),
     ("What would it cost us to tile the floor?", "a price"),
+    ("What does it cost if I lose my building fob?", "a price"),
     ("What salary does the Head Gardener get?", "a price"),
     ("How much is a club hoodie from the shop?", "a price"),
     ("How much is left in the budget?", None),
