@@ -25,9 +25,9 @@ any other question is not checked):
 
 A number of another kind does not count as the kind asked for: a price ("£1,150", "£1.40
 each"), a share ("27.9%") or a clock time ("2.30pm") is no count, a price is no time or year,
-a clock time no day, a date no clock time, unless the question names that kind itself ("how many euros"). Asked how
-many parking spaces there were, the model answered the parking's monthly price; asked how long
-one has to send in receipts, "up to £500".
+a clock time no day, a date no clock time, unless the question names that kind itself ("how
+many euros"). Asked how many parking spaces there were, the model answered the parking's
+monthly price; asked how long one has to send in receipts, "up to £500".
 
 A question that names the unit itself ("the weight in pounds") is answered by a bare number.
 The forms are deliberately few and strict: a check that refused right answers would cost
@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.answer.qualifiers import NUMBER_WORDS
+from assistant.answer.qualifiers import MONTH_WORD, NUMBER_WORDS
 
 _NUMBER_WORDS = ("|".join(NUMBER_WORDS) + r"|"  # zero to twenty, then larger and vaguer
                  r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|"
@@ -62,6 +62,7 @@ _CURRENCY = (r"[$€£¥₹₩₽]|\b(?:EUR|USD|GBP|CHF|JPY|CNY|INR|AUD|CAD|SEK|
              r"rupees?|kronor|kroner|krona|krone|z[łl]oty|shillings?|"
              r"free of charge|for free|(?:is|are|was|were|it's) free|free (?:entry|admission)|"
              r"no charge|costs? nothing|nothing to pay)\b|^\W*free(?:\s*\[\d+\])?\W*$")
+_MONEY = re.compile(_CURRENCY, re.IGNORECASE)  # an amount of money, or "free"
 _WEIGHT_UNIT = r"\b(?:kg|g|mg|t|lbs?|oz|grams?|kilo(?:gram)?s?|tonnes?|tons?|pounds?|ounces?)\b"
 
 
@@ -99,7 +100,6 @@ _CHANGE = re.compile(r"\b(?:increase[sd]?|rise|rises|rose|risen|fall|falls|fell|
                      r"cut|reduce[sd]?|raise[sd]?)\b", _I)
 # numbers of a kind, with what belongs to them ("£1.40 each", "€6 per day"), and the words by
 # which a question names that kind itself
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _PER = r"(?:\s+(?:each|apiece|a head|per\s+\w+|an?\s+(?:day|night|week|month|year|hour|head|"\
        r"person|child|adult|go|time|unit|piece|item|bag|ticket)))?"
 KINDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
@@ -113,8 +113,9 @@ KINDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
                               r"\b(?:1[0-2]|0?\d)(?:\.[0-5]\d)?\s?[ap]\.?m\b\.?", _I),
                    re.compile(r"\b(?:what|which) times?\b|\band times?\b|\btimes? and\b|"
                               r"\bo'clock\b|\bhours\b", _I)),
-    "date": (re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}(?:\s+\d{{4}})?\b|\b{_MONTH}\s+"
-                        r"\d{1,2}(?:st|nd|rd|th)?\b(?:,?\s+\d{4})?|\b\d{1,2}/\d{1,2}/\d{2,4}\b|"
+    "date": (re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH_WORD}(?:\s+\d{{4}})?\b|"
+                        rf"\b{MONTH_WORD}\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{4}})?|"
+                        r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|"
                         r"\b\d{4}-\d{2}-\d{2}\b", _I),
              re.compile(r"\bdates?\b|\bday\b|\bwhen\b", _I)),
     "measure": (re.compile(r"\d[\d.,]*\s?(?:mm|cm|m|km|metres?|meters?|miles?|ft|feet|foot|"
@@ -137,8 +138,8 @@ def _without(answer: str, kinds: tuple[str, ...], question: str) -> tuple[str, b
     return answer, found
 
 
-_DAY = (r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|"
-        r"sep|oct|nov|dec)[a-z]*\b|\d|\b(?:to|yester)day\b|\btomorrow\b|\bweek|\bday|\beve\b|"
+_DAY = (rf"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b{MONTH_WORD}\b|\d|"
+        r"\b(?:to|yester)day\b|\btomorrow\b|\bweek|\bday|\beve\b|"
         r"\b(?:christmas|easter|new year|holiday|birthday|first|second|third|fourth|last|next)\b")
 _DURATION = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b|\b(?:second|minute|hour|day|week|fortnight|"
                        r"month|year|decade|night|term|season)s?\b|\b(?:immediately|instantly|"
@@ -150,28 +151,28 @@ TYPES: tuple[AnswerType, ...] = (  # the first whose question form matches decid
     AnswerType("a phone number", re.compile(r"\b(?:phone|telephone|fax|mobile) number\b", _I),
                re.compile(r"\d[\d\s()+./-]{4,}\d")),
     AnswerType("a price", re.compile(r"\bhow much\b(?! of\b)", _I),
-               re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE,
+               _MONEY, _MONEY, _CHANGE,
                re.compile(r"\b(?:cost|costs|charge|charged|charges|pay|paid|price|priced|fee|"
                           r"fees|spend|spent|earn|earned|earns|worth|revenue|income|turnover|"
                           r"takings|salary|salaries|wage|wages)\b", _I)),
     AnswerType("a price", re.compile(r"\b(?:what|which) (?:is|was|are|were) the "
                                      r"(?:price|cost|fee|fees|rent|salary|fare)\b", _I),
-               re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE),
+               _MONEY, _MONEY, _CHANGE),
     # "how much is a club hoodie": a thing's price (not "how much is left", "how much is the
     # tank's capacity")
     AnswerType("a price", re.compile(r"\bhow much (?:is|are|was|were) (?:a|an|one)\b", _I),
-               re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I),
+               _MONEY, _MONEY,
                re.compile(_CHANGE.pattern + r"|\b(?:in|of) (?:grams?|kilo\w*|kg|litres?|liters?|ml|"
                           r"ounces?|oz|cups?|calories|kcal|metres?|meters?|cm|mm|weight|volume)\b",
                           _I)),
     AnswerType("a price", re.compile(r"\bwhat (?:salary|wage|wages|fee|fees|fare|fares|price|"
                                      r"prices)\b", _I),
-               re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I), _CHANGE),
+               _MONEY, _MONEY, _CHANGE),
     # "what does the heat shield cost", "what would it cost to ..." (not "what does the cost
     # include")
     AnswerType("a price", re.compile(r"\bwhat (?:does|do|did|will|would|could|might|should)\b",
                                      _I),
-               re.compile(_CURRENCY, _I), re.compile(_CURRENCY, _I),
+               _MONEY, _MONEY,
                re.compile(r"\b(?:the|a|an|this|that|total|its|their|our|your|my) cost\b|"
                           r"\bcost (?:of|include|includes|cover|covers)\b", _I),
                re.compile(r"\bcost(?=\s*(?:[?.,!]|$)|\s+(?:me|us|you|him|her|them|to|for|per|in|"

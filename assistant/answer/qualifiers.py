@@ -127,8 +127,9 @@ MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augus
 _PLAIN_MONTHS = [m for m in MONTHS if m not in ("may", "march", "august")]
 _QUESTION_MONTH = re.compile(r"\b(" + "|".join(m.capitalize() for m in MONTHS) + "|"
                              + "|".join(_PLAIN_MONTHS) + r")\b")
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-_MONTH_RANGE = re.compile(rf"\b({_MONTH})\s*(?:to|-|–|—|through|until|till)\s*({_MONTH})"
+# a month, by its name or its abbreviation ("Sept."); answer_types reads dates with it too
+MONTH_WORD = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_MONTH_RANGE = re.compile(rf"\b({MONTH_WORD})\s*(?:to|-|–|—|through|until|till)\s*({MONTH_WORD})"
                           r"(?![a-z])", re.IGNORECASE)
 _NUMERIC_DATE = re.compile(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b")
 

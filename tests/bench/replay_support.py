@@ -92,13 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             same += (answer is None and row["grounding"] == "not_found") or \
                 (answer is not None and answer.text == row["answer_raw"])
             quoted += not refused_now and answer is not None and answer.grounding == "quoted"
+            said = "" if answer is None else answer_text(answer)
             outcomes.append({
                 "rows": Path(path).name, "id": row["id"], "question": row["question"],
                 "kind": row["kind"], "refused": refused_now,
                 "reason": answer.not_found_reason if answer is not None else "before",
-                "answer": "" if answer is None else answer_text(answer),
-                "holds_gold": bool(answer is not None and not refused_now and row["gold"]
-                                   and holds_gold(answer_text(answer), row["gold"]))})
+                "answer": said,
+                "holds_gold": bool(not refused_now and row["gold"]
+                                   and holds_gold(said, row["gold"]))})
             if row["kind"] != "answerable":
                 refusals += 1
                 refused += refused_now
