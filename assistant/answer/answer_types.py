@@ -42,8 +42,8 @@ four answers and no right one: three dates given for "what time" refused (two qu
 library cannot answer, one wrong answer to an answerable one), and a weekly price for "how
 soon" replaced by the reader's date. Through `eval qa` on the held-out plain documents they
 refused 2 more near misses of 48 and 5 more of 96, and turned a wrong answer to an answerable
-question into the reader's right span; no right answer lost (README, "Answers that cannot be
-the answer").
+question into the reader's right span; no right answer lost (tests/bench/ANSWER_QUALITY.md,
+"Answers that cannot be the answer").
 """
 
 from __future__ import annotations

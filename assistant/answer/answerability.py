@@ -208,7 +208,7 @@ EARLY_REFUSAL = 0.97  # so sure of a refusal that writing an answer is not worth
 # on the questions above.
 # WEIGHTS, with the reader: cross-validated AUC 0.836 of "the library lacks the answer"
 # against answerable over SQuAD's calibration articles and the plain documents together
-# (0.822 without the answer's sentence; held out, see README, "The answer's own sentence";
+# (0.822 without the answer's sentence; held out, see tests/bench/ANSWER_QUALITY.md, "The answer's own sentence";
 # the reader's judge head alone 0.800, its probability for the answer's sentence and its
 # neighbours alone 0.816, the shipped reader before it without a judge head 0.758; the
 # adapter's refusal probability alone 0.726: the adapter trained with plain near misses

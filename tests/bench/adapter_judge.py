@@ -2,7 +2,7 @@
 alone and as one more input of the answer-or-refuse decision.
 
 An adapter whose answers are not shipped may still judge better than the shipped one
-(README, "The retrained adapter as a judge only"). Each recorded row of
+(tests/bench/ANSWER_QUALITY.md, "The retrained adapter as a judge only"). Each recorded row of
 tests/bench/decision_rows keeps its question and passages; the prompt is rebuilt from them
 (the passages labelled "passage n", so the shipped adapter's probability comes within a few
 hundredths of the recorded one) and read once by the model with ADAPTER, as the app reads its

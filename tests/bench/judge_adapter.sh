@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Judge a retrained grounded adapter the way the shipped one was (README, "The adapter learns
-# plain documents"), in about 45 minutes on 2 cores:
+# Judge a retrained grounded adapter the way the shipped one was (tests/bench/ANSWER_QUALITY.md,
+# "The adapter learns plain documents"), in about 45 minutes on 2 cores:
 #   1. record its answers to the calibration questions of tests/bench/decision_rows (SQuAD's
 #      2 calibration articles with answers taken out; the plain calibration documents, near
 #      misses and answers taken out), no refusal acted on;

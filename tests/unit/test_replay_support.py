@@ -1,7 +1,7 @@
 """tests/bench/replay_support.py replays recorded answers through the steps after generation
 with the code as it is now, and `--outcomes` keeps each row's replayed answer, so two
-versions of the answer checks are compared row by row (README, "Answers that cannot be the
-answer"). Real recorded rows, the real reader."""
+versions of the answer checks are compared row by row (tests/bench/ANSWER_QUALITY.md,
+"Answers that cannot be the answer"). Real recorded rows, the real reader."""
 
 from __future__ import annotations
 
