@@ -47,6 +47,14 @@ DATA = Path(__file__).parents[1] / "data"
     ("How much is a club hoodie from the shop?", "a price"),
     ("How much is left in the budget?", None),
     ("How long does the Beckside Trail take to walk?", "a duration"),
+    ("What email address do I send a claim to?", "an e-mail address"),
+    ("what's councillor Stanhope's email address", "an e-mail address"),
+    ("Can I change my email address?", None),  # yes or no
+    ("is there an email address for Korvel customer support", None),
+    ("What is Dr. Marquardt's phone extension?", "a phone extension"),
+    ("How tall is the new side extension?", None),
+    ("How much notice do I have to give before freezing my membership?", "a duration"),
+    ("How much time do I have to return it?", "a duration"),
     ("Who founded the company?", None),
 ])
 def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
@@ -109,6 +117,19 @@ def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
     ("8", "How much is a pack of wax filters?", False),
     ("£39", "How much is a half day?", True),
     ("200 g", "How much is a serving of rice in grams?", True),
+    ("Gemma Lowe", "What email address do I send a claim to?", False),
+    ("claims@harbor-analytics.co.uk [2]", "What email address do I send a claim to?", True),
+    ("reception (at) willowbank.org", "What is the practice's email address?", True),
+    ("Priya", "What is Dr. Marquardt's phone extension?", False),
+    ("ext. 4417", "What is Dr. Marquardt's phone extension?", True),
+    # a code is no duration, a quarter may be one
+    ("F-3", "How long can the extracted RNA be kept at -80 °C?", False),
+    ("six months in freezer F-3", "How long can the extracted RNA be kept at -80 °C?", True),
+    ("by Q3", "How soon will the report be ready?", True),
+    ("the M4", "How long does the drive take?", False),
+    ("2 hours on the M4", "How long does the drive take?", True),
+    ("€5 per month", "How much notice do I have to give before freezing my membership?", False),
+    ("“28 days' written notice”", "How much notice do I have to give before leaving?", True),
 ])
 def test_whether_an_answer_is_of_the_kind_asked(answer: str, question: str, ok: bool) -> None:
     assert fits(answer, question) is ok
