@@ -16,7 +16,8 @@ The flow:
    (`support`); when nothing is left, quote the passage sentence that best matches the
    question instead;
 7. check that the answer is of the kind the question asks for (`answer_types`: a price for
-   "how much does it cost", a count for "how many") and that the passages it cites name the
+   "how much does it cost", a count for "how many"), a price for whom it asks (`rates`: not
+   the adults' for a child's) and that the passages it cites name the
    numbers, days and months the question pins down (`qualifiers`: "on Saturdays", "Stage 3"),
    and, for a question about what is not so, a negation beside the answer (`negation`), and
    no opposite of a word the question asks about there ("highest" for "lowest": `opposites`);
@@ -55,6 +56,7 @@ from assistant.answer import (
     negation,
     opposites,
     qualifiers,
+    rates,
     support,
     yes_no,
 )
@@ -124,7 +126,8 @@ class Answer:
     refusal_probability: float | None = None  # the model's judgement, where it was read
     refusal_score: float | None = None  # the answerability decision's score (refused >= level)
     # for not-found answers: "retrieval", "reader", "model", "answer_type" (the answer was of
-    # another kind than the question asks for: `answer_types`), "qualifier" (its passages
+    # another kind than the question asks for: `answer_types`), "rate" (a price for someone
+    # else: the adults' for a child's, `rates`), "qualifier" (its passages
     # lack a number, an ordinal, a day or a month the question names: `qualifiers`),
     # "negation" (the question asks what is not so; nothing beside the answer says so),
     # "opposite" (the answer's sentence says the opposite of the question's "lowest",
@@ -472,7 +475,8 @@ def _words(answer: Answer) -> str:
 
 def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
     """Why an answer cannot be the answer to `question`, or None: "answer_type" when its words
-    are of another kind than the question asks for (`answer_types`), "qualifier" when the
+    are of another kind than the question asks for (`answer_types`), "rate" when they give a
+    price for someone else than the question asks for (`rates`), "qualifier" when the
     passages it cites lack a number, an ordinal, a day or a month the question names
     (`qualifiers`), "negation" when the question asks what is not so and nothing beside the
     answer in its passages says anything is not (`negation`), "opposite" when they say the
@@ -482,6 +486,8 @@ def _mismatch(question: str, words: str, cited: Sequence[Hit]) -> str | None:
         return "echo"
     if not answer_types.fits(words, question):
         return "answer_type"
+    if rates.unmet(question, words):
+        return "rate"
     if qualifiers.unmet(question, "\n".join(named(h.path, h.text) for h in cited)):
         return "qualifier"
     texts = [h.text for h in cited]

@@ -45,6 +45,7 @@ def lacking(question: str, passages: Sequence[tuple[str, str]]) -> str | None:
 
 _BECAUSE = {
     "answer_type": "The answer found is not of the kind your question asks for.",
+    "rate": "The price found is for someone else than your question asks about.",
     "qualifier": "The passage the answer came from does not name everything your question "
                  "pins down (a number, a day, a month or which one of a series).",
     "negation": "Your question asks what is not so, and the passage the answer came from "
